@@ -1,0 +1,1 @@
+"""Benchmarks: latency, throughput and memory of generators, side by side with baselines."""

@@ -1,0 +1,1 @@
+"""Export of trained generators to deployable formats (ONNX, TensorRT)."""

@@ -1,0 +1,142 @@
+"""The `i2i` command line: parse options, call one library function, print the outcome."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import ConfigError, UserError, one_line
+
+
+class UserErrorGroup(click.Group):
+    """Prints a UserError as one line and exits 2; bugs keep their traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except UserError as error:
+            failure = click.ClickException(one_line(error))
+            failure.exit_code = error.exit_code
+            raise failure from None
+
+
+@click.group(cls=UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="i2i")
+def cli() -> None:
+    """i2i — unpaired image-to-image translation: train, export, run.
+
+    \b
+    i2i train DATA --out RUN        train a CycleGAN on DATA/trainA and DATA/trainB
+    i2i generate RUN IN_DIR OUT_DIR translate a folder of images with a trained run
+    """
+
+
+@cli.command()
+@click.argument("data", required=False, type=click.Path(path_type=Path))
+@click.option("--model", type=click.Choice(["cycle_gan"]), help="Translation model.  [default: cycle_gan]")
+@click.option("--out", "run_dir", type=click.Path(path_type=Path), help="Run directory to create.  [default: runs/<DATA name>-<model>]")
+@click.option("--resume", "resume_dir", type=click.Path(path_type=Path), help="Continue the run in this directory from its newest checkpoint.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON file with train_config.json keys (G, D, data, train, alg) to start from; options below override it.")
+@click.option("--size", type=int, help="Training crop size in pixels.  [default: 256]")
+@click.option("--load-size", type=int, help="Resize to this before cropping.  [default: size × 286/256]")
+@click.option("--steps", type=int, help="Optimizer steps.  [default: 20000]")
+@click.option("--batch-size", type=int, help="Images per step and process.  [default: 1]")
+@click.option("--netG", "net_g", type=click.Choice(["resnet_9blocks", "resnet_6blocks", "mobile_resnet_9blocks", "unet_128", "unet_256"]),
+              help="Generator architecture.  [default: resnet_9blocks]")
+@click.option("--ngf", type=int, help="Generator width (filters in the first layer).  [default: 64]")
+@click.option("--ndf", type=int, help="Discriminator width.  [default: 64]")
+@click.option("--channels", type=click.Choice(["1", "3"]), help="Image channels of both domains (1 = grayscale).  [default: 3]")
+@click.option("--gan-mode", type=click.Choice(["lsgan", "vanilla"]), help="Adversarial loss.  [default: lsgan]")
+@click.option("--lr", type=float, help="Adam learning rate.  [default: 0.0002]")
+@click.option("--seed", type=int, help="Random seed; the same seed gives the same run.  [default: 0]")
+@click.option("--workers", type=int, help="Data-loader worker processes.  [default: 2]")
+@click.option("--save-every", type=int, help="Checkpoint every N steps.  [default: 1000]")
+@click.option("--sample-every", type=int, help="Write a sample grid every N steps.  [default: 500]")
+@click.option("--log-every", type=int, help="Log averaged losses every N steps.  [default: 50]")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), help="auto = bf16 autocast on CUDA, fp32 on CPU.  [default: auto]")
+def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps, batch_size, net_g, ngf, ndf,
+          channels, gan_mode, lr, seed, workers, save_every, sample_every, log_every, precision) -> None:
+    """Train a translation model on DATA (folders trainA/ and trainB/ of unpaired images).
+
+    Writes RUN/train_config.json, RUN/checkpoints/, RUN/samples/, RUN/losses.jsonl,
+    RUN/tensorboard/ and, at the end, RUN/loss_curves.png. Ctrl-C saves a checkpoint;
+    `--resume RUN` continues exactly where it stopped. Under `torchrun --nproc_per_node K`
+    the same command trains data-parallel on K processes.
+    """
+    from .config import RunConfig
+    from i2i.training.trainer import resume, train as start_training
+
+    overrides = {
+        ("model",): model, ("data", "crop_size"): size, ("data", "load_size"): load_size,
+        ("train", "steps"): steps, ("train", "batch_size"): batch_size, ("G", "netG"): net_g, ("G", "ngf"): ngf,
+        ("D", "ndf"): ndf, ("train", "gan_mode"): gan_mode, ("train", "lr"): lr, ("train", "seed"): seed,
+        ("data", "num_workers"): workers, ("train", "save_every"): save_every, ("train", "sample_every"): sample_every,
+        ("train", "log_every"): log_every, ("train", "precision"): precision,
+        ("data", "input_nc"): int(channels) if channels else None, ("data", "output_nc"): int(channels) if channels else None,
+    }
+    started = time.perf_counter()
+    if resume_dir is not None:
+        given = [key[-1] for key, value in overrides.items() if value is not None]
+        if data is not None or config_file is not None or run_dir is not None or given:
+            raise ConfigError(f"--resume takes no other options (a run's config is fixed); got {', '.join(given) or 'DATA/--out/--config'}")
+        step = resume(resume_dir)
+        run_dir = resume_dir
+    else:
+        if data is None:
+            raise ConfigError("give a DATA folder (with trainA/ and trainB/) or --resume RUN")
+        raw = _read_json(config_file) if config_file else {}
+        for key, value in overrides.items():
+            if value is not None:
+                target = raw
+                for part in key[:-1]:
+                    target = target.setdefault(part, {})
+                target[key[-1]] = value
+        data_section = raw.setdefault("data", {})
+        data_section["dataroot"] = str(Path(data).resolve())
+        if size is not None and load_size is None and "load_size" not in data_section:
+            data_section["load_size"] = round(size * 286 / 256)
+        config = RunConfig.from_dict(raw, source=str(config_file or "options"))
+        run_dir = run_dir or Path("runs") / f"{Path(data).resolve().name}-{config.model}"
+        step = start_training(config, run_dir)
+    click.echo(f"{run_dir}: trained to step {step} in {time.perf_counter() - started:.1f} s")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("input_dir", type=click.Path(path_type=Path))
+@click.argument("output_dir", type=click.Path(path_type=Path))
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True, help="Which generator to use.")
+@click.option("--batch-size", type=int, default=8, show_default=True, help="Images per forward pass (equal sizes are batched).")
+@click.option("--device", default="cpu", show_default=True, help="torch device: cpu, cuda, cuda:1 ...")
+@click.option("--backend", type=click.Choice(["auto", "torch"]), default="auto", show_default=True, help="Inference backend.")
+def generate(run_dir, input_dir, output_dir, direction, batch_size, device, backend) -> None:
+    """Translate every image under INPUT_DIR (recursively) with the generator of RUN_DIR,
+    writing each to the same relative path under OUTPUT_DIR, at its own size."""
+    from i2i.runtime import load
+    from i2i.runtime.generate import generate_folder
+
+    started = time.perf_counter()
+    predictor = load(run_dir, backend=backend, device=device, direction=direction, batch_size=batch_size)
+    count = generate_folder(predictor, input_dir, output_dir)
+    seconds = time.perf_counter() - started
+    click.echo(f"{output_dir}: {count} images in {seconds:.1f} s ({count / seconds:.1f} images/s)")
+
+
+def main() -> None:
+    cli(prog_name="i2i")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""Run configuration: dataclasses that round-trip to a versioned train_config.json.
+
+Keys are grouped the way JoliGEN users know them (`G`, `D`, `data`, `train`, `alg`), so an
+import from JoliGEN is mostly a renaming. Unknown keys and newer schemas are errors: a config
+that i2i does not fully understand must not be half-applied.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import ConfigError
+
+SCHEMA_VERSION = 1
+CONFIG_FILENAME = "train_config.json"
+MODELS = ("cycle_gan",)
+GENERATORS = ("resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256", "mobile_resnet_9blocks")
+DISCRIMINATORS = ("basic", "n_layers")
+GAN_MODES = ("lsgan", "vanilla")
+
+
+@dataclass
+class GeneratorConfig:
+    netG: str = "resnet_9blocks"
+    ngf: int = 64
+    norm: str = "instance"
+    dropout: bool = False
+
+
+@dataclass
+class DiscriminatorConfig:
+    netD: str = "basic"
+    ndf: int = 64
+    n_layers: int = 3
+    norm: str = "instance"
+
+
+@dataclass
+class DataConfig:
+    dataroot: str = ""
+    dataset_mode: str = "unaligned"
+    input_nc: int = 3
+    output_nc: int = 3
+    load_size: int = 286
+    crop_size: int = 256
+    preprocess: str = "resize_and_crop"
+    flip: bool = True
+    num_workers: int = 2
+    # Images are mapped to [-1, 1] on the way in and back on the way out (tanh output).
+    normalization: str = "minus1_1"
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 20000
+    batch_size: int = 1
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    # Constant learning rate until `decay_start` (fraction of steps), then linear decay to 0,
+    # as in the CycleGAN paper (100 epochs constant + 100 decaying).
+    decay_start: float = 0.5
+    gan_mode: str = "lsgan"
+    pool_size: int = 50
+    init_gain: float = 0.02
+    seed: int = 0
+    precision: str = "auto"
+    save_every: int = 1000
+    sample_every: int = 500
+    log_every: int = 50
+    keep_checkpoints: int = 3
+
+
+@dataclass
+class CycleGANConfig:
+    lambda_A: float = 10.0
+    lambda_B: float = 10.0
+    # Identity loss weight relative to the cycle weight (0.5 * lambda in the paper's code).
+    lambda_identity: float = 0.5
+
+
+@dataclass
+class AlgConfig:
+    cycle_gan: CycleGANConfig = field(default_factory=CycleGANConfig)
+
+
+@dataclass
+class RunConfig:
+    model: str = "cycle_gan"
+    G: GeneratorConfig = field(default_factory=GeneratorConfig)
+    D: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    alg: AlgConfig = field(default_factory=AlgConfig)
+    schema: int = SCHEMA_VERSION
+    i2i_version: str = __version__
+
+    def validate(self) -> "RunConfig":
+        """Raise ConfigError for values no network or trainer can work with."""
+        checks = [
+            (self.model in MODELS, f"model '{self.model}' is not one of {', '.join(MODELS)}"),
+            (self.G.netG in GENERATORS, f"G.netG '{self.G.netG}' is not one of {', '.join(GENERATORS)}"),
+            (self.D.netD in DISCRIMINATORS, f"D.netD '{self.D.netD}' is not one of {', '.join(DISCRIMINATORS)}"),
+            (self.G.norm in ("instance", "batch", "none"), f"G.norm '{self.G.norm}' must be instance, batch or none"),
+            (self.D.norm in ("instance", "batch", "none"), f"D.norm '{self.D.norm}' must be instance, batch or none"),
+            (self.train.gan_mode in GAN_MODES, f"train.gan_mode '{self.train.gan_mode}' must be lsgan or vanilla"),
+            (self.data.input_nc in (1, 3) and self.data.output_nc in (1, 3), "data.input_nc/output_nc must be 1 or 3"),
+            (self.data.preprocess in ("resize_and_crop", "crop"), "data.preprocess must be resize_and_crop or crop"),
+            (self.data.crop_size >= 8, f"data.crop_size {self.data.crop_size} is too small (minimum 8)"),
+            (self.data.load_size >= self.data.crop_size, "data.load_size must be >= data.crop_size"),
+            (self.G.ngf >= 1 and self.D.ndf >= 1, "G.ngf and D.ndf must be positive"),
+            (self.train.steps >= 1 and self.train.batch_size >= 1, "train.steps and train.batch_size must be >= 1"),
+            (0.0 <= self.train.decay_start <= 1.0, "train.decay_start is a fraction of the steps, in [0, 1]"),
+            (self.train.precision in ("auto", "fp32", "bf16"), "train.precision must be auto, fp32 or bf16"),
+            (min(self.train.save_every, self.train.sample_every, self.train.log_every) >= 1,
+             "train.save_every, sample_every and log_every must be >= 1"),
+            (self.train.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> "RunConfig":
+        schema = raw.get("schema", SCHEMA_VERSION)
+        if not isinstance(schema, int) or schema > SCHEMA_VERSION:
+            raise ConfigError(
+                f"{source}: schema {schema} is newer than this i2i understands ({SCHEMA_VERSION}); "
+                "upgrade i2i (pip install -U i2i)"
+            )
+        return _build(cls, raw, source).validate()
+
+
+def _build(kind: type, raw: Any, where: str) -> Any:
+    """Build dataclass `kind` from `raw`, rejecting unknown keys and wrong types by name."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected an object, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(kind)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; remove them or upgrade i2i")
+    values = {}
+    for name, value in raw.items():
+        declared = fields[name].type
+        default = fields[name].default_factory() if fields[name].default_factory is not dataclasses.MISSING else fields[name].default
+        if dataclasses.is_dataclass(default):
+            values[name] = _build(type(default), value, f"{where}.{name}")
+        else:
+            values[name] = _coerce(value, type(default), f"{where}.{name}", declared)
+    return kind(**values)
+
+
+def _coerce(value: Any, expected: type, where: str, declared: str) -> Any:
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(f"{where}: expected {declared}, got {value!r}")
+
+
+def save_config(config: RunConfig, run_dir: Path) -> Path:
+    from .io import atomic_write_bytes
+
+    path = Path(run_dir) / CONFIG_FILENAME
+    atomic_write_bytes(path, (json.dumps(config.to_dict(), indent=2) + "\n").encode())
+    return path
+
+
+def load_config(run_dir: Path) -> RunConfig:
+    path = Path(run_dir) / CONFIG_FILENAME
+    if not Path(run_dir).is_dir():
+        raise ConfigError(f"{run_dir}: no such run directory; pass the --out folder of an i2i train run")
+    if not path.is_file():
+        raise ConfigError(f"{path}: missing; {run_dir} is not an i2i run directory (train with `i2i train` first)")
+    try:
+        raw = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc}); restore it from a backup or retrain") from None
+    return RunConfig.from_dict(raw, source=str(path))

@@ -1,0 +1,32 @@
+"""User-facing errors: the CLI prints their message on one line and exits with code 2."""
+
+
+class UserError(Exception):
+    """A problem with the user's input (paths, images, configs, options), not a bug in i2i."""
+
+    exit_code = 2
+
+
+class DataError(UserError):
+    """A dataset folder, image or video that cannot be used as given."""
+
+
+class ConfigError(UserError):
+    """A train_config.json or option combination that is invalid or unsupported."""
+
+
+class CheckpointError(UserError):
+    """A run directory or checkpoint that is missing, incomplete or corrupt."""
+
+
+class MissingDependencyError(UserError):
+    """An optional dependency that the requested feature needs is not installed."""
+
+
+def one_line(error: UserError) -> str:
+    """The user-facing sentence of an error, also when a data-loader worker raised it
+    (PyTorch re-raises worker errors with the whole worker traceback as the message)."""
+    text = str(error).strip()
+    if "Original Traceback" in text:
+        text = text.splitlines()[-1].split(": ", 1)[-1]
+    return text.splitlines()[0] if text else type(error).__name__

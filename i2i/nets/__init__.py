@@ -1,0 +1,38 @@
+"""Network registry: build the generator and discriminator a RunConfig describes."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ..config import DiscriminatorConfig, GeneratorConfig
+from ..errors import ConfigError
+from .layers import NormFactory, init_weights
+from .patchgan import NLayerDiscriminator
+from .resnet import ResnetGenerator
+from .unet import UnetGenerator
+
+__all__ = ["build_generator", "build_discriminator", "size_multiple", "init_weights"]
+
+
+def build_generator(spec: GeneratorConfig, input_nc: int, output_nc: int) -> nn.Module:
+    norm = NormFactory(spec.norm)
+    name = spec.netG
+    if name in ("resnet_9blocks", "resnet_6blocks"):
+        return ResnetGenerator(input_nc, output_nc, spec.ngf, norm, n_blocks=int(name[7]), use_dropout=spec.dropout)
+    if name == "mobile_resnet_9blocks":
+        return ResnetGenerator(input_nc, output_nc, spec.ngf, norm, n_blocks=9, use_dropout=spec.dropout, separable=True)
+    if name in ("unet_128", "unet_256"):
+        return UnetGenerator(input_nc, output_nc, 7 if name == "unet_128" else 8, spec.ngf, norm, spec.dropout)
+    raise ConfigError(f"unknown generator '{name}'")
+
+
+def build_discriminator(spec: DiscriminatorConfig, input_nc: int) -> nn.Module:
+    n_layers = 3 if spec.netD == "basic" else spec.n_layers
+    return NLayerDiscriminator(input_nc, spec.ndf, n_layers, NormFactory(spec.norm))
+
+
+def size_multiple(spec: GeneratorConfig) -> int:
+    """Height and width a generator's input must be divisible by."""
+    if spec.netG.startswith("unet_"):
+        return 128 if spec.netG == "unet_128" else 256
+    return ResnetGenerator.size_multiple

@@ -1,0 +1,41 @@
+"""Read a run directory: its config and a generator rebuilt from the newest checkpoint.
+
+This is all that export and inference need; nothing depends on the training command line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from .config import RunConfig, load_config
+from .errors import CheckpointError, ConfigError
+from .io import latest_checkpoint, load_tensors
+from .nets import build_generator
+
+# Which generator translates in which direction, per model, and its input/output domains.
+GENERATORS = {"cycle_gan": {"AtoB": "G_A", "BtoA": "G_B"}}
+
+
+def generator_channels(config: RunConfig, direction: str) -> tuple[int, int]:
+    data = config.data
+    return (data.input_nc, data.output_nc) if direction == "AtoB" else (data.output_nc, data.input_nc)
+
+
+def load_generator(run_dir: Path, direction: str = "AtoB") -> tuple[nn.Module, RunConfig]:
+    """The generator for `direction`, in eval mode on the CPU, and the run's config."""
+    config = load_config(run_dir)
+    names = GENERATORS[config.model]
+    if direction not in names:
+        raise ConfigError(f"{run_dir}: a {config.model} model has no {direction} generator; use {' or '.join(names)}")
+    folder = latest_checkpoint(run_dir)
+    path = folder / f"{names[direction]}.safetensors"
+    net = build_generator(config.G, *generator_channels(config, direction))
+    try:
+        net.load_state_dict(load_tensors(path))
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: does not match {run_dir}/train_config.json ({str(exc).splitlines()[0]})") from None
+    return net.eval().requires_grad_(False), config
+
+

@@ -1,0 +1,1 @@
+"""Triton kernels for the generators' hot paths, with their torch references."""

@@ -1,0 +1,1 @@
+"""Training: datasets, losses, models and the shared training loop."""

@@ -1,0 +1,97 @@
+"""What every model shares: its networks, optimizers, an optimizer step that averages
+gradients across processes, and the tensors a checkpoint must hold to resume exactly."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterable
+
+import torch
+from torch import distributed as dist
+from torch import nn
+
+from i2i.config import RunConfig
+from i2i.nets import init_weights
+
+
+class TranslationModel:
+    """Subclasses create `self.networks` (name → module) and `self.optimizers`
+    (name → optimizer), and implement `training_step` and `sample_rows`."""
+
+    def __init__(self, config: RunConfig, device: torch.device, autocast_dtype: torch.dtype | None):
+        self.config = config
+        self.device = device
+        self.autocast_dtype = autocast_dtype
+        self.networks: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+
+    def add_network(self, name: str, net: nn.Module) -> nn.Module:
+        net = init_weights(net, self.config.train.init_gain).to(self.device)
+        if self.device.type == "cuda":
+            net = net.to(memory_format=torch.channels_last)
+        if dist.is_initialized():  # every rank starts from rank 0's weights
+            for tensor in list(net.parameters()) + list(net.buffers()):
+                dist.broadcast(tensor.data, src=0)
+        self.networks[name] = net
+        return net
+
+    def make_adam(self, nets: Iterable[nn.Module]) -> torch.optim.Adam:
+        params = [p for net in nets for p in net.parameters()]
+        t = self.config.train
+        return torch.optim.Adam(params, lr=t.lr, betas=(t.beta1, t.beta2))
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def optimize(self, name: str, loss: torch.Tensor) -> None:
+        """Backward, average gradients over processes (data parallel), step."""
+        optimizer = self.optimizers[name]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if dist.is_initialized() and dist.get_world_size() > 1:
+            grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            flat = torch.cat([g.reshape(-1) for g in grads])
+            dist.all_reduce(flat)
+            flat /= dist.get_world_size()
+            offset = 0
+            for g in grads:
+                g.copy_(flat[offset:offset + g.numel()].view_as(g))
+                offset += g.numel()
+        optimizer.step()
+
+    @staticmethod
+    def set_requires_grad(nets: Iterable[nn.Module], requires_grad: bool) -> None:
+        for net in nets:
+            for p in net.parameters():
+                p.requires_grad_(requires_grad)
+
+    def set_learning_rate(self, step: int) -> float:
+        """Constant until decay_start·steps, then linear to zero at the last step."""
+        t = self.config.train
+        start = int(t.decay_start * t.steps)
+        factor = 1.0 - max(0, step - start) / float(t.steps - start + 1)
+        lr = t.lr * factor
+        for optimizer in self.optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+        return lr
+
+    def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def sample_rows(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def extra_state(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Tensors besides network and optimizer state that resuming needs (e.g. image pools)."""
+        return {}
+
+    def load_extra_state(self, files: dict[str, dict[str, torch.Tensor]]) -> None:
+        pass
+
+    def train(self, mode: bool = True) -> None:
+        for net in self.networks.values():
+            net.train(mode)

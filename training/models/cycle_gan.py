@@ -1,0 +1,82 @@
+"""CycleGAN (Zhu et al. 2017): G_A: A→B, G_B: B→A, discriminators D_A (judges B) and D_B
+(judges A); adversarial + L1 cycle (λ=10) + identity (0.5·λ) losses, image pools of 50."""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from i2i.config import RunConfig
+from i2i.nets import build_discriminator, build_generator
+
+from ..losses import GANLoss, ImagePool
+from .base import TranslationModel
+
+
+class CycleGANModel(TranslationModel):
+    def __init__(self, config: RunConfig, device: torch.device, autocast_dtype: torch.dtype | None):
+        super().__init__(config, device, autocast_dtype)
+        data, t = config.data, config.train
+        self.G_A = self.add_network("G_A", build_generator(config.G, data.input_nc, data.output_nc))
+        self.G_B = self.add_network("G_B", build_generator(config.G, data.output_nc, data.input_nc))
+        self.D_A = self.add_network("D_A", build_discriminator(config.D, data.output_nc))
+        self.D_B = self.add_network("D_B", build_discriminator(config.D, data.input_nc))
+        self.optimizers = {"G": self.make_adam([self.G_A, self.G_B]), "D": self.make_adam([self.D_A, self.D_B])}
+        self.gan_loss = GANLoss(t.gan_mode)
+        self.pool_A = ImagePool(t.pool_size, t.seed)  # fakes of domain A, for D_B
+        self.pool_B = ImagePool(t.pool_size, t.seed + 1)
+        alg = config.alg.cycle_gan
+        # Identity mapping only makes sense when both domains have the same channel count.
+        self.lambda_identity = alg.lambda_identity if data.input_nc == data.output_nc else 0.0
+
+    def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+        real_A, real_B = batch["A"], batch["B"]
+        alg = self.config.alg.cycle_gan
+        discriminators = [self.D_A, self.D_B]
+
+        self.set_requires_grad(discriminators, False)
+        with self.autocast():
+            fake_B = self.G_A(real_A)
+            rec_A = self.G_B(fake_B)
+            fake_A = self.G_B(real_B)
+            rec_B = self.G_A(fake_A)
+            losses = {
+                "G_A": self.gan_loss(self.D_A(fake_B), True),
+                "G_B": self.gan_loss(self.D_B(fake_A), True),
+                "cycle_A": F.l1_loss(rec_A.float(), real_A) * alg.lambda_A,
+                "cycle_B": F.l1_loss(rec_B.float(), real_B) * alg.lambda_B,
+            }
+            if self.lambda_identity > 0:
+                losses["idt_A"] = F.l1_loss(self.G_A(real_B).float(), real_B) * alg.lambda_B * self.lambda_identity
+                losses["idt_B"] = F.l1_loss(self.G_B(real_A).float(), real_A) * alg.lambda_A * self.lambda_identity
+        self.optimize("G", sum(losses.values()))
+
+        self.set_requires_grad(discriminators, True)
+        pooled_B = self.pool_B.query(fake_B, step)
+        pooled_A = self.pool_A.query(fake_A, step)
+        with self.autocast():
+            # Real and fake go through D in one batch: instance norm is per sample, so this
+            # equals two separate passes, at half the launches.
+            pred_A = self.D_A(torch.cat([real_B, pooled_B]))
+            pred_B = self.D_B(torch.cat([real_A, pooled_A]))
+            n = real_A.shape[0]
+            losses["D_A"] = 0.5 * (self.gan_loss(pred_A[:n], True) + self.gan_loss(pred_A[n:], False))
+            losses["D_B"] = 0.5 * (self.gan_loss(pred_B[:n], True) + self.gan_loss(pred_B[n:], False))
+        self.optimize("D", losses["D_A"] + losses["D_B"])
+        return {name: float(value.detach()) for name, value in losses.items()}
+
+    @torch.no_grad()
+    def sample_rows(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        real_A, real_B = batch["A"], batch["B"]
+        with self.autocast():
+            fake_B = self.G_A(real_A)
+            fake_A = self.G_B(real_B)
+            return {"A": real_A, "G_A(A)": fake_B, "G_B(G_A(A))": self.G_B(fake_B),
+                    "B": real_B, "G_B(B)": fake_A, "G_A(G_B(B))": self.G_A(fake_A)}
+
+    def extra_state(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {"pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict()}
+
+    def load_extra_state(self, files: dict[str, dict[str, torch.Tensor]]) -> None:
+        self.pool_A.load_state_dict(files["pool_A"], self.device)
+        self.pool_B.load_state_dict(files["pool_B"], self.device)

@@ -1,0 +1,290 @@
+"""The training loop shared by every model: data, steps, logging, samples, checkpoints, resume.
+
+Runs as one process, or one process per GPU/CPU worker under `torchrun` (gradients are
+averaged across processes; rank 0 alone writes to the run directory).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch import distributed as dist
+from torch.utils.data import DataLoader, Sampler
+from tqdm import tqdm
+
+from i2i.config import RunConfig, load_config, save_config
+from i2i.errors import CheckpointError, ConfigError
+from i2i.io import atomic_write_bytes, latest_checkpoint, load_state, load_tensors, save_checkpoint
+from i2i.nets import size_multiple
+from i2i.visualize import plot_loss_curves, save_image_grid, tensor_to_uint8
+
+from .datasets import UnalignedDataset
+from .models import MODELS, TranslationModel
+
+LOSS_LOG = "losses.jsonl"
+SAMPLE_COUNT = 4
+
+
+class StepBatches(Sampler[list[int]]):
+    """Yields, for each step from `start_step`, the sample numbers this process trains on.
+
+    Sample numbers are global (step, rank, position in batch), so every process sees
+    different samples and the stream does not depend on where training was resumed.
+    """
+
+    def __init__(self, start_step: int, steps: int, batch_size: int, rank: int, world: int):
+        self.start_step, self.steps, self.batch_size, self.rank, self.world = start_step, steps, batch_size, rank, world
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for step in range(self.start_step, self.steps):
+            first = (step * self.world + self.rank) * self.batch_size
+            yield list(range(first, first + self.batch_size))
+
+    def __len__(self) -> int:
+        return self.steps - self.start_step
+
+
+def _ignore_sigint_in_worker(_: int) -> None:
+    # Ctrl-C is handled by the main process, which finishes its step and checkpoints;
+    # workers dying on the same signal would break that last step.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class StopRequest:
+    """The first Ctrl-C asks the loop to stop after the current step; a second one aborts."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> "StopRequest":
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+
+class Trainer:
+    def __init__(self, config: RunConfig, run_dir: Path, resume: bool = False):
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.rank = dist.get_rank() if dist.is_initialized() else 0
+        self.world = dist.get_world_size() if dist.is_initialized() else 1
+        self.is_main = self.rank == 0
+        self.device = _pick_device()
+        multiple = size_multiple(config.G)
+        if config.data.crop_size % multiple:
+            raise ConfigError(f"{config.G.netG} needs a crop size that is a multiple of {multiple} (got {config.data.crop_size})")
+        self.dataset = UnalignedDataset(Path(config.data.dataroot), config.data, config.train.seed)
+        torch.manual_seed(config.train.seed)
+        self.model: TranslationModel = MODELS[config.model](config, self.device, _autocast_dtype(config, self.device))
+        self.start_step = self._restore() if resume else 0
+        self.sample_batch = self._collate([self.dataset[k] for k in range(SAMPLE_COUNT)])
+
+    def _collate(self, samples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        batch = {key: torch.stack([s[key] for s in samples]) for key in samples[0]}
+        return {key: self._to_device(value) for key, value in batch.items()}
+
+    def _to_device(self, tensor: torch.Tensor) -> torch.Tensor:
+        tensor = tensor.to(self.device, non_blocking=True)
+        return tensor.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" else tensor
+
+    def _loader(self) -> DataLoader:
+        t, data = self.config.train, self.config.data
+        return DataLoader(
+            self.dataset,
+            batch_sampler=StepBatches(self.start_step, t.steps, t.batch_size, self.rank, self.world),
+            num_workers=data.num_workers,
+            pin_memory=self.device.type == "cuda",
+            worker_init_fn=_ignore_sigint_in_worker if data.num_workers else None,
+            persistent_workers=False,
+            prefetch_factor=4 if data.num_workers else None,
+        )
+
+    def fit(self) -> int:
+        """Train until `train.steps` or Ctrl-C; return the last completed step."""
+        t = self.config.train
+        writer = _tensorboard(self.run_dir) if self.is_main else None
+        progress = tqdm(total=t.steps, initial=self.start_step, disable=not self.is_main, dynamic_ncols=True,
+                        desc=f"{self.config.model}", unit="step")
+        window: list[dict[str, float]] = []
+        step = self.start_step
+        started = time.perf_counter()
+        self.model.train()
+        with StopRequest() as stop:
+            for batch in self._loader():
+                batch = {key: self._to_device(value) for key, value in batch.items()}
+                torch.manual_seed(hash((t.seed, self.rank, step)) % 2**63)  # dropout, if any, replays on resume
+                lr = self.model.set_learning_rate(step)
+                losses = self.model.training_step(batch, step)
+                step += 1
+                window.append(losses)
+                progress.update(1)
+                if self.is_main:
+                    self._on_step(step, lr, losses, window, writer, progress, started)
+                if stop.requested:
+                    break
+        progress.close()
+        if self.is_main:
+            self._save(step)
+            if writer:
+                writer.close()
+            plot_loss_curves(self.run_dir / LOSS_LOG, self.run_dir / "loss_curves.png")
+            if stop.requested:
+                tqdm.write(f"interrupted: checkpoint saved at step {step}; continue with `i2i train --resume {self.run_dir}`")
+        return step
+
+    def _on_step(self, step, lr, losses, window, writer, progress, started) -> None:
+        t = self.config.train
+        progress.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
+        if step % t.log_every == 0 or step == t.steps:
+            means = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+            record = {"step": step, "lr": lr, **means, "time": round(time.perf_counter() - started, 3)}
+            with open(self.run_dir / LOSS_LOG, "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+            for name, value in means.items():
+                writer.add_scalar(f"loss/{name}", value, step)
+            writer.add_scalar("lr", lr, step)
+            window.clear()
+        if step % t.sample_every == 0 or step == t.steps:
+            self._write_samples(step, writer)
+        if step % t.save_every == 0:
+            self._save(step)
+
+    def _write_samples(self, step: int, writer) -> None:
+        self.model.train(False)
+        rows = {name: tensor_to_uint8(images) for name, images in self.model.sample_rows(self.sample_batch).items()}
+        self.model.train(True)
+        grid = save_image_grid(self.run_dir / "samples" / f"step_{step:06d}.png", rows)
+        writer.add_image("samples", grid, step, dataformats="HWC")
+
+    def _save(self, step: int) -> None:
+        model = self.model
+        files = {name: net.state_dict() for name, net in model.networks.items()}
+        optimizer_state = {}
+        for name, optimizer in model.optimizers.items():
+            tensors, groups = _flatten_optimizer(optimizer.state_dict())
+            files[f"optimizer_{name}"] = tensors
+            optimizer_state[name] = groups
+        files.update(model.extra_state())
+        state = {"step": step, "model": self.config.model, "optimizers": optimizer_state, "world_size": self.world}
+        save_checkpoint(self.run_dir / "checkpoints", step, files, state, self.config.train.keep_checkpoints)
+
+    def _restore(self) -> int:
+        try:
+            folder = latest_checkpoint(self.run_dir)
+        except CheckpointError:
+            if self.is_main:
+                tqdm.write(f"{self.run_dir}: no checkpoint yet, starting from step 0")
+            _truncate_log(self.run_dir / LOSS_LOG, 0)
+            return 0
+        state = load_state(folder)
+        if state.get("world_size", 1) != self.world:
+            raise ConfigError(
+                f"{folder}: saved by {state['world_size']} process(es), resuming with {self.world}; "
+                "resume with the same number of processes to continue the same sample stream"
+            )
+        model = self.model
+        for name, net in model.networks.items():
+            tensors = load_tensors(folder / f"{name}.safetensors")
+            try:
+                net.load_state_dict(tensors)
+            except RuntimeError as exc:
+                raise CheckpointError(f"{folder / name}.safetensors does not match train_config.json ({str(exc).splitlines()[0]})") from None
+        for name, optimizer in model.optimizers.items():
+            tensors = load_tensors(folder / f"optimizer_{name}.safetensors")
+            optimizer.load_state_dict(_unflatten_optimizer(tensors, state["optimizers"][name]))
+        model.load_extra_state({name: load_tensors(folder / f"{name}.safetensors") for name in model.extra_state()})
+        step = int(state["step"])
+        if self.is_main:
+            _truncate_log(self.run_dir / LOSS_LOG, step)
+            tqdm.write(f"resuming {self.run_dir} from {folder.name}")
+        return step
+
+
+def _flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    tensors = {}
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            tensors[f"{index}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
+    return tensors, state["param_groups"]
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], groups: list[dict]) -> dict:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for name, value in tensors.items():
+        index, key = name.split(".", 1)
+        state.setdefault(int(index), {})[key] = value
+    for group in groups:
+        group["betas"] = tuple(group["betas"])
+    return {"state": state, "param_groups": groups}
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log records after `step`: a resumed run rewrites them."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    atomic_write_bytes(path, "".join(line + "\n" for line in kept).encode())
+
+
+def _pick_device() -> torch.device:
+    if torch.cuda.is_available():
+        local_rank = int(os.environ.get("LOCAL_RANK", 0))
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def _autocast_dtype(config: RunConfig, device: torch.device) -> torch.dtype | None:
+    precision = config.train.precision
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    if precision == "bf16" and device.type != "cuda":
+        raise ConfigError("train.precision bf16 needs a CUDA GPU; use fp32 (or auto) on CPU")
+    return torch.bfloat16 if precision == "bf16" else None
+
+
+def _tensorboard(run_dir: Path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(run_dir / "tensorboard"))
+
+
+def _init_distributed() -> None:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+
+
+def train(config: RunConfig, run_dir: Path) -> int:
+    """Start a new run in `run_dir` (which must not already hold one); return the last step."""
+    _init_distributed()
+    run_dir = Path(run_dir)
+    config.validate()
+    if (run_dir / "train_config.json").exists():
+        raise ConfigError(f"{run_dir} already holds a run; continue it with `i2i train --resume {run_dir}` or pick another --out")
+    trainer = Trainer(config, run_dir)  # validates the data before anything is written
+    if trainer.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir)
+    return trainer.fit()
+
+
+def resume(run_dir: Path) -> int:
+    """Continue a run from its newest complete checkpoint; return the last step."""
+    _init_distributed()
+    config = load_config(run_dir)
+    return Trainer(config, run_dir, resume=True).fit()
