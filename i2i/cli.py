@@ -58,9 +58,10 @@ def cli() -> None:
 @click.option("--save-every", type=int, help="Checkpoint every N steps.  [default: 1000]")
 @click.option("--sample-every", type=int, help="Write a sample grid every N steps.  [default: 500]")
 @click.option("--log-every", type=int, help="Log averaged losses every N steps.  [default: 50]")
+@click.option("--no-flip", is_flag=True, default=None, help="Disable random horizontal flips (e.g. for digits or text).")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), help="auto = bf16 autocast on CUDA, fp32 on CPU.  [default: auto]")
 def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps, batch_size, net_g, ngf, ndf,
-          channels, gan_mode, lr, seed, workers, save_every, sample_every, log_every, precision) -> None:
+          channels, gan_mode, lr, seed, workers, save_every, sample_every, log_every, no_flip, precision) -> None:
     """Train a translation model on DATA (folders trainA/ and trainB/ of unpaired images).
 
     Writes RUN/train_config.json, RUN/checkpoints/, RUN/samples/, RUN/losses.jsonl,
@@ -77,6 +78,7 @@ def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps,
         ("D", "ndf"): ndf, ("train", "gan_mode"): gan_mode, ("train", "lr"): lr, ("train", "seed"): seed,
         ("data", "num_workers"): workers, ("train", "save_every"): save_every, ("train", "sample_every"): sample_every,
         ("train", "log_every"): log_every, ("train", "precision"): precision,
+        ("data", "flip"): False if no_flip else None,
         ("data", "input_nc"): int(channels) if channels else None, ("data", "output_nc"): int(channels) if channels else None,
     }
     started = time.perf_counter()

@@ -63,10 +63,12 @@ class Predictor:
 
 
 def pad_to_multiple(batch: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad bottom/right so H and W are multiples of `multiple`; reflection where the image is
-    large enough for it, edge replication otherwise (reflection needs pad < size)."""
+    """Pad bottom/right so H and W are multiples of `multiple` (a power of two) and at least
+    8: the ResNet blocks reflection-pad the 1/4-size features by 1, which needs 2 pixels.
+    Reflection where the image is large enough for it, edge replication otherwise."""
     height, width = batch.shape[2:]
-    pad_h, pad_w = -height % multiple, -width % multiple
+    pad_h = max(-height % multiple, 8 - height)
+    pad_w = max(-width % multiple, 8 - width)
     if not pad_h and not pad_w:
         return batch
     mode = "reflect" if pad_h < height and pad_w < width else "replicate"

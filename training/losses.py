@@ -38,7 +38,7 @@ class ImagePool:
 
     def query(self, images: torch.Tensor, step: int) -> torch.Tensor:
         if self.size == 0:
-            return images
+            return images.detach()
         rng = np.random.default_rng([self.seed, 2, step])
         returned = []
         for image in images.detach():

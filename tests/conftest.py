@@ -1,0 +1,54 @@
+"""Shared fixtures: the real datasets in ../shared/data and a tiny trained run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from i2i.config import RunConfig
+
+SHARED_DATA = Path(os.environ.get("I2I_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def shared_dataset(name: str) -> Path:
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"{path} not present (set I2I_SHARED_DATA to the shared data folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def digits() -> Path:
+    return shared_dataset("mnist2usps")
+
+
+@pytest.fixture(scope="session")
+def photos() -> Path:
+    return shared_dataset("photo2monet")
+
+
+def tiny_config(dataroot: Path, channels: int = 1, size: int = 32, steps: int = 4, **train) -> RunConfig:
+    """A network small enough for a test step to take milliseconds on a CPU."""
+    config = RunConfig()
+    config.G.ngf, config.D.ndf, config.G.netG = 8, 8, "resnet_6blocks"
+    config.data.dataroot = str(dataroot)
+    config.data.input_nc = config.data.output_nc = channels
+    config.data.crop_size, config.data.load_size = size, size + 4
+    config.data.num_workers = 0
+    config.train.steps = steps
+    config.train.save_every = config.train.sample_every = config.train.log_every = 1
+    for key, value in train.items():
+        setattr(config.train, key, value)
+    return config.validate()
+
+
+@pytest.fixture(scope="session")
+def tiny_run(digits: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CycleGAN run on real MNIST/USPS digits, trained for 3 steps."""
+    from i2i.training.trainer import train
+
+    run_dir = tmp_path_factory.mktemp("runs") / "digits"
+    train(tiny_config(digits, steps=3), run_dir)
+    return run_dir

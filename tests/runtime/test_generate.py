@@ -1,0 +1,46 @@
+"""`i2i generate` and the torch predictor: paths, sizes, parity with the bare network."""
+
+import numpy as np
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from i2i.cli import cli
+from i2i.io import list_images, read_image
+from i2i.rundir import load_generator
+from i2i.runtime import load
+from i2i.runtime.predictor import pad_to_multiple
+
+
+def test_generate_keeps_tree_names_and_sizes(tmp_path, tiny_run, digits):
+    source = tmp_path / "in"
+    sizes = {"a/one.png": (28, 28), "a/b/two.png": (37, 53), "three.jpg": (16, 16), "tiny.png": (3, 5)}
+    for name, (height, width) in sizes.items():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.open(next((digits / "testA").iterdir())).resize((width, height)).save(source / name)
+    result = CliRunner().invoke(cli, ["generate", str(tiny_run), str(source), str(tmp_path / "out"), "--batch-size", "2"])
+    assert result.exit_code == 0, result.output
+    assert "4 images" in result.output
+    written = {p.relative_to(tmp_path / "out").as_posix() for p in list_images(tmp_path / "out")}
+    assert written == set(sizes)
+    for name, (height, width) in sizes.items():
+        assert read_image(tmp_path / "out" / name, channels=1).shape == (height, width, 1)
+
+
+def test_predictor_equals_the_network_on_real_digits(tiny_run, digits):
+    predictor = load(tiny_run, batch_size=3)
+    images = [read_image(p, channels=1) for p in list_images(digits / "testA")[:5]]  # 28×28: padded to 28
+    outputs = predictor(images)
+    net, _ = load_generator(tiny_run)
+    batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    expected = ((net(batch).clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+    assert np.array_equal(np.stack(outputs), expected)
+
+
+def test_padding_reflects_and_crops_back():
+    batch = torch.arange(2 * 1 * 5 * 6, dtype=torch.float32).reshape(2, 1, 5, 6)
+    padded = pad_to_multiple(batch, 4)
+    assert padded.shape == (2, 1, 8, 8)
+    assert torch.equal(padded[:, :, :5, :6], batch)
+    assert torch.equal(padded[:, :, 5, :6], batch[:, :, 3, :])  # reflection, not zeros
+    assert pad_to_multiple(torch.zeros(1, 1, 3, 2), 4).shape == (1, 1, 8, 8)  # too small to reflect: replicate

@@ -1,0 +1,101 @@
+"""The command line: help, version, and one-line errors with exit code 2 for bad input."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from i2i import __version__
+from i2i.cli import cli
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_version_and_help():
+    assert invoke("--version").output.strip() == f"i2i, version {__version__}"
+    for command in ([], ["train"], ["generate"]):
+        result = invoke(*command, "--help")
+        assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def assert_user_error(result, *fragments):
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+TINY = ["--size", "32", "--ngf", "8", "--ndf", "8", "--steps", "2", "--workers", "0"]
+
+
+def make_dataset(root, bad_file=None, content=b""):
+    for domain in ("trainA", "trainB"):
+        (root / domain).mkdir(parents=True)
+        Image.fromarray(np.full((40, 40, 3), 100, np.uint8)).save(root / domain / "ok.png")
+    if bad_file:
+        (root / "trainB" / bad_file).write_bytes(content)
+    return root
+
+
+@pytest.mark.parametrize(
+    "bad_file, content, fragment",
+    [("zero.jpg", b"", "zero.jpg: file is empty"), ("broken.png", b"\x89PNG\r\n\x1a\n broken", "broken.png: not a readable image")],
+)
+def test_bad_images_stop_training_before_a_run_dir_exists(tmp_path, bad_file, content, fragment):
+    data = make_dataset(tmp_path / "data", bad_file, content)
+    result = invoke("train", data, "--out", tmp_path / "run", *TINY)
+    assert_user_error(result, fragment)
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_domain_folder(tmp_path):
+    data = make_dataset(tmp_path / "data")
+    shutil.rmtree(data / "trainA")
+    assert_user_error(invoke("train", data, "--out", tmp_path / "run", *TINY), "trainA: folder missing")
+
+
+def test_image_corrupted_after_the_check_fails_in_the_worker_with_one_line(tmp_path):
+    # Valid header, truncated pixel data: only decoding (in a data-loader worker) finds it.
+    data = make_dataset(tmp_path / "data")
+    png = (data / "trainB" / "ok.png").read_bytes()
+    (data / "trainB" / "ok.png").write_bytes(png[:60])
+    result = invoke("train", data, "--out", tmp_path / "run", *TINY[:-1], "1")
+    assert_user_error(result, "ok.png")
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_resume_needs_a_run_and_no_other_options(tmp_path, tiny_run):
+    assert_user_error(invoke("train", "--resume", tmp_path), "not an i2i run directory")
+    assert_user_error(invoke("train", "--resume", tiny_run, "--steps", "9"), "--resume takes no other options")
+
+
+def test_newer_schema_is_refused(tmp_path, tiny_run):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    config = json.loads((run / "train_config.json").read_text())
+    (run / "train_config.json").write_text(json.dumps({**config, "schema": 99}))
+    assert_user_error(invoke("generate", run, tmp_path, tmp_path / "out"), "schema 99 is newer", "upgrade i2i")
+
+
+def test_truncated_checkpoint_is_refused_by_generate(tmp_path, tiny_run, digits):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    weights = run / "checkpoints" / "step_000003" / "G_A.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    assert_user_error(invoke("generate", run, digits / "testA", tmp_path / "out"), "G_A.safetensors: truncated or corrupt")
+
+
+def test_generate_refuses_output_inside_input(tmp_path, tiny_run):
+    (tmp_path / "in").mkdir()
+    assert_user_error(invoke("generate", tiny_run, tmp_path / "in", tmp_path / "in" / "out"), "inside the input folder")
+
+
+def test_unet_needs_a_matching_crop_size(tmp_path, digits):
+    result = invoke("train", digits, "--out", tmp_path / "run", "--netG", "unet_128", *TINY)
+    assert_user_error(result, "multiple of 128")

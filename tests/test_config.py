@@ -1,0 +1,46 @@
+import json
+
+import pytest
+
+from i2i.config import SCHEMA_VERSION, RunConfig, load_config, save_config
+from i2i.errors import ConfigError
+
+
+def test_round_trip_through_json(tmp_path):
+    config = RunConfig()
+    config.G.ngf, config.train.lr, config.data.input_nc = 32, 1e-3, 1
+    save_config(config, tmp_path)
+    assert load_config(tmp_path) == config
+    raw = json.loads((tmp_path / "train_config.json").read_text())
+    assert set(raw) == {"model", "G", "D", "data", "train", "alg", "schema", "i2i_version"}
+    assert raw["alg"]["cycle_gan"]["lambda_A"] == 10.0
+
+
+def test_int_is_accepted_for_float():
+    assert RunConfig.from_dict({"train": {"lr": 1}}).train.lr == 1.0
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"G": {"ngf": 64, "nfg": 3}}, "unknown key(s) nfg"),
+        ({"bogus": 1}, "unknown key(s) bogus"),
+        ({"schema": SCHEMA_VERSION + 1}, "newer than this i2i understands"),
+        ({"train": {"steps": "many"}}, "config.train.steps: expected int"),
+        ({"train": {"steps": True}}, "expected int"),
+        ({"G": {"netG": "resnet_99blocks"}}, "G.netG 'resnet_99blocks'"),
+        ({"data": {"load_size": 10, "crop_size": 32}}, "load_size must be >= data.crop_size"),
+        ({"G": []}, "config.G: expected an object"),
+    ],
+)
+def test_bad_configs_are_named(raw, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        RunConfig.from_dict(raw)
+
+
+def test_missing_or_broken_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="not an i2i run directory"):
+        load_config(tmp_path)
+    (tmp_path / "train_config.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_config(tmp_path)

@@ -1,0 +1,51 @@
+import math
+
+import torch
+
+from i2i.training.datasets import UnalignedDataset
+from i2i.training.losses import GANLoss, ImagePool
+from i2i.training.models.cycle_gan import CycleGANModel
+
+from ..conftest import tiny_config
+
+
+def test_losses_are_finite_and_fall_on_real_photos(photos):
+    config = tiny_config(photos, channels=3, size=32, steps=12, pool_size=0)
+    config.G.netG = "resnet_9blocks"
+    torch.manual_seed(0)
+    model = CycleGANModel(config, torch.device("cpu"), None)
+    dataset = UnalignedDataset(photos, config.data, seed=0)
+    batch = {k: torch.stack([dataset[i][k] for i in range(2)]) for k in ("A", "B")}
+    history = [model.training_step(batch, step) for step in range(12)]
+    assert set(history[0]) == {"G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B"}
+    assert all(math.isfinite(v) for losses in history for v in losses.values())
+    first = history[0]["cycle_A"] + history[0]["cycle_B"]
+    last = history[-1]["cycle_A"] + history[-1]["cycle_B"]
+    assert last < 0.8 * first
+
+
+def test_identity_loss_is_skipped_across_channel_counts(digits):
+    config = tiny_config(digits)
+    config.data.output_nc = 3
+    model = CycleGANModel(config.validate(), torch.device("cpu"), None)
+    batch = {"A": torch.rand(1, 1, 32, 32) * 2 - 1, "B": torch.rand(1, 3, 32, 32) * 2 - 1}
+    assert "idt_A" not in model.training_step(batch, 0)
+
+
+def test_gan_losses_against_direct_formulas():
+    prediction = torch.tensor([[0.2, -1.0], [3.0, 0.5]])
+    assert torch.isclose(GANLoss("lsgan")(prediction, True), ((prediction - 1) ** 2).mean())
+    assert torch.isclose(GANLoss("lsgan")(prediction, False), (prediction**2).mean())
+    expected = -torch.log(torch.sigmoid(prediction)).mean()
+    assert torch.isclose(GANLoss("vanilla")(prediction, True), expected)
+
+
+def test_image_pool_fills_then_swaps_reproducibly():
+    pool, replay = ImagePool(3, seed=1), ImagePool(3, seed=1)
+    images = [torch.full((1, 1, 2, 2), float(i)) for i in range(10)]
+    outputs = [pool.query(image, step) for step, image in enumerate(images)]
+    assert [float(o.mean()) for o in outputs[:3]] == [0.0, 1.0, 2.0]
+    assert any(float(o.mean()) != i for i, o in enumerate(outputs[3:], start=3))  # some earlier fakes come back
+    assert len(pool.images) == 3
+    replay.load_state_dict({}, torch.device("cpu"))
+    assert [float(replay.query(image, step).mean()) for step, image in enumerate(images)] == [float(o.mean()) for o in outputs]
