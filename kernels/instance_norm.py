@@ -1,0 +1,221 @@
+"""Fused instance norm in Triton: statistics pass + normalize pass with a fused epilogue.
+
+y = act((x − mean) · rstd · weight + bias) (+ residual), statistics per (n, c) over H×W.
+
+Pass 1 splits each (n, c) plane into chunks, one program per (n, channel block, chunk), and
+writes the chunk's (mean, M2, count) — per-block two-pass moments merged with Chan's
+parallel formula, so there is no E[x²]−E[x]² cancellation. Pass 2 merges the partials of
+its plane the same way and normalizes its chunk. The conv kernel can write the same
+partials from its epilogue (kernels/conv.py), leaving only pass 2. Accumulation is fp32
+for fp16/bf16/fp32 storage; NCHW and channels_last both work through strides.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+ACTIVATION_CODES = {"none": 0, "relu": 1, "leaky_relu": 2}
+MAX_SPLITS = 64
+TARGET_PROGRAMS = 1024  # enough programs to fill an H100's 132 SMs several times over
+
+
+@triton.jit
+def merge_moments(mean_a, m2_a, count_a, mean_b, m2_b, count_b):
+    """Chan et al.'s pairwise merge of (mean, M2, count); empty sides (count 0) are neutral."""
+    count = count_a + count_b
+    safe = tl.where(count > 0, count, 1.0)
+    delta = mean_b - mean_a
+    mean = mean_a + delta * (count_b / safe)
+    m2 = m2_a + m2_b + delta * delta * (count_a * count_b / safe)
+    return mean, m2, count
+
+
+@triton.jit
+def _plane_offsets(pid_plane, C, n_c_blocks, BLOCK_C: tl.constexpr):
+    n = pid_plane // n_c_blocks
+    channels = (pid_plane % n_c_blocks) * BLOCK_C + tl.arange(0, BLOCK_C)
+    return n, channels, channels < C
+
+
+@triton.jit
+def instance_norm_stats_kernel(
+    x_ptr, partial_ptr, C, HW, stride_n, stride_c, stride_hw, chunk, n_splits, n_c_blocks,
+    BLOCK_HW: tl.constexpr, BLOCK_C: tl.constexpr,
+):
+    pid_plane, pid_split = tl.program_id(0), tl.program_id(1)
+    n, channels, c_mask = _plane_offsets(pid_plane, C, n_c_blocks, BLOCK_C)
+    base = x_ptr + n.to(tl.int64) * stride_n + channels[None, :].to(tl.int64) * stride_c
+    # Moments of x − x[0]: block sums of large, nearly equal values would lose the mean's
+    # low digits in fp32; shifted, they are sums of small numbers.
+    pivot = tl.load(base, mask=c_mask[None, :], other=0.0).to(tl.float32)
+    start = pid_split * chunk
+    end = tl.minimum(start + chunk, HW)
+    mean = tl.zeros([BLOCK_C], tl.float32)
+    m2 = tl.zeros([BLOCK_C], tl.float32)
+    count = tl.zeros([BLOCK_C], tl.float32)
+    for offset in range(start, end, BLOCK_HW):
+        hw = offset + tl.arange(0, BLOCK_HW)
+        mask = (hw[:, None] < end) & c_mask[None, :]
+        x = tl.load(base + hw[:, None].to(tl.int64) * stride_hw, mask=mask, other=0.0).to(tl.float32)
+        x = tl.where(mask, x - pivot, 0.0)
+        block_count = tl.sum(mask.to(tl.float32), axis=0)
+        block_mean = tl.sum(x, axis=0) / tl.maximum(block_count, 1.0)
+        centered = tl.where(mask, x - block_mean[None, :], 0.0)
+        block_m2 = tl.sum(centered * centered, axis=0)
+        mean, m2, count = merge_moments(mean, m2, count, block_mean, block_m2, block_count)
+    mean += tl.sum(pivot, axis=0)
+    store_moments(partial_ptr, n, channels, c_mask, C, pid_split, n_splits, mean, m2, count)
+
+
+@triton.jit
+def store_moments(partial_ptr, n, channels, c_mask, C, split, n_splits, mean, m2, count):
+    """partials are laid out [N, C, n_splits, 3] in fp32."""
+    slot = partial_ptr + ((n * C + channels).to(tl.int64) * n_splits + split) * 3
+    tl.store(slot, mean, mask=c_mask)
+    tl.store(slot + 1, m2, mask=c_mask)
+    tl.store(slot + 2, count, mask=c_mask)
+
+
+@triton.jit
+def merge_partials_kernel(partial_ptr, merged_ptr, n_splits, BLOCK_S: tl.constexpr):
+    """Merge the n_splits partials of one (n, c) plane into one; used when a producer (the
+    conv epilogue) wrote more partials than the apply kernel merges in registers."""
+    plane = tl.program_id(0).to(tl.int64)
+    mean = tl.zeros([BLOCK_S], tl.float32)
+    m2 = tl.zeros([BLOCK_S], tl.float32)
+    count = tl.zeros([BLOCK_S], tl.float32)
+    for offset in range(0, n_splits, BLOCK_S):
+        s = offset + tl.arange(0, BLOCK_S)
+        slot = partial_ptr + (plane * n_splits + s) * 3
+        mask = s < n_splits
+        mean, m2, count = merge_moments(mean, m2, count, tl.load(slot, mask=mask, other=0.0),
+                                        tl.load(slot + 1, mask=mask, other=0.0), tl.load(slot + 2, mask=mask, other=0.0))
+    mean, m2, count = tl.reduce((mean, m2, count), 0, merge_moments)
+    tl.store(merged_ptr + plane * 3, mean)
+    tl.store(merged_ptr + plane * 3 + 1, m2)
+    tl.store(merged_ptr + plane * 3 + 2, count)
+
+
+@triton.jit
+def instance_norm_apply_kernel(
+    x_ptr, y_ptr, residual_ptr, weight_ptr, bias_ptr, partial_ptr,
+    C, HW, stride_n, stride_c, stride_hw, y_stride_n, y_stride_c, y_stride_hw,
+    r_stride_n, r_stride_c, r_stride_hw, chunk, n_splits, n_c_blocks, eps, negative_slope,
+    ACTIVATION: tl.constexpr, HAS_AFFINE: tl.constexpr, HAS_RESIDUAL: tl.constexpr,
+    SPLITS_POW2: tl.constexpr, BLOCK_HW: tl.constexpr, BLOCK_C: tl.constexpr,
+):
+    pid_plane, pid_split = tl.program_id(0), tl.program_id(1)
+    n, channels, c_mask = _plane_offsets(pid_plane, C, n_c_blocks, BLOCK_C)
+
+    splits = tl.arange(0, SPLITS_POW2)
+    slot = partial_ptr + ((n * C + channels[None, :]).to(tl.int64) * n_splits + splits[:, None]) * 3
+    p_mask = (splits[:, None] < n_splits) & c_mask[None, :]
+    mean, m2, count = tl.reduce(
+        (tl.load(slot, mask=p_mask, other=0.0), tl.load(slot + 1, mask=p_mask, other=0.0),
+         tl.load(slot + 2, mask=p_mask, other=0.0)),
+        0, merge_moments,
+    )
+    scale = 1.0 / tl.sqrt(m2 / tl.maximum(count, 1.0) + eps)
+    shift = tl.zeros([BLOCK_C], tl.float32)
+    if HAS_AFFINE:
+        scale *= tl.load(weight_ptr + channels, mask=c_mask, other=1.0).to(tl.float32)
+        shift = tl.load(bias_ptr + channels, mask=c_mask, other=0.0).to(tl.float32)
+
+    n64 = n.to(tl.int64)
+    c64 = channels[None, :].to(tl.int64)
+    start = pid_split * chunk
+    end = tl.minimum(start + chunk, HW)
+    for offset in range(start, end, BLOCK_HW):
+        hw = (offset + tl.arange(0, BLOCK_HW))[:, None].to(tl.int64)
+        mask = (hw < end) & c_mask[None, :]
+        x = tl.load(x_ptr + n64 * stride_n + c64 * stride_c + hw * stride_hw, mask=mask, other=0.0).to(tl.float32)
+        # (x − mean)·scale, not x·scale − mean·scale: the subtraction of nearly equal values
+        # is exact, the difference of two large products is not.
+        y = (x - mean[None, :]) * scale[None, :] + shift[None, :]
+        if ACTIVATION == 1:
+            y = tl.maximum(y, 0.0)
+        elif ACTIVATION == 2:
+            y = tl.where(y >= 0, y, y * negative_slope)
+        if HAS_RESIDUAL:
+            r_offsets = n64 * r_stride_n + c64 * r_stride_c + hw * r_stride_hw
+            y += tl.load(residual_ptr + r_offsets, mask=mask, other=0.0).to(tl.float32)
+        y_offsets = n64 * y_stride_n + c64 * y_stride_c + hw * y_stride_hw
+        tl.store(y_ptr + y_offsets, y.to(y_ptr.dtype.element_ty), mask=mask)
+
+
+def spatial_strides(t: torch.Tensor) -> tuple[int, int, int]:
+    """(n, c, hw) strides of an NCHW tensor whose H and W are jointly flat (contiguous NCHW or
+    channels_last); raises for layouts the kernels cannot address with one hw stride."""
+    n, c, h, w = t.shape
+    if h > 1 and w > 0 and t.stride(2) != w * t.stride(3):
+        raise ValueError(f"unsupported strides {t.stride()} for shape {tuple(t.shape)}: use contiguous or channels_last")
+    return t.stride(0), t.stride(1), t.stride(3)
+
+
+def plan(x: torch.Tensor) -> dict:
+    """Block sizes and the split of each plane: tiles follow the memory layout (a run of
+    channels for channels_last, a run of pixels for NCHW)."""
+    n, c, h, w = x.shape
+    hw = h * w
+    channels_last = x.stride(1) == 1 and c > 1
+    block_c = min(64, triton.next_power_of_2(c)) if channels_last else 1
+    block_hw = max(16, min(4096 // block_c, triton.next_power_of_2(hw)))
+    n_c_blocks = triton.cdiv(c, block_c)
+    want = max(1, min(MAX_SPLITS, TARGET_PROGRAMS // (n * n_c_blocks), triton.cdiv(hw, block_hw)))
+    chunk = triton.cdiv(triton.cdiv(hw, want), block_hw) * block_hw
+    n_splits = triton.cdiv(hw, chunk)
+    return {"block_c": block_c, "block_hw": block_hw, "n_c_blocks": n_c_blocks, "chunk": chunk, "n_splits": n_splits,
+            "num_warps": 4 if block_hw * block_c >= 1024 else 2}
+
+
+def instance_norm(
+    x: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    eps: float = 1e-5,
+    activation: str = "none",
+    negative_slope: float = 0.2,
+    residual: torch.Tensor | None = None,
+    partials: tuple[torch.Tensor, int] | None = None,
+) -> torch.Tensor:
+    """Fused instance norm of an NCHW tensor (any memory format the strides allow).
+
+    `partials` = (buffer [N, C, splits, 3], splits) skips the statistics pass, e.g. when the
+    producing convolution already accumulated them.
+    """
+    if x.dim() != 4:
+        raise ValueError(f"instance_norm expects NCHW, got shape {tuple(x.shape)}")
+    if (weight is None) != (bias is None):
+        raise ValueError("pass both weight and bias, or neither")
+    if residual is not None and residual.shape != x.shape:
+        raise ValueError(f"residual shape {tuple(residual.shape)} != input shape {tuple(x.shape)}")
+    n, c, h, w = x.shape
+    cfg = plan(x)
+    strides = spatial_strides(x)
+    grid = (n * cfg["n_c_blocks"], cfg["n_splits"])
+    if partials is None:
+        buffer = torch.empty((n, c, cfg["n_splits"], 3), device=x.device, dtype=torch.float32)
+        instance_norm_stats_kernel[grid](
+            x, buffer, c, h * w, *strides, cfg["chunk"], cfg["n_splits"], cfg["n_c_blocks"],
+            BLOCK_HW=cfg["block_hw"], BLOCK_C=cfg["block_c"], num_warps=cfg["num_warps"],
+        )
+        n_splits = cfg["n_splits"]
+    else:
+        buffer, n_splits = partials
+        if n_splits > MAX_SPLITS:
+            merged = torch.empty((n, c, 1, 3), device=x.device, dtype=torch.float32)
+            merge_partials_kernel[(n * c,)](buffer, merged, n_splits, BLOCK_S=MAX_SPLITS)
+            buffer, n_splits = merged, 1
+    y = torch.empty_like(x)
+    res = residual if residual is not None else x
+    instance_norm_apply_kernel[grid](
+        x, y, res, weight if weight is not None else x, bias if bias is not None else x, buffer,
+        c, h * w, *strides, *spatial_strides(y), *spatial_strides(res), cfg["chunk"], n_splits, cfg["n_c_blocks"],
+        eps, negative_slope,
+        ACTIVATION=ACTIVATION_CODES[activation], HAS_AFFINE=weight is not None, HAS_RESIDUAL=residual is not None,
+        SPLITS_POW2=triton.next_power_of_2(n_splits), BLOCK_HW=cfg["block_hw"], BLOCK_C=cfg["block_c"],
+        num_warps=cfg["num_warps"],
+    )
+    return y
