@@ -1,34 +1,39 @@
-"""One callable predictor over a trained generator: uint8 images in, uint8 images out.
+"""One predictor over every backend: uint8 images of any size in, uint8 images out.
 
-It pads each image to the generator's size multiple (reflection, so borders look natural),
-batches images of equal padded size, runs the network and crops the padding off again.
+The predictor pads each image to the generator's size multiple (reflection, so borders look
+natural), batches images of equal padded size, hands the padded uint8 NHWC batch to the
+backend's runner and crops the padding off again. Runners: `TorchRunner` (eager torch, or
+the fused Triton kernels) and `OnnxRuntimeRunner` (an exported .onnx file).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from i2i.config import RunConfig
 from i2i.errors import ConfigError
 from i2i.nets import size_multiple
 from i2i.rundir import generator_channels, load_generator
 
-BACKENDS = ("auto", "torch")
+BACKENDS = ("auto", "torch", "triton", "onnxruntime")
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+Runner = Callable[[np.ndarray], np.ndarray]  # padded uint8 NHWC batch → uint8 NHWC batch
 
 
 @dataclass
 class Predictor:
-    net: nn.Module
+    run: Runner
     config: RunConfig
     direction: str
-    device: torch.device
+    backend: str
     batch_size: int = 8
 
     @property
@@ -42,48 +47,111 @@ class Predictor:
     def __call__(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Translate uint8 HWC images of any sizes; returns them in the same order."""
         results: list[np.ndarray | None] = [None] * len(images)
-        by_shape: dict[tuple[int, int], list[int]] = {}
+        by_shape: dict[tuple[int, ...], list[int]] = {}
         for index, image in enumerate(images):
-            by_shape.setdefault(image.shape[:2], []).append(index)
+            by_shape.setdefault(image.shape, []).append(index)
         for indexes in by_shape.values():
+            height, width = images[indexes[0]].shape[:2]
             for start in range(0, len(indexes), self.batch_size):
                 chunk = indexes[start:start + self.batch_size]
-                for index, output in zip(chunk, self._run([images[i] for i in chunk])):
-                    results[index] = output
+                batch = pad_to_multiple(np.stack([images[i] for i in chunk]), self.size_multiple)
+                outputs = self.run(batch)[:, :height, :width]
+                for index, output in zip(chunk, outputs):
+                    results[index] = np.ascontiguousarray(output)
         return results  # type: ignore[return-value]
 
-    @torch.inference_mode()
-    def _run(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        batch = torch.from_numpy(np.stack(images)).to(self.device).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-        height, width = batch.shape[2:]
-        padded = pad_to_multiple(batch, self.size_multiple)
-        output = self.net(padded)[:, :, :height, :width]
-        output = ((output.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        return list(output.permute(0, 2, 3, 1).cpu().numpy())
 
-
-def pad_to_multiple(batch: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad bottom/right so H and W are multiples of `multiple` (a power of two) and at least
-    8: the ResNet blocks reflection-pad the 1/4-size features by 1, which needs 2 pixels.
-    Reflection where the image is large enough for it, edge replication otherwise."""
-    height, width = batch.shape[2:]
+def pad_to_multiple(batch: np.ndarray, multiple: int) -> np.ndarray:
+    """Pad an NHWC batch at the bottom/right so H and W are multiples of `multiple` (a power
+    of two) and at least 8: the ResNet blocks reflection-pad the 1/4-size features by 1,
+    which needs 2 pixels. Reflection where the image is large enough, edge copies otherwise."""
+    height, width = batch.shape[1:3]
     pad_h = max(-height % multiple, 8 - height)
     pad_w = max(-width % multiple, 8 - width)
     if not pad_h and not pad_w:
         return batch
-    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-    return F.pad(batch, (0, pad_w, 0, pad_h), mode=mode)
+    mode = "reflect" if pad_h < height and pad_w < width else "edge"
+    return np.pad(batch, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode=mode)
 
 
-def load(path: Path, backend: str = "auto", device: str = "cpu", direction: str = "AtoB", batch_size: int = 8) -> Predictor:
-    """A predictor for the generator in a run directory."""
-    if backend not in BACKENDS:
-        raise ConfigError(f"backend '{backend}' is not available; choose one of {', '.join(BACKENDS)}")
+class TorchRunner:
+    """uint8 → [-1, 1] → module → uint8, on the module's device and dtype."""
+
+    def __init__(self, forward: Callable[[torch.Tensor], torch.Tensor], device: torch.device, dtype: torch.dtype,
+                 channels_last: bool):
+        self.forward, self.device, self.dtype, self.channels_last = forward, device, dtype, channels_last
+
+    @torch.inference_mode()
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        # Upload uint8 and normalize on the device: a quarter of the bytes of float32.
+        x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).to(self.dtype).div_(127.5).sub_(1.0)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = self.forward(x)
+        return ((y.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def _torch_device(device: str) -> torch.device:
     try:
         torch_device = torch.device(device)
     except RuntimeError:
         raise ConfigError(f"device '{device}' is not a torch device name (cpu, cuda, cuda:1)") from None
     if torch_device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device cuda was requested but no CUDA GPU is available; use --device cpu")
+    return torch_device
+
+
+def load(
+    path: Path,
+    backend: str = "auto",
+    device: str = "cpu",
+    direction: str = "AtoB",
+    batch_size: int = 8,
+    precision: str = "fp32",
+    cuda_graphs: bool = True,
+) -> Predictor:
+    """A predictor for a run directory or an exported .onnx file.
+
+    backend: `torch` (eager), `triton` (the fused kernels; CUDA, or the CPU interpreter when
+    TRITON_INTERPRET=1), `onnxruntime` (an .onnx file; CPU or CUDA provider), `auto`
+    (onnxruntime for .onnx files, triton on CUDA, torch otherwise). precision: fp32, fp16
+    (CUDA) or bf16. On CUDA, fixed shapes replay through CUDA graphs.
+    """
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend '{backend}' is not available; choose one of {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+    torch_device = _torch_device(device)
+    on_cuda = torch_device.type == "cuda"
+    path = Path(path)
+    if path.suffix == ".onnx" or backend == "onnxruntime":
+        if backend not in ("auto", "onnxruntime") or path.suffix != ".onnx":
+            raise ConfigError(f"{path}: the onnxruntime backend runs exported .onnx files, the {backend} backend "
+                              "runs run directories; pass the matching pair")
+        from .onnxruntime_backend import load_onnx
+
+        runner, config, file_direction = load_onnx(path, torch_device)
+        if direction != file_direction:
+            raise ConfigError(f"{path} translates {file_direction}, not {direction}; export the {direction} generator")
+        return Predictor(runner, config, direction, "onnxruntime", batch_size)
+    if precision == "fp16" and not on_cuda:
+        raise ConfigError("fp16 inference needs a CUDA device; use fp32 or bf16 on the CPU")
+    if backend == "auto":
+        backend = "triton" if on_cuda else "torch"
+    if backend == "triton" and not on_cuda and os.environ.get("TRITON_INTERPRET") != "1":
+        raise ConfigError("the triton backend needs a CUDA GPU (--device cuda); on the CPU use --backend torch")
     net, config = load_generator(path, direction)
-    return Predictor(net.to(torch_device), config, direction, torch_device, batch_size)
+    dtype = PRECISIONS[precision]
+    net = net.to(torch_device, dtype)
+    if on_cuda:
+        net = net.to(memory_format=torch.channels_last)
+    forward: Callable[[torch.Tensor], torch.Tensor] | nn.Module = net
+    if backend == "triton":
+        from i2i.kernels.dispatch import fuse_generator
+
+        forward = fuse_generator(net)
+    if on_cuda and cuda_graphs:
+        from .cuda_graphs import CudaGraphRunner
+
+        forward = CudaGraphRunner(forward)
+    return Predictor(TorchRunner(forward, torch_device, dtype, on_cuda), config, direction, backend, batch_size)

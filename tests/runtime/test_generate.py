@@ -1,6 +1,7 @@
 """`i2i generate` and the torch predictor: paths, sizes, parity with the bare network."""
 
 import numpy as np
+import pytest
 import torch
 from click.testing import CliRunner
 from PIL import Image
@@ -44,3 +45,23 @@ def test_padding_reflects_and_crops_back():
     assert torch.equal(padded[:, :, :5, :6], batch)
     assert torch.equal(padded[:, :, 5, :6], batch[:, :, 3, :])  # reflection, not zeros
     assert pad_to_multiple(torch.zeros(1, 1, 3, 2), 4).shape == (1, 1, 8, 8)  # too small to reflect: replicate
+
+
+def test_triton_backend_matches_torch_on_real_digits(tiny_run, digits):
+    # Centre crops keep the interpreter's work small; the digits are still real.
+    images = [read_image(p, channels=1)[6:22, 6:22] for p in list_images(digits / "testA")[:2]]
+    reference = np.stack(load(tiny_run, backend="torch")(images)).astype(int)
+    fused = np.stack(load(tiny_run, backend="triton")(images)).astype(int)
+    assert np.abs(fused - reference).max() <= 1  # uint8: at most one rounding step apart
+
+
+def test_backend_and_device_errors(tiny_run):
+    from i2i.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="backend 'onnx' is not available"):
+        load(tiny_run, backend="onnx")
+    with pytest.raises(ConfigError, match="fp16 inference needs a CUDA device"):
+        load(tiny_run, precision="fp16")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            load(tiny_run, device="cuda")

@@ -1,0 +1,188 @@
+"""Generator → ONNX: dynamic N/H/W, metadata inside, and a parity check before writing.
+
+The graph is traced with torch's TorchScript exporter, then simplified with onnxslim (the
+exporter writes reflection padding as a chain of Shape/Slice/Concat ops; folded, it is one
+Pad), checked with onnx's checker and shape inference, and run in ONNX Runtime against the
+torch generator on several sizes and on real images. A model whose outputs differ by more
+than the tolerance is never written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from i2i import __version__
+from i2i.config import RunConfig
+from i2i.errors import ConfigError, UserError
+from i2i.io import atomic_write_bytes, list_images, read_image
+from i2i.nets import size_multiple
+from i2i.rundir import generator_channels, load_generator
+
+MIN_OPSET, MAX_OPSET = 17, 21
+TOLERANCE = {("float", "fp32"): 1e-4, ("float", "fp16"): 2e-2, ("uint8", "fp32"): 1.0, ("uint8", "fp16"): 3.0}
+INPUT_NAME, OUTPUT_NAME = "image", "translated"
+
+
+class ExportError(UserError):
+    """The exported model failed its checks and was not written."""
+
+
+@dataclass
+class ParityResult:
+    what: str
+    shape: tuple[int, ...]
+    max_error: float
+
+
+@dataclass
+class ExportReport:
+    path: Path
+    seconds: float
+    size_bytes: int
+    tolerance: float
+    parity: list[ParityResult] = field(default_factory=list)
+
+    @property
+    def max_error(self) -> float:
+        return max(result.max_error for result in self.parity)
+
+
+class Uint8Generator(nn.Module):
+    """uint8 NHWC in, uint8 NHWC out: normalization, layout and rounding inside the graph,
+    so a deployment feeds decoded frames directly."""
+
+    def __init__(self, net: nn.Module, dtype: torch.dtype):
+        super().__init__()
+        self.net, self.dtype = net, dtype
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        x = image.permute(0, 3, 1, 2).to(self.dtype) / 127.5 - 1.0
+        y = self.net(x).float()
+        return ((y.clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
+
+
+def _trace(module: nn.Module, example: torch.Tensor, opset: int) -> onnx.ModelProto:
+    buffer = io.BytesIO()
+    axes = {0: "N", 1: "H", 2: "W"} if example.dtype == torch.uint8 else {0: "N", 2: "H", 3: "W"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and folding notes
+        torch.onnx.export(module, (example,), buffer, dynamo=False, opset_version=opset,
+                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                          dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes}, do_constant_folding=True)
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def _simplify(model: onnx.ModelProto) -> onnx.ModelProto:
+    import onnxslim
+
+    return onnxslim.slim(model)
+
+
+def build_onnx(net: nn.Module, config: RunConfig, direction: str, opset: int = 17, io_kind: str = "float",
+               precision: str = "fp32") -> onnx.ModelProto:
+    """Trace, simplify, annotate and check one generator; returns the model (not yet verified)."""
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ConfigError(f"opset {opset} is not supported; use {MIN_OPSET}..{MAX_OPSET}")
+    dtype = torch.float16 if precision == "fp16" else torch.float32
+    net = net.to(dtype)
+    multiple = size_multiple(config.G)
+    side = max(2 * multiple, 16)
+    in_nc = generator_channels(config, direction)[0]
+    if io_kind == "uint8":
+        module: nn.Module = Uint8Generator(net, dtype)
+        example = torch.zeros(1, side, side, in_nc, dtype=torch.uint8)
+    else:
+        module, example = net, torch.zeros(1, in_nc, side, side, dtype=dtype)
+    model = _simplify(_trace(module.eval(), example, opset))
+    metadata = {
+        "i2i_version": __version__,
+        "train_config": json.dumps(config.to_dict()),
+        "direction": direction,
+        "normalization": config.data.normalization,
+        "size_multiple": str(multiple),
+        "io": io_kind,
+        "precision": precision,
+        "export_date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    onnx.helper.set_model_props(model, metadata)
+    model.producer_name, model.producer_version = "i2i", __version__
+    onnx.checker.check_model(model, full_check=True)
+    return onnx.shape_inference.infer_shapes(model, strict_mode=True)
+
+
+def read_metadata(model: onnx.ModelProto, source: Path) -> dict[str, str]:
+    props = {p.key: p.value for p in model.metadata_props}
+    missing = {"train_config", "direction", "io", "size_multiple"} - set(props)
+    if missing:
+        raise ConfigError(f"{source}: not an i2i export (metadata {', '.join(sorted(missing))} missing); export with `i2i export`")
+    return props
+
+
+def verification_inputs(config: RunConfig, direction: str, multiple: int, count: int = 3) -> list[tuple[str, np.ndarray]]:
+    """(label, uint8 NHWC batch) pairs: noise at three sizes, plus up to `count` real images
+    of the run's dataset (test split, else train split), each padded to the size multiple,
+    when that folder is still there."""
+    from i2i.runtime.predictor import pad_to_multiple
+
+    in_nc = generator_channels(config, direction)[0]
+    side = max(2 * multiple, 16)
+    rng = np.random.default_rng(0)
+    inputs = [("noise", rng.integers(0, 256, (n, h, w, in_nc), dtype=np.uint8))
+              for n, h, w in ((1, side, side), (2, side, 2 * side), (1, 3 * side, side))]
+    domain = "A" if direction == "AtoB" else "B"
+    for split in ("test", "train"):
+        folder = Path(config.data.dataroot) / f"{split}{domain}"
+        if folder.is_dir():
+            for path in list_images(folder)[:count]:
+                inputs.append((path.name, pad_to_multiple(read_image(path, in_nc)[None], multiple)))
+            break
+    return inputs
+
+
+def export_onnx(run_dir: Path, out_path: Path | None = None, direction: str = "AtoB", opset: int = 17,
+                io_kind: str = "float", precision: str = "fp32") -> ExportReport:
+    """Export the run's generator for `direction` to ONNX, verify it in ONNX Runtime against
+    the torch generator and write it atomically; ExportError (nothing written) if it differs."""
+    import onnxruntime as ort
+
+    started = time.perf_counter()
+    net, config = load_generator(run_dir, direction)
+    model = build_onnx(net, config, direction, opset, io_kind, precision)
+    data = model.SerializeToString()
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    reference = net.float()
+    tolerance = TOLERANCE[(io_kind, precision)]
+    report = ExportReport(Path(out_path or Path(run_dir) / f"generator_{direction}.onnx"), 0.0, len(data), tolerance)
+    for what, batch in verification_inputs(config, direction, size_multiple(config.G)):
+        report.parity.append(ParityResult(what, batch.shape, _max_error(session, reference, batch, io_kind, precision)))
+    if report.max_error > tolerance:
+        worst = max(report.parity, key=lambda r: r.max_error)
+        raise ExportError(f"parity check failed: max error {worst.max_error:.3g} on {worst.what} {worst.shape} "
+                          f"exceeds {tolerance:g}; nothing written")
+    atomic_write_bytes(report.path, data)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _max_error(session, reference: nn.Module, batch: np.ndarray, io_kind: str, precision: str) -> float:
+    with torch.inference_mode():
+        x = torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        expected = reference(x)
+    if io_kind == "uint8":
+        got = session.run(None, {INPUT_NAME: batch})[0].astype(np.float64)
+        want = ((expected.clamp(-1, 1) + 1) * 127.5).round().permute(0, 2, 3, 1).numpy()
+        return float(np.abs(got - want).max())
+    feed = x.numpy().astype(np.float16 if precision == "fp16" else np.float32)
+    got = session.run(None, {INPUT_NAME: feed})[0].astype(np.float64)
+    return float(np.abs(got - expected.double().numpy()).max())
