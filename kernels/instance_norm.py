@@ -219,3 +219,65 @@ def instance_norm(
         num_warps=cfg["num_warps"],
     )
     return y
+
+
+@triton.jit
+def instance_norm_plane_kernel(
+    x_ptr, scale_ptr, bias_ptr, residual_ptr, C, HW, y_ptr,
+    EPS: tl.constexpr, NEGATIVE_SLOPE: tl.constexpr, ACTIVATION: tl.constexpr, HAS_RESIDUAL: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    """One program per contiguous NCHW plane: statistics loop, then normalize loop, in one
+    launch with no scratch buffer — the form a TensorRT AOT plugin can embed. Arguments are
+    ordered inputs, int32 scalars, output, as TensorRT's AOT plugins pass them; scale and
+    bias are ONNX InstanceNormalization's (always present there)."""
+    plane = tl.program_id(0)
+    channel = plane % C
+    base = plane.to(tl.int64) * HW
+    pivot = tl.load(x_ptr + base).to(tl.float32)
+    mean = tl.zeros([1], tl.float32)
+    m2 = tl.zeros([1], tl.float32)
+    count = tl.zeros([1], tl.float32)
+    for offset in range(0, HW, BLOCK):
+        hw = offset + tl.arange(0, BLOCK)
+        mask = hw < HW
+        x = tl.where(mask, tl.load(x_ptr + base + hw, mask=mask, other=0.0).to(tl.float32) - pivot, 0.0)
+        block_count = tl.sum(mask.to(tl.float32), axis=0)
+        block_mean = tl.sum(x, axis=0) / block_count
+        centered = tl.where(mask, x - block_mean, 0.0)
+        mean, m2, count = merge_moments(mean, m2, count, block_mean, tl.sum(centered * centered, axis=0), block_count)
+    mean += pivot
+    scale = tl.load(scale_ptr + channel).to(tl.float32) / tl.sqrt(m2 / count + EPS)
+    shift = tl.load(bias_ptr + channel).to(tl.float32)
+    for offset in range(0, HW, BLOCK):
+        hw = offset + tl.arange(0, BLOCK)
+        mask = hw < HW
+        x = tl.load(x_ptr + base + hw, mask=mask, other=0.0).to(tl.float32)
+        y = (x - mean) * scale + shift
+        if ACTIVATION == 1:
+            y = tl.maximum(y, 0.0)
+        elif ACTIVATION == 2:
+            y = tl.where(y >= 0, y, y * NEGATIVE_SLOPE)
+        if HAS_RESIDUAL:
+            y += tl.load(residual_ptr + base + hw, mask=mask, other=0.0).to(tl.float32)
+        tl.store(y_ptr + base + hw, y.to(y_ptr.dtype.element_ty), mask=mask)
+
+
+PLANE_BLOCK = 1024
+PLANE_WARPS = 4
+
+
+def instance_norm_planes(x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5,
+                         activation: str = "none", negative_slope: float = 0.2,
+                         residual: torch.Tensor | None = None) -> torch.Tensor:
+    """Launch the single-kernel plane variant on a contiguous NCHW tensor (what the TensorRT
+    plugin runs; here for testing it and as the ONNX Runtime reference of the plugin)."""
+    x = x.contiguous()
+    n, c, h, w = x.shape
+    y = torch.empty_like(x)
+    instance_norm_plane_kernel[(n * c,)](
+        x, scale, bias, residual.contiguous() if residual is not None else None, c, h * w, y,
+        EPS=eps, NEGATIVE_SLOPE=negative_slope, ACTIVATION=ACTIVATION_CODES[activation],
+        HAS_RESIDUAL=residual is not None, BLOCK=PLANE_BLOCK, num_warps=PLANE_WARPS,
+    )
+    return y
