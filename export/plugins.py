@@ -11,6 +11,10 @@ Everything except the registration itself works without TensorRT and without a G
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -106,10 +110,42 @@ def compile_plugin_kernel(dtype: str, activation: str, has_residual: bool, epsil
                  "HAS_RESIDUAL": has_residual, "BLOCK": PLANE_BLOCK}
     if not has_residual:
         constants["residual_ptr"] = None
+    if triton.knobs.runtime.interpret:
+        return _compile_in_subprocess(dtype, activation, has_residual, epsilon, alpha, arch)
     source = triton.compiler.ASTSource(fn=instance_norm_plane_kernel, signature=signature, constexprs=constants)
     compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32), options={"num_warps": PLANE_WARPS})
-    return PluginKernel(compiled.metadata.name, compiled.asm["ptx"], compiled.metadata.num_warps,
-                        compiled.metadata.shared, arch)
+    meta = compiled.metadata
+    if meta.global_scratch_size or meta.profile_scratch_size:
+        raise RuntimeError(f"{meta.name} needs Triton scratch memory, which TensorRT AOT plugins cannot provide")
+    user_params = sum(1 for kind in signature.values() if kind != "constexpr")
+    ptx = _drop_trailing_params(compiled.asm["ptx"], meta.name, user_params)
+    return PluginKernel(meta.name, ptx, meta.num_warps, meta.shared, arch)
+
+
+def _drop_trailing_params(ptx: str, name: str, keep: int) -> str:
+    """Remove the scratch-buffer pointers Triton appends to every kernel's parameter list.
+
+    TensorRT launches an AOT kernel with exactly its inputs, int32 extras and outputs; a PTX
+    entry that declares more parameters would read past the argument array. They are unused
+    when the kernel needs no scratch memory (checked by the caller), so dropping them from
+    the declaration is safe.
+    """
+    start = ptx.index(f".entry {name}(")
+    end = ptx.index(")", start)
+    declarations = ptx[start:end].split(",")
+    header = ",".join(declarations[:keep])
+    return ptx[:start] + header + "\n" + ptx[end:]
+
+
+def _compile_in_subprocess(*args) -> PluginKernel:
+    """Under TRITON_INTERPRET=1 (the CPU test setup) Triton's language objects are built for
+    the interpreter and cannot compile; a fresh process without the switch can."""
+    code = ("import json, sys, dataclasses; from i2i.export.plugins import compile_plugin_kernel; "
+            "print(json.dumps(dataclasses.asdict(compile_plugin_kernel(*json.loads(sys.argv[1])))))")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(args)], env=env, capture_output=True, text=True,
+                          check=True)
+    return PluginKernel(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def import_tensorrt():

@@ -123,14 +123,14 @@ def _read_json(path: Path) -> dict:
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True, help="Which generator to use.")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="Images per forward pass (equal sizes are batched).")
 @click.option("--device", default="cpu", show_default=True, help="torch device: cpu, cuda, cuda:1 ...")
-@click.option("--backend", type=click.Choice(["auto", "torch", "triton", "onnxruntime"]), default="auto", show_default=True,
-              help="torch = PyTorch eager; triton = fused Triton kernels (CUDA); onnxruntime = an .onnx MODEL; "
-                   "auto = onnxruntime for .onnx, triton on CUDA, else torch.")
+@click.option("--backend", type=click.Choice(["auto", "torch", "triton", "onnxruntime", "tensorrt"]), default="auto",
+              show_default=True, help="torch = PyTorch eager; triton = fused Triton kernels (CUDA); onnxruntime = an "
+              ".onnx MODEL; tensorrt = an .engine MODEL; auto = by file type, for run dirs triton on CUDA, else torch.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True,
               help="Inference precision (fp16 needs CUDA).")
 def generate(run_dir, input_dir, output_dir, direction, batch_size, device, backend, precision) -> None:
-    """Translate every image under INPUT_DIR (recursively) with MODEL (a run directory or an
-    exported .onnx file), writing each to the same relative path under OUTPUT_DIR, at its own size."""
+    """Translate every image under INPUT_DIR (recursively) with MODEL (a run directory, an
+    exported .onnx file or a TensorRT .engine), writing each to the same relative path under OUTPUT_DIR, at its own size."""
     from i2i.runtime import load
     from i2i.runtime.generate import generate_folder
 
@@ -149,15 +149,27 @@ def generate(run_dir, input_dir, output_dir, direction, batch_size, device, back
 @click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset (17..21).")
 @click.option("--io", "io_kind", type=click.Choice(["float", "uint8"]), default="float", show_default=True,
               help="float: NCHW in [-1, 1]; uint8: NHWC 0..255 in and out, normalization inside the graph.")
-@click.option("--fp16", is_flag=True, help="Half-precision weights and activations.")
-def export_command(run_dir, direction, out_dir, opset, io_kind, fp16) -> None:
+@click.option("--fp16", is_flag=True, help="Half-precision weights and activations (ONNX and TensorRT).")
+@click.option("--trt", is_flag=True, help="Also build a TensorRT engine (needs TensorRT and an NVIDIA GPU).")
+@click.option("--shapes", default="1x256x256,1x512x512,4x1024x1024", show_default=True,
+              help="TensorRT optimization profile: min,opt,max as NxHxW.")
+@click.option("--native-instance-norm", is_flag=True,
+              help="Build the engine with TensorRT's own InstanceNormalization instead of the fused Triton plugins.")
+@click.option("--timing-cache", type=click.Path(path_type=Path), help="TensorRT timing cache file to reuse and update.")
+def export_command(run_dir, direction, out_dir, opset, io_kind, fp16, trt, shapes, native_instance_norm, timing_cache) -> None:
     """Export RUN's generator to ONNX (dynamic batch, height and width; metadata inside).
 
     The exported model is run in ONNX Runtime against the torch generator on random inputs
     and real images first; it is written only if the outputs agree (max error ≤ 1e-4 for
-    fp32, 2e-2 for fp16, one grey level for uint8 I/O)."""
+    fp32, 2e-2 for fp16, one grey level for uint8 I/O). With --trt, a TensorRT engine
+    (+ JSON sidecar) is built from it, with the instance norms fused into Triton plugins.
+    """
     from i2i.export.onnx import export_onnx
 
+    if trt:
+        from i2i.export.plugins import import_tensorrt
+
+        import_tensorrt()  # fail before the ONNX export, not after
     precision = "fp16" if fp16 else "fp32"
     suffix = "" if (io_kind, precision) == ("float", "fp32") else f"_{io_kind}_{precision}"
     out = (out_dir or run_dir) / f"generator_{direction}{suffix}.onnx"
@@ -166,6 +178,21 @@ def export_command(run_dir, direction, out_dir, opset, io_kind, fp16) -> None:
         click.echo(f"  parity {result.what:>16} {str(result.shape):>18}  max error {result.max_error:.2e}")
     click.echo(f"{report.path}: {report.size_bytes / 1e6:.2f} MB in {report.seconds:.1f} s, "
                f"max error {report.max_error:.2e} (tolerance {report.tolerance:g})")
+    if trt:
+        from i2i.export.tensorrt import build_engine, parse_shapes
+        from i2i.nets import size_multiple
+        from i2i.rundir import generator_channels
+        from i2i.config import load_config
+
+        if io_kind != "float":
+            raise ConfigError("--trt builds from the float-I/O export; drop --io uint8")
+        config = load_config(run_dir)
+        profile = parse_shapes(shapes, generator_channels(config, direction)[0], size_multiple(config.G))
+        engine = report.path.with_suffix(".engine")
+        sidecar = build_engine(report.path, engine, profile, precision, fused=not native_instance_norm,
+                               timing_cache=timing_cache)
+        click.echo(f"{engine}: {sidecar.precision}, {sidecar.fused_plugins} fused instance norms, "
+                   f"TensorRT {sidecar.tensorrt_version} on {sidecar.gpu}, built in {sidecar.build_seconds:.1f} s")
 
 
 def main() -> None:

@@ -22,7 +22,8 @@ from i2i.errors import ConfigError
 from i2i.nets import size_multiple
 from i2i.rundir import generator_channels, load_generator
 
-BACKENDS = ("auto", "torch", "triton", "onnxruntime")
+BACKENDS = ("auto", "torch", "triton", "onnxruntime", "tensorrt")
+FILE_BACKENDS = {".onnx": "onnxruntime", ".engine": "tensorrt"}
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 Runner = Callable[[np.ndarray], np.ndarray]  # padded uint8 NHWC batch → uint8 NHWC batch
@@ -113,8 +114,8 @@ def load(
     """A predictor for a run directory or an exported .onnx file.
 
     backend: `torch` (eager), `triton` (the fused kernels; CUDA, or the CPU interpreter when
-    TRITON_INTERPRET=1), `onnxruntime` (an .onnx file; CPU or CUDA provider), `auto`
-    (onnxruntime for .onnx files, triton on CUDA, torch otherwise). precision: fp32, fp16
+    TRITON_INTERPRET=1), `onnxruntime` (an .onnx file; CPU or CUDA provider), `tensorrt`
+    (an .engine file), `auto` (by file type; for run directories triton on CUDA, else torch). precision: fp32, fp16
     (CUDA) or bf16. On CUDA, fixed shapes replay through CUDA graphs.
     """
     if backend not in BACKENDS:
@@ -124,16 +125,19 @@ def load(
     torch_device = _torch_device(device)
     on_cuda = torch_device.type == "cuda"
     path = Path(path)
-    if path.suffix == ".onnx" or backend == "onnxruntime":
-        if backend not in ("auto", "onnxruntime") or path.suffix != ".onnx":
-            raise ConfigError(f"{path}: the onnxruntime backend runs exported .onnx files, the {backend} backend "
-                              "runs run directories; pass the matching pair")
-        from .onnxruntime_backend import load_onnx
-
-        runner, config, file_direction = load_onnx(path, torch_device)
+    file_backend = FILE_BACKENDS.get(path.suffix)
+    if file_backend or backend in FILE_BACKENDS.values():
+        if backend not in ("auto", file_backend):
+            raise ConfigError(f"{path}: the {backend} backend cannot run it; .onnx files run on onnxruntime, "
+                              ".engine files on tensorrt, run directories on torch or triton")
+        if file_backend == "tensorrt":
+            from .tensorrt_backend import load_engine as load_file
+        else:
+            from .onnxruntime_backend import load_onnx as load_file
+        runner, config, file_direction = load_file(path, torch_device)
         if direction != file_direction:
             raise ConfigError(f"{path} translates {file_direction}, not {direction}; export the {direction} generator")
-        return Predictor(runner, config, direction, "onnxruntime", batch_size)
+        return Predictor(runner, config, direction, file_backend, batch_size)
     if precision == "fp16" and not on_cuda:
         raise ConfigError("fp16 inference needs a CUDA device; use fp32 or bf16 on the CPU")
     if backend == "auto":

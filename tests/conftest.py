@@ -58,3 +58,25 @@ def tiny_run(digits: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("runs") / "digits"
     train(tiny_config(digits, steps=3), run_dir)
     return run_dir
+
+
+def untrained_run(run_dir: Path, dataroot: Path, net_g: str = "resnet_6blocks", ngf: int = 4, channels: int = 1) -> Path:
+    """A run directory whose generators have random weights (biases included, unlike a fresh
+    init): enough for export and backend parity, which compare implementations, not quality."""
+    from i2i.config import save_config
+    from i2i.io import save_checkpoint
+    from i2i.nets import build_generator
+
+    config = tiny_config(dataroot, channels=channels)
+    config.G.netG, config.G.ngf = net_g, ngf
+    torch.manual_seed(0)
+    files = {}
+    for name in ("G_A", "G_B"):
+        net = build_generator(config.G, channels, channels)
+        with torch.no_grad():
+            for p in net.parameters():
+                p.normal_(0, 0.1)
+        files[name] = net.state_dict()
+    save_config(config, run_dir)
+    save_checkpoint(run_dir / "checkpoints", 1, files, {"step": 1}, keep=1)
+    return run_dir

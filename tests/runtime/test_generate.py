@@ -39,12 +39,13 @@ def test_predictor_equals_the_network_on_real_digits(tiny_run, digits):
 
 
 def test_padding_reflects_and_crops_back():
-    batch = torch.arange(2 * 1 * 5 * 6, dtype=torch.float32).reshape(2, 1, 5, 6)
+    batch = np.arange(2 * 5 * 6, dtype=np.uint8).reshape(2, 5, 6, 1)
     padded = pad_to_multiple(batch, 4)
-    assert padded.shape == (2, 1, 8, 8)
-    assert torch.equal(padded[:, :, :5, :6], batch)
-    assert torch.equal(padded[:, :, 5, :6], batch[:, :, 3, :])  # reflection, not zeros
-    assert pad_to_multiple(torch.zeros(1, 1, 3, 2), 4).shape == (1, 1, 8, 8)  # too small to reflect: replicate
+    assert padded.shape == (2, 8, 8, 1)
+    assert np.array_equal(padded[:, :5, :6], batch)
+    assert np.array_equal(padded[:, 5, :6], batch[:, 3])  # reflection, not zeros
+    assert pad_to_multiple(np.zeros((1, 3, 2, 1), np.uint8), 4).shape == (1, 8, 8, 1)  # too small to reflect: edge
+    assert pad_to_multiple(batch[:, :4, :4], 4) is not None and pad_to_multiple(np.zeros((1, 8, 12, 3)), 4).shape == (1, 8, 12, 3)
 
 
 def test_triton_backend_matches_torch_on_real_digits(tiny_run, digits):
@@ -65,3 +66,18 @@ def test_backend_and_device_errors(tiny_run):
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA GPU"):
             load(tiny_run, device="cuda")
+
+
+def test_generate_from_an_onnx_export_matches_the_run(tiny_run, digits, tmp_path):
+    from i2i.export.onnx import export_onnx
+
+    model = export_onnx(tiny_run, tmp_path / "g.onnx").path
+    runner = CliRunner()
+    for source, out in ((tiny_run, "torch"), (model, "onnx")):
+        result = runner.invoke(cli, ["generate", str(source), str(digits / "testB"), str(tmp_path / out)])
+        assert result.exit_code == 0, result.output
+    names = [p.relative_to(tmp_path / "torch") for p in list_images(tmp_path / "torch")]
+    assert len(names) == 500
+    worst = max(np.abs(read_image(tmp_path / "torch" / n, 1).astype(int) - read_image(tmp_path / "onnx" / n, 1)).max()
+                for n in names)
+    assert worst <= 1

@@ -1,0 +1,60 @@
+"""TensorRT backend: run a serialized engine built by `i2i export --trt`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from i2i.config import RunConfig
+from i2i.errors import ConfigError
+from i2i.export.onnx import INPUT_NAME, OUTPUT_NAME
+from i2i.export.plugins import import_tensorrt, register_tensorrt_plugins
+from i2i.export.tensorrt import EngineError, EngineSidecar, check_engine_compatible
+
+
+class TensorRTRunner:
+    """uint8 NHWC batch → uint8 NHWC batch through an execution context on the current stream."""
+
+    def __init__(self, engine, sidecar: EngineSidecar, device: torch.device):
+        trt, _ = import_tensorrt()
+        self.engine, self.sidecar, self.device = engine, sidecar, device
+        self.context = engine.create_execution_context()
+        to_torch = {trt.float32: torch.float32, trt.float16: torch.float16}
+        self.input_dtype = to_torch[engine.get_tensor_dtype(INPUT_NAME)]
+        self.output_dtype = to_torch[engine.get_tensor_dtype(OUTPUT_NAME)]
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        low, high = self.sidecar.min_shape, self.sidecar.max_shape
+        n, h, w, _ = batch.shape
+        if not all(lo <= v <= hi for lo, v, hi in zip((low[0], low[2], low[3]), (n, h, w), (high[0], high[2], high[3]))):
+            raise ConfigError(f"input {n}x{h}x{w} is outside the engine's profile {low} .. {high}; rebuild with other --shapes")
+        x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).to(self.input_dtype).div_(127.5).sub_(1.0).contiguous()
+        self.context.set_input_shape(INPUT_NAME, tuple(x.shape))
+        y = torch.empty(tuple(self.context.get_tensor_shape(OUTPUT_NAME)), device=self.device, dtype=self.output_dtype)
+        self.context.set_tensor_address(INPUT_NAME, x.data_ptr())
+        self.context.set_tensor_address(OUTPUT_NAME, y.data_ptr())
+        stream = torch.cuda.current_stream(self.device)
+        if not self.context.execute_async_v3(stream.cuda_stream):
+            raise EngineError("TensorRT failed to run the engine")
+        return ((y.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def load_engine(path: Path, device: torch.device) -> tuple[TensorRTRunner, RunConfig, str]:
+    trt, _ = import_tensorrt()
+    path = Path(path)
+    if device.type != "cuda":
+        raise ConfigError("the tensorrt backend runs on CUDA; pass --device cuda")
+    sidecar = EngineSidecar.read(path)
+    major, minor = torch.cuda.get_device_capability(device)
+    check_engine_compatible(sidecar, path, trt.__version__, f"{major}{minor}")
+    if sidecar.fused_plugins:
+        register_tensorrt_plugins(major * 10 + minor)
+    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+    engine = runtime.deserialize_cuda_engine(path.read_bytes())
+    if engine is None:
+        raise ConfigError(f"{path}: TensorRT cannot deserialize it (corrupt or built elsewhere); rebuild it")
+    config = RunConfig.from_dict(json.loads(sidecar.metadata["train_config"]), source=f"{path} sidecar")
+    return TensorRTRunner(engine, sidecar, device), config, sidecar.metadata["direction"]
