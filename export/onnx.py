@@ -141,7 +141,7 @@ def verification_inputs(config: RunConfig, direction: str, multiple: int, count:
     inputs = [("noise", rng.integers(0, 256, (n, h, w, in_nc), dtype=np.uint8))
               for n, h, w in ((1, side, side), (2, side, 2 * side), (1, 3 * side, side))]
     domain = "A" if direction == "AtoB" else "B"
-    for split in ("test", "train"):
+    for split in ("test", "train") if config.data.dataroot else ():
         folder = Path(config.data.dataroot) / f"{split}{domain}"
         if folder.is_dir():
             for path in list_images(folder)[:count]:

@@ -195,6 +195,26 @@ def export_command(run_dir, direction, out_dir, opset, io_kind, fp16, trt, shape
                    f"TensorRT {sidecar.tensorrt_version} on {sidecar.gpu}, built in {sidecar.build_seconds:.1f} s")
 
 
+@cli.command(name="import")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--from", "source", type=click.Choice(["cyclegan", "cut"]), required=True,
+              help="Which code base saved CHECKPOINT (CycleGAN/pix2pix repository, or CUT/FastCUT).")
+@click.option("--netG", "net_g", help="Expected architecture; inferred from the tensors when omitted.")
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True,
+              help="Store it as the A→B or the B→A generator of the run.")
+@click.option("--out", "run_dir", type=click.Path(path_type=Path), required=True, help="Run directory to create.")
+def import_command(checkpoint, source, net_g, direction, run_dir) -> None:
+    """Convert a generator CHECKPOINT trained elsewhere (e.g. latest_net_G_A.pth) into an i2i
+    run directory, which `i2i export` and `i2i generate` then use like any other."""
+    from .importers import import_generator
+
+    config = import_generator(checkpoint, source, run_dir, net_g, direction)
+    g = config.G
+    extras = ", anti-aliased" if g.antialias else ""
+    click.echo(f"{run_dir}: {g.netG} (ngf {g.ngf}, {g.norm} norm{extras}), "
+               f"{config.data.input_nc}→{config.data.output_nc} channels, as {direction}")
+
+
 def main() -> None:
     cli(prog_name="i2i")
 

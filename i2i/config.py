@@ -30,6 +30,9 @@ class GeneratorConfig:
     ngf: int = 64
     norm: str = "instance"
     dropout: bool = False
+    # CUT's anti-aliased down/upsampling (blur pooling) in the ResNet generators.
+    antialias: bool = False
+    antialias_up: bool = False
 
 
 @dataclass

@@ -17,10 +17,10 @@ __all__ = ["build_generator", "build_discriminator", "size_multiple", "init_weig
 def build_generator(spec: GeneratorConfig, input_nc: int, output_nc: int) -> nn.Module:
     norm = NormFactory(spec.norm)
     name = spec.netG
-    if name in ("resnet_9blocks", "resnet_6blocks"):
-        return ResnetGenerator(input_nc, output_nc, spec.ngf, norm, n_blocks=int(name[7]), use_dropout=spec.dropout)
-    if name == "mobile_resnet_9blocks":
-        return ResnetGenerator(input_nc, output_nc, spec.ngf, norm, n_blocks=9, use_dropout=spec.dropout, separable=True)
+    if name in ("resnet_9blocks", "resnet_6blocks", "mobile_resnet_9blocks"):
+        return ResnetGenerator(input_nc, output_nc, spec.ngf, norm, n_blocks=9 if "9" in name else 6,
+                               use_dropout=spec.dropout, separable=name.startswith("mobile"),
+                               antialias=spec.antialias, antialias_up=spec.antialias_up)
     if name in ("unet_128", "unet_256"):
         return UnetGenerator(input_nc, output_nc, 7 if name == "unet_128" else 8, spec.ngf, norm, spec.dropout)
     raise ConfigError(f"unknown generator '{name}'")

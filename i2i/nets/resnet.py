@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .layers import NormFactory
 
@@ -46,9 +47,43 @@ class SeparableConv2d(nn.Module):
         return self.conv(x)
 
 
+def _binomial_filter(size: int) -> torch.Tensor:
+    row = torch.tensor([1.0, 2.0, 1.0]) if size == 3 else torch.tensor([1.0, 3.0, 3.0, 1.0])
+    kernel = row[:, None] * row[None, :]
+    return kernel / kernel.sum()
+
+
+class BlurDownsample(nn.Module):
+    """Anti-aliased stride-2 downsampling (Zhang 2019, as in CUT): reflect-pad by 1, then a
+    depthwise 3×3 binomial blur with stride 2. `filt` is a buffer, as in CUT's checkpoints."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.register_buffer("filt", _binomial_filter(3)[None, None].repeat(channels, 1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.filt, stride=2, groups=x.shape[1])
+
+
+class BlurUpsample(nn.Module):
+    """Anti-aliased ×2 upsampling (CUT): replicate-pad by 1, depthwise transposed conv with a
+    4×4 binomial kernel (×4 to keep the mean), cropped back to exactly twice the size."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.register_buffer("filt", (_binomial_filter(4) * 4)[None, None].repeat(channels, 1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.conv_transpose2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.filt, stride=2, padding=2, groups=x.shape[1])
+        return y[:, :, 1:-1, 1:-1]
+
+
 class ResnetGenerator(nn.Module):
     """c7s1-ngf, two stride-2 downsamplings, n residual blocks, two transposed-conv
-    upsamplings, c7s1-output with tanh (Johnson et al. 2016, as used by CycleGAN)."""
+    upsamplings, c7s1-output with tanh (Johnson et al. 2016, as used by CycleGAN).
+
+    `antialias` / `antialias_up` give CUT's variant: stride-1 conv + blur-downsample, and
+    blur-upsample + stride-1 conv instead of the transposed conv."""
 
     size_multiple = 4
 
@@ -61,6 +96,8 @@ class ResnetGenerator(nn.Module):
         n_blocks: int = 9,
         use_dropout: bool = False,
         separable: bool = False,
+        antialias: bool = False,
+        antialias_up: bool = False,
     ):
         super().__init__()
         use_bias = norm.uses_bias
@@ -71,21 +108,24 @@ class ResnetGenerator(nn.Module):
             nn.ReLU(True),
         ]
         for i in range(2):
-            mult = 2**i
+            channels = ngf * 2 ** (i + 1)
             layers += [
-                nn.Conv2d(ngf * mult, ngf * mult * 2, kernel_size=3, stride=2, padding=1, bias=use_bias),
-                norm(ngf * mult * 2),
+                nn.Conv2d(channels // 2, channels, kernel_size=3, stride=1 if antialias else 2, padding=1, bias=use_bias),
+                norm(channels),
                 nn.ReLU(True),
             ]
+            if antialias:
+                layers.append(BlurDownsample(channels))
         layers += [ResnetBlock(ngf * 4, norm, use_dropout, use_bias, separable) for _ in range(n_blocks)]
         for i in range(2):
-            mult = 2 ** (2 - i)
-            layers += [
-                nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, kernel_size=3, stride=2, padding=1,
-                                   output_padding=1, bias=use_bias),
-                norm(ngf * mult // 2),
-                nn.ReLU(True),
-            ]
+            channels = ngf * 2 ** (2 - i)
+            if antialias_up:
+                layers += [BlurUpsample(channels),
+                           nn.Conv2d(channels, channels // 2, kernel_size=3, stride=1, padding=1, bias=use_bias)]
+            else:
+                layers.append(nn.ConvTranspose2d(channels, channels // 2, kernel_size=3, stride=2, padding=1,
+                                                 output_padding=1, bias=use_bias))
+            layers += [norm(channels // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, kernel_size=7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 

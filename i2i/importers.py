@@ -1,0 +1,109 @@
+"""Turn generators trained elsewhere into i2i run directories.
+
+Supported: the CycleGAN/pix2pix repository (`latest_net_G_A.pth`: ResNet and U-Net
+generators) and the CUT repository (`latest_net_G.pth`: ResNet generators, anti-aliased or
+not). Their parameter names and layer order are those of i2i's own networks, so a checkpoint
+loads unchanged once the architecture is known; it is inferred from the tensor shapes and
+names. Checkpoints are read with `weights_only=True`: a pickle cannot run code here.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+from .config import CONFIG_FILENAME, GeneratorConfig, RunConfig, save_config
+from .errors import CheckpointError, ConfigError
+from .io import save_checkpoint
+from .nets import build_generator
+
+SOURCES = ("cyclegan", "cut")
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a .pth checkpoint, without DataParallel prefixes or the instance-norm
+    running statistics that PyTorch < 0.4 saved (and the CycleGAN code strips on load)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file; pass the .pth generator checkpoint")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling errors come in many types
+        raise CheckpointError(f"{path}: not a loadable weights-only PyTorch checkpoint ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:120]})") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise CheckpointError(f"{path}: expected a generator state_dict (name → tensor)")
+    cleaned = {}
+    for name, tensor in state.items():
+        name = name.removeprefix("module.")
+        if name.endswith(("running_mean", "running_var", "num_batches_tracked")) and not _is_batch_norm(state, name):
+            continue
+        cleaned[name] = tensor
+    return cleaned
+
+
+def _is_batch_norm(state: dict, name: str) -> bool:
+    prefix = name.rsplit(".", 1)[0]
+    return f"{prefix}.weight" in state or f"module.{prefix}.weight" in state
+
+
+def infer_generator(state: dict[str, torch.Tensor]) -> tuple[GeneratorConfig, int, int]:
+    """(generator config, input channels, output channels) from a state dict's names and shapes."""
+    uses_batch_norm = any(name.endswith("running_mean") for name in state)
+    norm = "batch" if uses_batch_norm else "instance"
+    if "model.model.0.weight" in state:  # U-Net: nested skip blocks
+        depth = max(name.count("model.") for name in state) - 1
+        first, last = state["model.model.0.weight"], state["model.model.3.weight"]
+        net = {7: "unet_128", 8: "unet_256"}.get(depth)
+        if net is None:
+            raise ConfigError(f"U-Net with {depth} levels is not one of unet_128 (7) / unet_256 (8)")
+        # U-Net dropout sits after all weights of its block: invisible here and a no-op at inference.
+        return GeneratorConfig(net, ngf=first.shape[0], norm=norm), first.shape[1], last.shape[1]
+    if "model.1.weight" not in state:
+        raise ConfigError("unrecognized generator: neither a ResNet (model.1.weight) nor a U-Net (model.model.0.weight)")
+    first = state["model.1.weight"]
+    blocks = {int(m.group(1)) for name in state if (m := re.match(r"model\.(\d+)\.conv_block\.", name))}
+    last_index = max(int(m.group(1)) for name in state if (m := re.match(r"model\.(\d+)\.weight$", name)))
+    antialias = "model.7.filt" in state
+    antialias_up = any(name.endswith(".filt") and state[name].shape[-1] == 4 for name in state)
+    if len(blocks) not in (6, 9):
+        raise ConfigError(f"ResNet generator with {len(blocks)} blocks; i2i builds 6 or 9")
+    dropout = any(".conv_block.6.weight" in name for name in state)
+    net = f"resnet_{len(blocks)}blocks"
+    spec = GeneratorConfig(net, ngf=first.shape[0], norm=norm, dropout=dropout, antialias=antialias, antialias_up=antialias_up)
+    return spec, first.shape[1], state[f"model.{last_index}.weight"].shape[0]
+
+
+def import_generator(checkpoint: Path, source: str, run_dir: Path, net_g: str | None = None,
+                     direction: str = "AtoB") -> RunConfig:
+    """Write `run_dir` (train_config.json + a safetensors checkpoint) holding the generator
+    of `checkpoint` as the `direction` generator; returns the run's config."""
+    if source not in SOURCES:
+        raise ConfigError(f"--from {source}: supported sources are {', '.join(SOURCES)}")
+    run_dir = Path(run_dir)
+    if (run_dir / CONFIG_FILENAME).exists():
+        raise ConfigError(f"{run_dir} already holds a run; pick another --out")
+    state = read_state_dict(checkpoint)
+    spec, input_nc, output_nc = infer_generator(state)
+    if net_g is not None and net_g != spec.netG:
+        raise ConfigError(f"{checkpoint}: its tensors describe a {spec.netG}, not the --netG {net_g} given")
+    net = build_generator(spec, input_nc, output_nc)
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{checkpoint}: does not match an i2i {spec.netG} ({str(exc).splitlines()[1].strip()[:200]})") from None
+
+    config = RunConfig()
+    config.G = spec
+    config.data.input_nc, config.data.output_nc = (input_nc, output_nc) if direction == "AtoB" else (output_nc, input_nc)
+    config.data.dataroot = ""
+    config.validate()
+    name = "G_A" if direction == "AtoB" else "G_B"
+    save_checkpoint(run_dir / "checkpoints", 0, {name: net.state_dict()},
+                    {"step": 0, "imported_from": str(Path(checkpoint).resolve()), "source": source}, keep=1)
+    save_config(config, run_dir)
+    return config
