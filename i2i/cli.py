@@ -38,7 +38,8 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("data", required=False, type=click.Path(path_type=Path))
-@click.option("--model", type=click.Choice(["cycle_gan"]), help="Translation model.  [default: cycle_gan]")
+@click.option("--model", type=click.Choice(["cycle_gan", "cut", "fastcut"]),
+              help="cycle_gan (two generators, cycle loss), cut or fastcut (one generator, PatchNCE).  [default: cycle_gan]")
 @click.option("--out", "run_dir", type=click.Path(path_type=Path), help="Run directory to create.  [default: runs/<DATA name>-<model>]")
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), help="Continue the run in this directory from its newest checkpoint.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -99,6 +100,8 @@ def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps,
                 for part in key[:-1]:
                     target = target.setdefault(part, {})
                 target[key[-1]] = value
+        if raw.get("model") in ("cut", "fastcut"):
+            _apply_cut_defaults(raw)
         data_section = raw.setdefault("data", {})
         data_section["dataroot"] = str(Path(data).resolve())
         if size is not None and load_size is None and "load_size" not in data_section:
@@ -107,6 +110,20 @@ def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps,
         run_dir = run_dir or Path("runs") / f"{Path(data).resolve().name}-{config.model}"
         step = start_training(config, run_dir)
     click.echo(f"{run_dir}: trained to step {step} in {time.perf_counter() - started:.1f} s")
+
+
+def _apply_cut_defaults(raw: dict) -> None:
+    """CUT's own defaults where the user set nothing: its anti-aliased ResNet generator and,
+    for FastCUT, the stronger NCE weight without identity NCE but with flip equivariance."""
+    from .config import FASTCUT_PRESET
+
+    generator = raw.setdefault("G", {})
+    generator.setdefault("antialias", True)
+    generator.setdefault("antialias_up", True)
+    if raw["model"] == "fastcut":
+        cut = raw.setdefault("alg", {}).setdefault("cut", {})
+        for key, value in FASTCUT_PRESET.items():
+            cut.setdefault(key, value)
 
 
 def _read_json(path: Path) -> dict:

@@ -18,7 +18,7 @@ from .errors import ConfigError
 
 SCHEMA_VERSION = 1
 CONFIG_FILENAME = "train_config.json"
-MODELS = ("cycle_gan",)
+MODELS = ("cycle_gan", "cut", "fastcut")
 GENERATORS = ("resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256", "mobile_resnet_9blocks")
 DISCRIMINATORS = ("basic", "n_layers")
 GAN_MODES = ("lsgan", "vanilla")
@@ -88,8 +88,31 @@ class CycleGANConfig:
 
 
 @dataclass
+class CUTConfig:
+    """Contrastive unpaired translation (Park et al. 2020); the defaults are CUT's, and
+    FASTCUT_PRESET holds what --model fastcut changes."""
+
+    lambda_GAN: float = 1.0
+    lambda_NCE: float = 1.0
+    nce_idt: bool = True
+    nce_layers: str = "0,4,8,12,16"
+    num_patches: int = 256
+    nce_T: float = 0.07
+    netF_nc: int = 256
+    flip_equivariance: bool = False
+
+    @property
+    def layers(self) -> list[int]:
+        return [int(v) for v in self.nce_layers.split(",") if v.strip()]
+
+
+FASTCUT_PRESET = {"lambda_NCE": 10.0, "nce_idt": False, "flip_equivariance": True}
+
+
+@dataclass
 class AlgConfig:
     cycle_gan: CycleGANConfig = field(default_factory=CycleGANConfig)
+    cut: CUTConfig = field(default_factory=CUTConfig)
 
 
 @dataclass
@@ -123,6 +146,8 @@ class RunConfig:
             (min(self.train.save_every, self.train.sample_every, self.train.log_every) >= 1,
              "train.save_every, sample_every and log_every must be >= 1"),
             (self.train.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1"),
+            (_valid_layers(self.alg.cut.nce_layers), "alg.cut.nce_layers must be comma-separated layer indices, e.g. 0,4,8,12,16"),
+            (self.alg.cut.num_patches >= 1 and self.alg.cut.nce_T > 0, "alg.cut.num_patches and nce_T must be positive"),
         ]
         for ok, message in checks:
             if not ok:
@@ -141,6 +166,11 @@ class RunConfig:
                 "upgrade i2i (pip install -U i2i)"
             )
         return _build(cls, raw, source).validate()
+
+
+def _valid_layers(text: str) -> bool:
+    parts = [p.strip() for p in text.split(",")]
+    return bool(parts) and all(p.isdigit() for p in parts)
 
 
 def _build(kind: type, raw: Any, where: str) -> Any:

@@ -15,7 +15,7 @@ from .io import latest_checkpoint, load_tensors
 from .nets import build_generator
 
 # Which generator translates in which direction, per model, and its input/output domains.
-GENERATORS = {"cycle_gan": {"AtoB": "G_A", "BtoA": "G_B"}}
+GENERATORS = {"cycle_gan": {"AtoB": "G_A", "BtoA": "G_B"}, "cut": {"AtoB": "G"}, "fastcut": {"AtoB": "G"}}
 
 
 def generator_channels(config: RunConfig, direction: str) -> tuple[int, int]:

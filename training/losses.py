@@ -59,3 +59,24 @@ class ImagePool:
 
     def load_state_dict(self, state: dict[str, torch.Tensor], device: torch.device) -> None:
         self.images = [image.unsqueeze(0).to(device) for image in state["images"]] if "images" in state else []
+
+
+def patch_nce_loss(query: torch.Tensor, key: torch.Tensor, batch: int, temperature: float) -> torch.Tensor:
+    """PatchNCE (CUT): each query patch must pick its own key patch among all key patches of
+    the same image. query/key: [batch·P, D] normalized; returns the per-patch losses [batch·P].
+
+    Negatives come from the same image only; the positive's own entry in the negative block is
+    masked with −10 (as in CUT) so that it counts once.
+    """
+    key = key.detach()
+    positives = (query * key).sum(dim=1, keepdim=True)
+    dim = query.shape[1]
+    q = query.view(batch, -1, dim)
+    k = key.view(batch, -1, dim)
+    patches = q.shape[1]
+    negatives = torch.bmm(q, k.transpose(2, 1))
+    diagonal = torch.eye(patches, device=query.device, dtype=torch.bool)[None]
+    negatives = negatives.masked_fill(diagonal, -10.0).view(-1, patches)
+    logits = torch.cat([positives, negatives], dim=1) / temperature
+    return F.cross_entropy(logits.float(), torch.zeros(logits.shape[0], dtype=torch.long, device=query.device),
+                           reduction="none")

@@ -45,13 +45,15 @@ class TranslationModel:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
-    def optimize(self, name: str, loss: torch.Tensor) -> None:
-        """Backward, average gradients over processes (data parallel), step."""
-        optimizer = self.optimizers[name]
-        optimizer.zero_grad(set_to_none=True)
+    def optimize(self, loss: torch.Tensor, *names: str) -> None:
+        """Backward once, average gradients over processes (data parallel), step the named
+        optimizers."""
+        optimizers = [self.optimizers[name] for name in names]
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if dist.is_initialized() and dist.get_world_size() > 1:
-            grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            grads = [p.grad for opt in optimizers for group in opt.param_groups for p in group["params"] if p.grad is not None]
             flat = torch.cat([g.reshape(-1) for g in grads])
             dist.all_reduce(flat)
             flat /= dist.get_world_size()
@@ -59,7 +61,8 @@ class TranslationModel:
             for g in grads:
                 g.copy_(flat[offset:offset + g.numel()].view_as(g))
                 offset += g.numel()
-        optimizer.step()
+        for optimizer in optimizers:
+            optimizer.step()
 
     @staticmethod
     def set_requires_grad(nets: Iterable[nn.Module], requires_grad: bool) -> None:

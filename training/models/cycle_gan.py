@@ -49,7 +49,7 @@ class CycleGANModel(TranslationModel):
             if self.lambda_identity > 0:
                 losses["idt_A"] = F.l1_loss(self.G_A(real_B).float(), real_B) * alg.lambda_B * self.lambda_identity
                 losses["idt_B"] = F.l1_loss(self.G_B(real_A).float(), real_A) * alg.lambda_A * self.lambda_identity
-        self.optimize("G", sum(losses.values()))
+        self.optimize(sum(losses.values()), "G")
 
         self.set_requires_grad(discriminators, True)
         pooled_B = self.pool_B.query(fake_B, step)
@@ -62,7 +62,7 @@ class CycleGANModel(TranslationModel):
             n = real_A.shape[0]
             losses["D_A"] = 0.5 * (self.gan_loss(pred_A[:n], True) + self.gan_loss(pred_A[n:], False))
             losses["D_B"] = 0.5 * (self.gan_loss(pred_B[:n], True) + self.gan_loss(pred_B[n:], False))
-        self.optimize("D", losses["D_A"] + losses["D_B"])
+        self.optimize(losses["D_A"] + losses["D_B"], "D")
         return {name: float(value.detach()) for name, value in losses.items()}
 
     @torch.no_grad()

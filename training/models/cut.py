@@ -1,0 +1,95 @@
+"""CUT and FastCUT (Park et al. 2020): one generator G: A→B, a PatchGAN on B, and PatchNCE
+between patches of the input and of its translation, read from G's own encoder layers."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from i2i.config import RunConfig
+from i2i.nets import build_discriminator, build_generator, init_weights
+from i2i.nets.patch_sample import PatchSampleF
+
+from ..losses import GANLoss, patch_nce_loss
+from .base import TranslationModel
+
+
+def encoder_features(generator: torch.nn.Module, x: torch.Tensor, layers: list[int]) -> list[torch.Tensor]:
+    """Outputs of the generator's top-level layers `layers` (indices into its `model`
+    Sequential), stopping after the last one."""
+    features, last = [], max(layers)
+    for index, layer in enumerate(generator.model):
+        x = layer(x)
+        if index in layers:
+            features.append(x)
+        if index == last:
+            break
+    return features
+
+
+class CUTModel(TranslationModel):
+    def __init__(self, config: RunConfig, device: torch.device, autocast_dtype: torch.dtype | None):
+        super().__init__(config, device, autocast_dtype)
+        data, alg = config.data, config.alg.cut
+        if not config.G.netG.startswith(("resnet", "mobile_resnet")):
+            from i2i.errors import ConfigError
+
+            raise ConfigError(f"{config.model} reads patches from a ResNet encoder; use a resnet G.netG, not {config.G.netG}")
+        self.G = self.add_network("G", build_generator(config.G, data.input_nc, data.output_nc))
+        self.D = self.add_network("D", build_discriminator(config.D, data.output_nc))
+        self.layers = alg.layers
+        with torch.no_grad():
+            probe = torch.zeros(1, data.input_nc, data.crop_size, data.crop_size, device=device)
+            channels = [f.shape[1] for f in encoder_features(self.G, probe, self.layers)]
+        self.F = self.add_network("F", PatchSampleF(channels, alg.netF_nc))
+        self.optimizers = {"G": self.make_adam([self.G]), "D": self.make_adam([self.D]), "F": self.make_adam([self.F])}
+        self.gan_loss = GANLoss(config.train.gan_mode)
+        self.seed = config.train.seed
+
+    def nce(self, source: torch.Tensor, target: torch.Tensor, flipped: bool) -> torch.Tensor:
+        alg = self.config.alg.cut
+        queries = encoder_features(self.G, target, self.layers)
+        if flipped:  # the translation was made from a flipped input: flip its features back
+            queries = [torch.flip(q, [3]) for q in queries]
+        keys = encoder_features(self.G, source, self.layers)
+        key_samples, ids = self.F(keys, alg.num_patches)
+        query_samples, _ = self.F(queries, alg.num_patches, ids)
+        losses = [patch_nce_loss(q, k, source.shape[0], alg.nce_T).mean() for q, k in zip(query_samples, key_samples)]
+        return sum(losses) / len(losses)
+
+    def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+        real_A, real_B = batch["A"], batch["B"]
+        alg = self.config.alg.cut
+        n = real_A.shape[0]
+        flipped = alg.flip_equivariance and np.random.default_rng([self.seed, 3, step]).random() < 0.5
+        with self.autocast():
+            real = torch.cat([real_A, real_B]) if alg.nce_idt else real_A
+            if flipped:
+                real = torch.flip(real, [3])
+            fake = self.G(real)
+            if flipped:
+                fake = torch.flip(fake, [3])
+            fake_B = fake[:n]
+            idt_B = fake[n:] if alg.nce_idt else None
+
+            pred = self.D(torch.cat([fake_B.detach(), real_B]))
+            losses = {"D": 0.5 * (self.gan_loss(pred[:n], False) + self.gan_loss(pred[n:], True))}
+        self.optimize(losses["D"], "D")
+
+        self.set_requires_grad([self.D], False)
+        with self.autocast():
+            losses["G_GAN"] = self.gan_loss(self.D(fake_B), True) * alg.lambda_GAN
+            losses["NCE"] = self.nce(real_A, fake_B, flipped) * alg.lambda_NCE
+            if alg.nce_idt:
+                losses["NCE_Y"] = self.nce(real_B, idt_B, flipped) * alg.lambda_NCE
+                total = losses["G_GAN"] + 0.5 * (losses["NCE"] + losses["NCE_Y"])
+            else:
+                total = losses["G_GAN"] + losses["NCE"]
+        self.optimize(total, "G", "F")
+        self.set_requires_grad([self.D], True)
+        return {name: float(value.detach()) for name, value in losses.items()}
+
+    @torch.no_grad()
+    def sample_rows(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        with self.autocast():
+            return {"A": batch["A"], "G(A)": self.G(batch["A"]), "B": batch["B"], "G(B)": self.G(batch["B"])}
