@@ -38,8 +38,9 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("data", required=False, type=click.Path(path_type=Path))
-@click.option("--model", type=click.Choice(["cycle_gan", "cut", "fastcut"]),
-              help="cycle_gan (two generators, cycle loss), cut or fastcut (one generator, PatchNCE).  [default: cycle_gan]")
+@click.option("--model", type=click.Choice(["cycle_gan", "cut", "fastcut", "recycle_gan"]),
+              help="cycle_gan (two generators, cycle loss), cut or fastcut (one generator, PatchNCE), recycle_gan "
+                   "(CycleGAN on video clips with temporal predictors).  [default: cycle_gan]")
 @click.option("--out", "run_dir", type=click.Path(path_type=Path), help="Run directory to create.  [default: runs/<DATA name>-<model>]")
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), help="Continue the run in this directory from its newest checkpoint.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -64,7 +65,8 @@ def cli() -> None:
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), help="auto = bf16 autocast on CUDA, fp32 on CPU.  [default: auto]")
 def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps, batch_size, net_g, ngf, ndf,
           channels, gan_mode, lr, seed, workers, save_every, sample_every, log_every, no_flip, precision) -> None:
-    """Train a translation model on DATA (folders trainA/ and trainB/ of unpaired images).
+    """Train a translation model on DATA (folders trainA/ and trainB/ of unpaired images;
+    for recycle_gan, of videos or folders of frames).
 
     Writes RUN/train_config.json, RUN/checkpoints/, RUN/samples/, RUN/losses.jsonl,
     RUN/tensorboard/ and, at the end, RUN/loss_curves.png. Ctrl-C saves a checkpoint;
@@ -102,6 +104,8 @@ def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps,
                 target[key[-1]] = value
         if raw.get("model") in ("cut", "fastcut"):
             _apply_cut_defaults(raw)
+        if raw.get("model") == "recycle_gan":
+            raw.setdefault("data", {}).setdefault("dataset_mode", "temporal")
         data_section = raw.setdefault("data", {})
         data_section["dataroot"] = str(Path(data).resolve())
         if size is not None and load_size is None and "load_size" not in data_section:

@@ -18,7 +18,7 @@ from .errors import ConfigError
 
 SCHEMA_VERSION = 1
 CONFIG_FILENAME = "train_config.json"
-MODELS = ("cycle_gan", "cut", "fastcut")
+MODELS = ("cycle_gan", "cut", "fastcut", "recycle_gan")
 GENERATORS = ("resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256", "mobile_resnet_9blocks")
 DISCRIMINATORS = ("basic", "n_layers")
 GAN_MODES = ("lsgan", "vanilla")
@@ -106,6 +106,22 @@ class CUTConfig:
         return [int(v) for v in self.nce_layers.split(",") if v.strip()]
 
 
+@dataclass
+class RecycleGANConfig:
+    """RecycleGAN (Bansal et al. 2018) on top of the CycleGAN losses: temporal predictors
+    P_A, P_B forecast frame t from frames t−2s, t−s (s = frame_step)."""
+
+    lambda_recurrent: float = 10.0
+    lambda_recycle: float = 10.0
+    frame_step: int = 1
+    predictor_ngf: int = 64
+    # U-Net depth of the predictors; 0 = as deep as the crop allows (log2(crop), at most 8).
+    predictor_downs: int = 0
+
+    def depth(self, crop_size: int) -> int:
+        return self.predictor_downs or min(8, crop_size.bit_length() - 1)
+
+
 FASTCUT_PRESET = {"lambda_NCE": 10.0, "nce_idt": False, "flip_equivariance": True}
 
 
@@ -113,6 +129,7 @@ FASTCUT_PRESET = {"lambda_NCE": 10.0, "nce_idt": False, "flip_equivariance": Tru
 class AlgConfig:
     cycle_gan: CycleGANConfig = field(default_factory=CycleGANConfig)
     cut: CUTConfig = field(default_factory=CUTConfig)
+    recycle_gan: RecycleGANConfig = field(default_factory=RecycleGANConfig)
 
 
 @dataclass
@@ -148,6 +165,13 @@ class RunConfig:
             (self.train.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1"),
             (_valid_layers(self.alg.cut.nce_layers), "alg.cut.nce_layers must be comma-separated layer indices, e.g. 0,4,8,12,16"),
             (self.alg.cut.num_patches >= 1 and self.alg.cut.nce_T > 0, "alg.cut.num_patches and nce_T must be positive"),
+            (self.data.dataset_mode in ("unaligned", "temporal"), "data.dataset_mode must be unaligned or temporal"),
+            ((self.model == "recycle_gan") == (self.data.dataset_mode == "temporal"),
+             "recycle_gan trains on data.dataset_mode temporal (clips), the other models on unaligned images"),
+            (self.alg.recycle_gan.frame_step >= 1, "alg.recycle_gan.frame_step must be >= 1"),
+            (self.model != "recycle_gan" or 5 <= self.alg.recycle_gan.depth(self.data.crop_size) <= 8
+             and self.data.crop_size % 2 ** self.alg.recycle_gan.depth(self.data.crop_size) == 0,
+             "recycle_gan's U-Net predictors need a crop size that is a multiple of 2^depth with depth 5..8 (e.g. 32, 64, 128, 256)"),
         ]
         for ok, message in checks:
             if not ok:

@@ -189,3 +189,38 @@ def load_state(checkpoint: Path) -> dict:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path}: unreadable ({exc}); use an earlier checkpoint") from None
+
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+
+
+def count_video_frames(path: Path) -> int:
+    """Frames that actually decode (container frame counts are often wrong, and a truncated
+    file has fewer); DataError if the file is no video OpenCV can open."""
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise DataError(f"{path}: not a video OpenCV can read; convert it (e.g. ffmpeg -i in out.mp4) or remove it")
+    count = 0
+    while capture.grab():
+        count += 1
+    capture.release()
+    return count
+
+
+def read_video_frames(path: Path, indices: list[int], channels: int = 3) -> list[np.ndarray]:
+    """Decode the frames at increasing `indices` as uint8 HWC, seeking to the first one."""
+    capture = cv2.VideoCapture(str(path))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, indices[0])
+    frames, position = [], indices[0]
+    for index in indices:
+        while position < index:
+            capture.grab()
+            position += 1
+        ok, frame = capture.read()
+        position += 1
+        if not ok:
+            capture.release()
+            raise DataError(f"{path}: frame {index} does not decode (truncated or corrupt video); re-encode or remove it")
+        frames.append(_to_uint8_channels(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), channels, path))
+    capture.release()
+    return frames

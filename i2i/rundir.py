@@ -15,7 +15,8 @@ from .io import latest_checkpoint, load_tensors
 from .nets import build_generator
 
 # Which generator translates in which direction, per model, and its input/output domains.
-GENERATORS = {"cycle_gan": {"AtoB": "G_A", "BtoA": "G_B"}, "cut": {"AtoB": "G"}, "fastcut": {"AtoB": "G"}}
+GENERATORS = {"cycle_gan": {"AtoB": "G_A", "BtoA": "G_B"}, "recycle_gan": {"AtoB": "G_A", "BtoA": "G_B"},
+              "cut": {"AtoB": "G"}, "fastcut": {"AtoB": "G"}}
 
 
 def generator_channels(config: RunConfig, direction: str) -> tuple[int, int]:
@@ -39,3 +40,28 @@ def load_generator(run_dir: Path, direction: str = "AtoB") -> tuple[nn.Module, R
     return net.eval().requires_grad_(False), config
 
 
+
+
+def build_predictor(config: RunConfig, channels: int) -> nn.Module:
+    """RecycleGAN's temporal predictor: a U-Net from two frames (stacked on channels) to the next."""
+    from .nets.layers import NormFactory
+    from .nets.unet import UnetGenerator
+
+    alg = config.alg.recycle_gan
+    return UnetGenerator(2 * channels, channels, alg.depth(config.data.crop_size), alg.predictor_ngf,
+                         NormFactory(config.G.norm))
+
+
+def load_predictor(run_dir: Path, domain: str) -> tuple[nn.Module, RunConfig]:
+    """The temporal predictor of domain 'A' or 'B' of a recycle_gan run, in eval mode on the CPU."""
+    config = load_config(run_dir)
+    if config.model != "recycle_gan":
+        raise ConfigError(f"{run_dir}: a {config.model} run has no temporal predictor; train with --model recycle_gan")
+    channels = config.data.input_nc if domain == "A" else config.data.output_nc
+    net = build_predictor(config, channels)
+    path = latest_checkpoint(run_dir) / f"P_{domain}.safetensors"
+    try:
+        net.load_state_dict(load_tensors(path))
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: does not match {run_dir}/train_config.json ({str(exc).splitlines()[0]})") from None
+    return net.eval().requires_grad_(False), config

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 
 from i2i.config import DataConfig
 from i2i.errors import DataError
-from i2i.io import list_images, read_image
+from i2i.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, count_video_frames, list_images, read_image, read_video_frames
 
 
 def image_to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -81,15 +81,84 @@ class UnalignedDataset(Dataset):
         }
 
     def _augment(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        size, crop = self.data.load_size, self.data.crop_size
-        if self.data.preprocess == "resize_and_crop":
-            image = cv2.resize(image, (size, size), interpolation=cv2.INTER_CUBIC if image.shape[0] < size else cv2.INTER_AREA)
-            if image.ndim == 2:
-                image = image[:, :, None]
-        height, width = image.shape[:2]
-        top = int(rng.integers(height - crop + 1))
-        left = int(rng.integers(width - crop + 1))
+        return augment([image], self.data, rng)[0]
+
+
+def augment(images: list[np.ndarray], data: DataConfig, rng: np.random.Generator) -> list[np.ndarray]:
+    """Resize (resize_and_crop), random crop and random flip — one draw for all `images`, so
+    frames of a clip (or an image and its mask) stay aligned."""
+    size, crop = data.load_size, data.crop_size
+    if data.preprocess == "resize_and_crop":
+        small = images[0].shape[0] < size
+        images = [cv2.resize(image, (size, size), interpolation=cv2.INTER_CUBIC if small else cv2.INTER_AREA)
+                  for image in images]
+        images = [image[:, :, None] if image.ndim == 2 else image for image in images]
+    height, width = images[0].shape[:2]
+    top = int(rng.integers(height - crop + 1))
+    left = int(rng.integers(width - crop + 1))
+    flip = data.flip and rng.random() < 0.5
+    out = []
+    for image in images:
         image = image[top:top + crop, left:left + crop]
-        if self.data.flip and rng.random() < 0.5:
-            image = image[:, ::-1]
-        return np.ascontiguousarray(image)
+        out.append(np.ascontiguousarray(image[:, ::-1] if flip else image))
+    return out
+
+
+class FrameSequence:
+    """One clip of a domain: a video file or a folder of frames ordered by file name."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.frames = list_images(path) if path.is_dir() else None
+        self.length = len(self.frames) if self.frames is not None else count_video_frames(path)
+
+    def read(self, indices: list[int], channels: int) -> list[np.ndarray]:
+        if self.frames is not None:
+            return [read_image(self.frames[i], channels) for i in indices]
+        return read_video_frames(self.path, indices, channels)
+
+
+def find_sequences(folder: Path) -> list[FrameSequence]:
+    """Videos anywhere under `folder`, and every folder that directly holds images."""
+    if not folder.is_dir():
+        raise DataError(f"{folder}: folder missing; a temporal dataset needs trainA/ and trainB/ with videos or frame folders")
+    sequences = [FrameSequence(p) for p in sorted(folder.rglob("*")) if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()]
+    for directory in sorted({p.parent for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS}):
+        sequences.append(FrameSequence(directory))
+    if not sequences:
+        raise DataError(f"{folder}: no videos or frame folders found; add clips (mp4/avi/...) or folders of frames")
+    return sequences
+
+
+class TemporalDataset(Dataset):
+    """Triplets of frames (t, t+s, t+2s) from each domain's clips, decoded on demand, with
+    one crop/flip per triplet. Sample k uses the k-th triplet of a per-epoch shuffle of A's
+    triplets and a random triplet of B, drawn from (seed, k) as in UnalignedDataset."""
+
+    def __init__(self, root: Path, data: DataConfig, seed: int, frame_step: int = 1, phase: str = "train"):
+        self.data, self.seed, self.step = data, seed, frame_step
+        self.triplets = {domain: self._index(Path(root) / f"{phase}{domain}") for domain in "AB"}
+
+    def _index(self, folder: Path) -> list[tuple[FrameSequence, int]]:
+        span = 2 * self.step
+        triplets = [(seq, start) for seq in find_sequences(folder) for start in range(max(0, seq.length - span))]
+        if not triplets:
+            raise DataError(f"{folder}: no clip has more than {span} frames (frame step {self.step}); add longer clips")
+        return triplets
+
+    def __len__(self) -> int:
+        return max(len(t) for t in self.triplets.values())
+
+    def __getitem__(self, sample: int) -> dict[str, torch.Tensor]:
+        n_a = len(self.triplets["A"])
+        epoch, position = divmod(sample, n_a)
+        order = np.random.default_rng([self.seed, epoch]).permutation(n_a)
+        rng = np.random.default_rng([self.seed, 1, sample])
+        chosen = {"A": self.triplets["A"][order[position]],
+                  "B": self.triplets["B"][rng.integers(len(self.triplets["B"]))]}
+        out = {}
+        for domain, (sequence, start) in chosen.items():
+            channels = self.data.input_nc if domain == "A" else self.data.output_nc
+            frames = sequence.read([start, start + self.step, start + 2 * self.step], channels)
+            out[domain] = torch.stack([image_to_tensor(f) for f in augment(frames, self.data, rng)])
+        return out

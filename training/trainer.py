@@ -25,7 +25,7 @@ from i2i.io import atomic_write_bytes, latest_checkpoint, load_state, load_tenso
 from i2i.nets import size_multiple
 from i2i.visualize import plot_loss_curves, save_image_grid, tensor_to_uint8
 
-from .datasets import UnalignedDataset
+from .datasets import TemporalDataset, UnalignedDataset
 from .models import MODELS, TranslationModel
 
 LOSS_LOG = "losses.jsonl"
@@ -88,7 +88,9 @@ class Trainer:
         multiple = size_multiple(config.G)
         if config.data.crop_size % multiple:
             raise ConfigError(f"{config.G.netG} needs a crop size that is a multiple of {multiple} (got {config.data.crop_size})")
-        self.dataset = UnalignedDataset(Path(config.data.dataroot), config.data, config.train.seed)
+        root = Path(config.data.dataroot)
+        self.dataset = (TemporalDataset(root, config.data, config.train.seed, config.alg.recycle_gan.frame_step)
+                        if config.data.dataset_mode == "temporal" else UnalignedDataset(root, config.data, config.train.seed))
         torch.manual_seed(config.train.seed)
         self.model: TranslationModel = MODELS[config.model](config, self.device, _autocast_dtype(config, self.device))
         self.start_step = self._restore() if resume else 0
@@ -100,7 +102,8 @@ class Trainer:
 
     def _to_device(self, tensor: torch.Tensor) -> torch.Tensor:
         tensor = tensor.to(self.device, non_blocking=True)
-        return tensor.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" else tensor
+        # Clip batches are 5-D [N, T, C, H, W]; channels_last is defined for 4-D ones.
+        return tensor.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" and tensor.dim() == 4 else tensor
 
     def _loader(self) -> DataLoader:
         t, data = self.config.train, self.config.data
