@@ -1,6 +1,10 @@
 """Training speed: seconds per optimizer step of a model on real images, and peak memory.
 
-    python -m i2i.benchmarks.train_speed DATA --size 64 --ngf 16 [--netG resnet_9blocks] [--steps 20]
+    python -m i2i.benchmarks.train_speed DATA --size 64 --ngf 16 [--model cycle_gan] [--steps 20]
+    python -m i2i.benchmarks.train_speed DATA --models cycle_gan,cut,fastcut --clips CLIPS
+
+With --models, each model is measured in turn in the same process and printed side by side
+(recycle_gan trains on the clips folder CLIPS: trainA/, trainB/ of videos).
 
 Runs the real training step (all networks, both optimizers, image pools) on batches from
 DATA; the first steps are warm-up and not counted. Peak memory is the process's peak RSS
@@ -17,21 +21,32 @@ from pathlib import Path
 
 import torch
 
-from i2i.config import RunConfig
-from i2i.training.datasets import UnalignedDataset
+from i2i.config import FASTCUT_PRESET, RunConfig
+from i2i.training.datasets import TemporalDataset, UnalignedDataset
 from i2i.training.models import MODELS
 
 
-def measure(data: Path, size: int, ngf: int, net_g: str, batch_size: int, steps: int, warmup: int = 3) -> dict:
+def measure(data: Path, size: int, ngf: int, net_g: str, batch_size: int, steps: int, warmup: int = 3,
+            model_name: str = "cycle_gan") -> dict:
     config = RunConfig()
+    config.model = model_name
     config.G.netG, config.G.ngf, config.D.ndf = net_g, ngf, ngf
+    if model_name in ("cut", "fastcut"):
+        config.G.antialias = config.G.antialias_up = True
+    if model_name == "fastcut":
+        for key, value in FASTCUT_PRESET.items():
+            setattr(config.alg.cut, key, value)
+    if model_name == "recycle_gan":
+        config.data.dataset_mode = "temporal"
+        config.alg.recycle_gan.predictor_ngf = ngf
     config.data.dataroot, config.data.crop_size, config.data.load_size = str(data), size, round(size * 286 / 256)
     config.train.batch_size = batch_size
     config.validate()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(0)
     model = MODELS[config.model](config, device, None)
-    dataset = UnalignedDataset(data, config.data, seed=0)
+    dataset = (TemporalDataset(data, config.data, seed=0) if model_name == "recycle_gan"
+               else UnalignedDataset(data, config.data, seed=0))
     times = []
     for step in range(warmup + steps):
         samples = [dataset[step * batch_size + j] for j in range(batch_size)]
@@ -46,7 +61,7 @@ def measure(data: Path, size: int, ngf: int, net_g: str, batch_size: int, steps:
             times.append(time.perf_counter() - started)
     peak_mb = (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"
                else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    return {"size": size, "ngf": ngf, "netG": net_g, "batch": batch_size, "seconds_per_step": statistics.median(times),
+    return {"model": model_name, "size": size, "ngf": ngf, "netG": net_g, "batch": batch_size, "seconds_per_step": statistics.median(times),
             "p90": sorted(times)[int(0.9 * (len(times) - 1))], "peak_mb": peak_mb, "device": str(device),
             "threads": torch.get_num_threads()}
 
@@ -59,11 +74,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--netG", default="resnet_9blocks")
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--models", default="cycle_gan", help="Comma-separated models to measure in turn.")
+    parser.add_argument("--clips", type=Path, help="Clip dataset for recycle_gan.")
     args = parser.parse_args(argv)
-    r = measure(args.data, args.size, args.ngf, args.netG, args.batch_size, args.steps)
-    print(f"cycle_gan {r['netG']} ngf {r['ngf']} at {r['size']} px, batch {r['batch']} on {r['device']} "
-          f"({r['threads']} threads): {r['seconds_per_step']:.3f} s/step median (p90 {r['p90']:.3f}), "
-          f"peak memory {r['peak_mb']:.0f} MB")
+    for model_name in args.models.split(","):
+        data = args.clips if model_name == "recycle_gan" else args.data
+        r = measure(data, args.size, args.ngf, args.netG, args.batch_size, args.steps, model_name=model_name)
+        print(f"{model_name:<12} {r['netG']} ngf {r['ngf']} at {r['size']} px, batch {r['batch']} on {r['device']} "
+              f"({r['threads']} threads): {r['seconds_per_step']:.3f} s/step median (p90 {r['p90']:.3f}), "
+              f"peak memory {r['peak_mb']:.0f} MB (process peak so far)")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from i2i.config import RunConfig
 from i2i.errors import ConfigError, UserError
 from i2i.io import atomic_write_bytes, list_images, read_image
 from i2i.nets import size_multiple
-from i2i.rundir import generator_channels, load_generator
+from i2i.rundir import class_plane_value, condition_channels, generator_channels, load_generator
 
 MIN_OPSET, MAX_OPSET = 17, 21
 TOLERANCE = {("float", "fp32"): 1e-4, ("float", "fp16"): 2e-2, ("uint8", "fp32"): 1.0, ("uint8", "fp16"): 3.0}
@@ -98,7 +98,7 @@ def build_onnx(net: nn.Module, config: RunConfig, direction: str, opset: int = 1
     net = net.to(dtype)
     multiple = size_multiple(config.G)
     side = max(2 * multiple, 16)
-    in_nc = generator_channels(config, direction)[0]
+    in_nc = generator_channels(config, direction)[0] + condition_channels(config)
     if io_kind == "uint8":
         module: nn.Module = Uint8Generator(net, dtype)
         example = torch.zeros(1, side, side, in_nc, dtype=torch.uint8)
@@ -136,16 +136,20 @@ def verification_inputs(config: RunConfig, direction: str, multiple: int, count:
     from i2i.runtime.predictor import pad_to_multiple
 
     in_nc = generator_channels(config, direction)[0]
+    extra = condition_channels(config)
     side = max(2 * multiple, 16)
     rng = np.random.default_rng(0)
-    inputs = [("noise", rng.integers(0, 256, (n, h, w, in_nc), dtype=np.uint8))
+    inputs = [("noise", rng.integers(0, 256, (n, h, w, in_nc + extra), dtype=np.uint8))
               for n, h, w in ((1, side, side), (2, side, 2 * side), (1, 3 * side, side))]
     domain = "A" if direction == "AtoB" else "B"
     for split in ("test", "train") if config.data.dataroot else ():
         folder = Path(config.data.dataroot) / f"{split}{domain}"
         if folder.is_dir():
             for path in list_images(folder)[:count]:
-                inputs.append((path.name, pad_to_multiple(read_image(path, in_nc)[None], multiple)))
+                image = read_image(path, in_nc)
+                if extra:  # class-conditional: the class plane of the first class
+                    image = np.concatenate([image, np.full((*image.shape[:2], 1), class_plane_value(config, 0), np.uint8)], 2)
+                inputs.append((path.name, pad_to_multiple(image[None], multiple)))
             break
     return inputs
 
@@ -153,7 +157,8 @@ def verification_inputs(config: RunConfig, direction: str, multiple: int, count:
 def export_onnx(run_dir: Path, out_path: Path | None = None, direction: str = "AtoB", opset: int = 17,
                 io_kind: str = "float", precision: str = "fp32") -> ExportReport:
     """Export the run's generator for `direction` to ONNX, verify it in ONNX Runtime against
-    the torch generator and write it atomically; ExportError (nothing written) if it differs."""
+    the torch generator and write it atomically; ExportError (nothing written) if it differs.
+    Class-conditional generators take the class plane as one more input channel."""
     import onnxruntime as ort
 
     started = time.perf_counter()

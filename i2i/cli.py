@@ -62,9 +62,14 @@ def cli() -> None:
 @click.option("--sample-every", type=int, help="Write a sample grid every N steps.  [default: 500]")
 @click.option("--log-every", type=int, help="Log averaged losses every N steps.  [default: 50]")
 @click.option("--no-flip", is_flag=True, default=None, help="Disable random horizontal flips (e.g. for digits or text).")
+@click.option("--dataset-mode", type=click.Choice(["unaligned", "class", "bbox", "mask"]),
+              help="unaligned images, or JoliGEN labelled layouts: class folders, bbox files, mask PNGs.  [default: unaligned]")
+@click.option("--semantic-nc", type=int, help="bbox/mask: number of labels including background 0.  [class: from the folders]")
+@click.option("--skip-bad", is_flag=True, default=None, help="Leave out samples with bad labels (listed in RUN/skipped_samples.txt) instead of stopping.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), help="auto = bf16 autocast on CUDA, fp32 on CPU.  [default: auto]")
 def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps, batch_size, net_g, ngf, ndf,
-          channels, gan_mode, lr, seed, workers, save_every, sample_every, log_every, no_flip, precision) -> None:
+          channels, gan_mode, lr, seed, workers, save_every, sample_every, log_every, no_flip, dataset_mode, semantic_nc,
+          skip_bad, precision) -> None:
     """Train a translation model on DATA (folders trainA/ and trainB/ of unpaired images;
     for recycle_gan, of videos or folders of frames).
 
@@ -82,7 +87,8 @@ def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps,
         ("D", "ndf"): ndf, ("train", "gan_mode"): gan_mode, ("train", "lr"): lr, ("train", "seed"): seed,
         ("data", "num_workers"): workers, ("train", "save_every"): save_every, ("train", "sample_every"): sample_every,
         ("train", "log_every"): log_every, ("train", "precision"): precision,
-        ("data", "flip"): False if no_flip else None,
+        ("data", "flip"): False if no_flip else None, ("data", "dataset_mode"): dataset_mode,
+        ("data", "semantic_nc"): semantic_nc, ("data", "skip_bad"): skip_bad,
         ("data", "input_nc"): int(channels) if channels else None, ("data", "output_nc"): int(channels) if channels else None,
     }
     started = time.perf_counter()
@@ -108,6 +114,11 @@ def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps,
             raw.setdefault("data", {}).setdefault("dataset_mode", "temporal")
         data_section = raw.setdefault("data", {})
         data_section["dataroot"] = str(Path(data).resolve())
+        if data_section.get("dataset_mode") == "class" and not data_section.get("class_names"):
+            from i2i.training.labels import class_names
+
+            data_section["class_names"] = class_names(Path(data) / "trainA")
+            data_section.setdefault("semantic_nc", len(data_section["class_names"]))
         if size is not None and load_size is None and "load_size" not in data_section:
             data_section["load_size"] = round(size * 286 / 256)
         config = RunConfig.from_dict(raw, source=str(config_file or "options"))

@@ -22,6 +22,7 @@ MODELS = ("cycle_gan", "cut", "fastcut", "recycle_gan")
 GENERATORS = ("resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256", "mobile_resnet_9blocks")
 DISCRIMINATORS = ("basic", "n_layers")
 GAN_MODES = ("lsgan", "vanilla")
+DATASET_MODES = ("unaligned", "temporal", "class", "bbox", "mask")
 
 
 @dataclass
@@ -56,6 +57,10 @@ class DataConfig:
     num_workers: int = 2
     # Images are mapped to [-1, 1] on the way in and back on the way out (tanh output).
     normalization: str = "minus1_1"
+    # Labelled modes (class, bbox, mask): number of classes (bbox/mask: including background 0).
+    semantic_nc: int = 0
+    class_names: list = field(default_factory=list)
+    skip_bad: bool = False
 
 
 @dataclass
@@ -126,10 +131,21 @@ FASTCUT_PRESET = {"lambda_NCE": 10.0, "nce_idt": False, "flip_equivariance": Tru
 
 
 @dataclass
+class SemanticConfig:
+    """Losses of the labelled modes: keep what lies outside the labelled region (bbox/mask),
+    and keep each image's class as judged by classifiers trained on the real domains."""
+
+    lambda_out_mask: float = 10.0
+    lambda_class: float = 1.0
+    classifier_ndf: int = 32
+
+
+@dataclass
 class AlgConfig:
     cycle_gan: CycleGANConfig = field(default_factory=CycleGANConfig)
     cut: CUTConfig = field(default_factory=CUTConfig)
     recycle_gan: RecycleGANConfig = field(default_factory=RecycleGANConfig)
+    semantic: SemanticConfig = field(default_factory=SemanticConfig)
 
 
 @dataclass
@@ -165,7 +181,13 @@ class RunConfig:
             (self.train.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1"),
             (_valid_layers(self.alg.cut.nce_layers), "alg.cut.nce_layers must be comma-separated layer indices, e.g. 0,4,8,12,16"),
             (self.alg.cut.num_patches >= 1 and self.alg.cut.nce_T > 0, "alg.cut.num_patches and nce_T must be positive"),
-            (self.data.dataset_mode in ("unaligned", "temporal"), "data.dataset_mode must be unaligned or temporal"),
+            (self.data.dataset_mode in DATASET_MODES, f"data.dataset_mode must be one of {', '.join(DATASET_MODES)}"),
+            (self.data.dataset_mode not in ("class", "bbox", "mask") or self.data.semantic_nc >= 2,
+             "labelled datasets need data.semantic_nc >= 2 (classes, counting the background for bbox/mask)"),
+            (self.data.dataset_mode != "class" or len(self.data.class_names) == self.data.semantic_nc,
+             "class datasets list their data.class_names, one per class"),
+            (self.data.dataset_mode not in ("class", "bbox", "mask") or self.model != "recycle_gan",
+             "recycle_gan trains on clips; labelled modes work with cycle_gan, cut and fastcut"),
             ((self.model == "recycle_gan") == (self.data.dataset_mode == "temporal"),
              "recycle_gan trains on data.dataset_mode temporal (clips), the other models on unaligned images"),
             (self.alg.recycle_gan.frame_step >= 1, "alg.recycle_gan.frame_step must be >= 1"),
@@ -219,6 +241,8 @@ def _build(kind: type, raw: Any, where: str) -> Any:
 def _coerce(value: Any, expected: type, where: str, declared: str) -> Any:
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if expected is list and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
     if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
         return value
     raise ConfigError(f"{where}: expected {declared}, got {value!r}")

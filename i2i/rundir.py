@@ -20,8 +20,19 @@ GENERATORS = {"cycle_gan": {"AtoB": "G_A", "BtoA": "G_B"}, "recycle_gan": {"AtoB
 
 
 def generator_channels(config: RunConfig, direction: str) -> tuple[int, int]:
+    """Image channels (in, out) of the generator for `direction`."""
     data = config.data
     return (data.input_nc, data.output_nc) if direction == "AtoB" else (data.output_nc, data.input_nc)
+
+
+def condition_channels(config: RunConfig) -> int:
+    """Extra constant input channels of class-conditional generators (the class, as a plane)."""
+    return 1 if config.data.dataset_mode == "class" else 0
+
+
+def class_plane_value(config: RunConfig, class_index: int) -> int:
+    """uint8 value of the class plane; training feeds value/127.5 − 1, as inference does."""
+    return round(255 * class_index / (config.data.semantic_nc - 1))
 
 
 def load_generator(run_dir: Path, direction: str = "AtoB") -> tuple[nn.Module, RunConfig]:
@@ -32,7 +43,8 @@ def load_generator(run_dir: Path, direction: str = "AtoB") -> tuple[nn.Module, R
         raise ConfigError(f"{run_dir}: a {config.model} model has no {direction} generator; use {' or '.join(names)}")
     folder = latest_checkpoint(run_dir)
     path = folder / f"{names[direction]}.safetensors"
-    net = build_generator(config.G, *generator_channels(config, direction))
+    in_nc, out_nc = generator_channels(config, direction)
+    net = build_generator(config.G, in_nc + condition_channels(config), out_nc)
     try:
         net.load_state_dict(load_tensors(path))
     except RuntimeError as exc:

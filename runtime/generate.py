@@ -23,11 +23,27 @@ def generate_folder(predictor: Predictor, input_dir: Path, output_dir: Path, chu
     paths = list_images(input_dir)
     if not paths:
         raise DataError(f"{input_dir}: no images found; pass a folder with png/jpg/... images")
+    classes = _classes_from_folders(predictor, input_dir, paths) if predictor.class_conditional else None
     with tqdm(total=len(paths), unit="img", desc="generate", dynamic_ncols=True) as progress:
         for start in range(0, len(paths), chunk):
             group = paths[start:start + chunk]
-            outputs = predictor([read_image(path, predictor.input_channels) for path in group])
+            images = [read_image(path, predictor.input_channels) for path in group]
+            outputs = predictor(images, classes[start:start + chunk] if classes else None)
             for path, output in zip(group, outputs):
                 write_image(output_dir / path.relative_to(input_dir), output)
             progress.update(len(group))
     return len(paths)
+
+
+def _classes_from_folders(predictor: Predictor, input_dir: Path, paths: list[Path]) -> list[int]:
+    """Class-conditional models read each image's class from its top folder, as in training
+    (INPUT/<class>/image.png), so the output tree keeps the labels."""
+    names = predictor.config.data.class_names
+    classes = []
+    for path in paths:
+        top = path.relative_to(input_dir).parts[0]
+        if top not in names:
+            raise DataError(f"{path}: this model is class-conditional; put images in INPUT/<class>/ with class one of "
+                            f"{', '.join(names)}")
+        classes.append(names.index(top))
+    return classes

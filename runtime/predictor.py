@@ -20,7 +20,7 @@ from torch import nn
 from i2i.config import RunConfig
 from i2i.errors import ConfigError
 from i2i.nets import size_multiple
-from i2i.rundir import generator_channels, load_generator
+from i2i.rundir import class_plane_value, condition_channels, generator_channels, load_generator
 
 BACKENDS = ("auto", "torch", "triton", "onnxruntime", "tensorrt")
 FILE_BACKENDS = {".onnx": "onnxruntime", ".engine": "tensorrt"}
@@ -45,8 +45,15 @@ class Predictor:
     def size_multiple(self) -> int:
         return size_multiple(self.config.G)
 
-    def __call__(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Translate uint8 HWC images of any sizes; returns them in the same order."""
+    @property
+    def class_conditional(self) -> bool:
+        return condition_channels(self.config) > 0
+
+    def __call__(self, images: Sequence[np.ndarray], classes: Sequence[int] | None = None) -> list[np.ndarray]:
+        """Translate uint8 HWC images of any sizes; returns them in the same order.
+        Class-conditional models (trained on class folders) need each image's class index."""
+        if self.class_conditional:
+            images = self._with_class_planes(images, classes)
         results: list[np.ndarray | None] = [None] * len(images)
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for index, image in enumerate(images):
@@ -60,6 +67,15 @@ class Predictor:
                 for index, output in zip(chunk, outputs):
                     results[index] = np.ascontiguousarray(output)
         return results  # type: ignore[return-value]
+
+
+    def _with_class_planes(self, images: Sequence[np.ndarray], classes: Sequence[int] | None) -> list[np.ndarray]:
+        names = self.config.data.class_names
+        if classes is None or len(classes) != len(images) or not all(0 <= c < len(names) for c in classes):
+            raise ConfigError(f"this model is class-conditional: give one class index per image (0..{len(names) - 1}: "
+                              f"{', '.join(names)})")
+        return [np.concatenate([image, np.full((*image.shape[:2], 1), class_plane_value(self.config, c), np.uint8)], 2)
+                for image, c in zip(images, classes)]
 
 
 def pad_to_multiple(batch: np.ndarray, multiple: int) -> np.ndarray:

@@ -20,6 +20,8 @@ from i2i.config import DataConfig
 from i2i.errors import DataError
 from i2i.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, count_video_frames, list_images, read_image, read_video_frames
 
+from .labels import LabelProblem, LabelScan, load_label, scan_classes, scan_paths_file
+
 
 def image_to_tensor(image: np.ndarray) -> torch.Tensor:
     """uint8 HWC → float CHW in [-1, 1]."""
@@ -84,14 +86,17 @@ class UnalignedDataset(Dataset):
         return augment([image], self.data, rng)[0]
 
 
-def augment(images: list[np.ndarray], data: DataConfig, rng: np.random.Generator) -> list[np.ndarray]:
+def augment(images: list[np.ndarray], data: DataConfig, rng: np.random.Generator,
+            labels: tuple[bool, ...] = ()) -> list[np.ndarray]:
     """Resize (resize_and_crop), random crop and random flip — one draw for all `images`, so
-    frames of a clip (or an image and its mask) stay aligned."""
+    frames of a clip (or an image and its mask) stay aligned. Images flagged in `labels`
+    are label maps: resized with nearest neighbour, so no new label values appear."""
     size, crop = data.load_size, data.crop_size
     if data.preprocess == "resize_and_crop":
         small = images[0].shape[0] < size
-        images = [cv2.resize(image, (size, size), interpolation=cv2.INTER_CUBIC if small else cv2.INTER_AREA)
-                  for image in images]
+        smooth = cv2.INTER_CUBIC if small else cv2.INTER_AREA
+        images = [cv2.resize(image, (size, size), interpolation=cv2.INTER_NEAREST if i < len(labels) and labels[i] else smooth)
+                  for i, image in enumerate(images)]
         images = [image[:, :, None] if image.ndim == 2 else image for image in images]
     height, width = images[0].shape[:2]
     top = int(rng.integers(height - crop + 1))
@@ -161,4 +166,51 @@ class TemporalDataset(Dataset):
             channels = self.data.input_nc if domain == "A" else self.data.output_nc
             frames = sequence.read([start, start + self.step, start + 2 * self.step], channels)
             out[domain] = torch.stack([image_to_tensor(f) for f in augment(frames, self.data, rng)])
+        return out
+
+
+class LabeledDataset(Dataset):
+    """Unpaired images with labels (JoliGEN formats, see training/labels.py): a class index per
+    image, or a label mask (rasterized boxes, or a mask PNG) cropped and flipped with it.
+    Sampling is that of UnalignedDataset; every label is checked before training starts."""
+
+    def __init__(self, root: Path, data: DataConfig, seed: int, phase: str = "train"):
+        self.data, self.seed, self.mode = data, seed, data.dataset_mode
+        self.scans: dict[str, LabelScan] = {}
+        for domain in "AB":
+            folder = Path(root) / f"{phase}{domain}"
+            if self.mode == "class":
+                self.scans[domain] = scan_classes(folder, data.class_names)
+            else:
+                if not folder.is_dir():
+                    raise DataError(f"{folder}: folder missing; a {self.mode} dataset needs trainA/ and trainB/ with paths.txt")
+                self.scans[domain] = scan_paths_file(folder, self.mode, data.semantic_nc, data.skip_bad)
+
+    @property
+    def skipped(self) -> list[str]:
+        return self.scans["A"].skipped + self.scans["B"].skipped
+
+    def __len__(self) -> int:
+        return max(len(scan.samples) for scan in self.scans.values())
+
+    def __getitem__(self, sample: int) -> dict[str, torch.Tensor]:
+        samples_A, samples_B = self.scans["A"].samples, self.scans["B"].samples
+        epoch, position = divmod(sample, len(samples_A))
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(samples_A))
+        rng = np.random.default_rng([self.seed, 1, sample])
+        chosen = {"A": samples_A[order[position]], "B": samples_B[rng.integers(len(samples_B))]}
+        out = {}
+        for domain, item in chosen.items():
+            image = read_image(item.image, self.data.input_nc if domain == "A" else self.data.output_nc)
+            if self.mode == "class":
+                out[domain] = image_to_tensor(augment([image], self.data, rng)[0])
+                out[f"{domain}_label"] = torch.tensor(item.label, dtype=torch.long)
+                continue
+            try:
+                mask = load_label(item, self.mode, image.shape[1], image.shape[0], self.data.semantic_nc)
+            except LabelProblem as problem:  # the file changed since the scan
+                raise DataError(str(problem)) from None
+            image, mask = augment([image, mask], self.data, rng, labels=(False, True))
+            out[domain] = image_to_tensor(image)
+            out[f"{domain}_label"] = torch.from_numpy(mask.reshape(mask.shape[:2]).astype(np.int64))
         return out

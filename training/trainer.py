@@ -25,7 +25,7 @@ from i2i.io import atomic_write_bytes, latest_checkpoint, load_state, load_tenso
 from i2i.nets import size_multiple
 from i2i.visualize import plot_loss_curves, save_image_grid, tensor_to_uint8
 
-from .datasets import TemporalDataset, UnalignedDataset
+from .datasets import LabeledDataset, TemporalDataset, UnalignedDataset
 from .models import MODELS, TranslationModel
 
 LOSS_LOG = "losses.jsonl"
@@ -88,9 +88,7 @@ class Trainer:
         multiple = size_multiple(config.G)
         if config.data.crop_size % multiple:
             raise ConfigError(f"{config.G.netG} needs a crop size that is a multiple of {multiple} (got {config.data.crop_size})")
-        root = Path(config.data.dataroot)
-        self.dataset = (TemporalDataset(root, config.data, config.train.seed, config.alg.recycle_gan.frame_step)
-                        if config.data.dataset_mode == "temporal" else UnalignedDataset(root, config.data, config.train.seed))
+        self.dataset = _dataset(config)
         torch.manual_seed(config.train.seed)
         self.model: TranslationModel = MODELS[config.model](config, self.device, _autocast_dtype(config, self.device))
         self.start_step = self._restore() if resume else 0
@@ -218,6 +216,15 @@ class Trainer:
         return step
 
 
+def _dataset(config: RunConfig):
+    root, data, seed = Path(config.data.dataroot), config.data, config.train.seed
+    if data.dataset_mode == "temporal":
+        return TemporalDataset(root, data, seed, config.alg.recycle_gan.frame_step)
+    if data.dataset_mode in ("class", "bbox", "mask"):
+        return LabeledDataset(root, data, seed)
+    return UnalignedDataset(root, data, seed)
+
+
 def _flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], list[dict]]:
     tensors = {}
     for index, values in state["state"].items():
@@ -283,6 +290,10 @@ def train(config: RunConfig, run_dir: Path) -> int:
     if trainer.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir)
+        skipped = getattr(trainer.dataset, "skipped", [])
+        if skipped:
+            atomic_write_bytes(run_dir / "skipped_samples.txt", "".join(m + "\n" for m in skipped).encode())
+            tqdm.write(f"skipped {len(skipped)} bad sample(s) (--skip-bad); listed in {run_dir / 'skipped_samples.txt'}")
     return trainer.fit()
 
 

@@ -9,9 +9,12 @@ import torch
 from i2i.config import RunConfig
 from i2i.nets import build_discriminator, build_generator, init_weights
 from i2i.nets.patch_sample import PatchSampleF
+from i2i.rundir import condition_channels
 
 from ..losses import GANLoss, patch_nce_loss
+from ..semantic import SemanticTerms
 from .base import TranslationModel
+from .cycle_gan import mask_rows
 
 
 def encoder_features(generator: torch.nn.Module, x: torch.Tensor, layers: list[int]) -> list[torch.Tensor]:
@@ -35,16 +38,20 @@ class CUTModel(TranslationModel):
             from i2i.errors import ConfigError
 
             raise ConfigError(f"{config.model} reads patches from a ResNet encoder; use a resnet G.netG, not {config.G.netG}")
-        self.G = self.add_network("G", build_generator(config.G, data.input_nc, data.output_nc))
+        in_nc = data.input_nc + condition_channels(config)
+        self.G = self.add_network("G", build_generator(config.G, in_nc, data.output_nc))
         self.D = self.add_network("D", build_discriminator(config.D, data.output_nc))
         self.layers = alg.layers
         with torch.no_grad():
-            probe = torch.zeros(1, data.input_nc, data.crop_size, data.crop_size, device=device)
+            probe = torch.zeros(1, in_nc, data.crop_size, data.crop_size, device=device)
             channels = [f.shape[1] for f in encoder_features(self.G, probe, self.layers)]
         self.F = self.add_network("F", PatchSampleF(channels, alg.netF_nc))
         self.optimizers = {"G": self.make_adam([self.G]), "D": self.make_adam([self.D]), "F": self.make_adam([self.F])}
         self.gan_loss = GANLoss(config.train.gan_mode)
         self.seed = config.train.seed
+        self.semantic = SemanticTerms(config, self.add_network, self.make_adam)
+        if self.semantic.conditional:
+            self.optimizers["C"] = self.semantic.optimizer
 
     def nce(self, source: torch.Tensor, target: torch.Tensor, flipped: bool) -> torch.Tensor:
         alg = self.config.alg.cut
@@ -59,11 +66,13 @@ class CUTModel(TranslationModel):
 
     def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         real_A, real_B = batch["A"], batch["B"]
+        y_A, y_B = batch.get("A_label"), batch.get("B_label")
+        cond = self.semantic.condition
         alg = self.config.alg.cut
         n = real_A.shape[0]
         flipped = alg.flip_equivariance and np.random.default_rng([self.seed, 3, step]).random() < 0.5
         with self.autocast():
-            real = torch.cat([real_A, real_B]) if alg.nce_idt else real_A
+            real = torch.cat([cond(real_A, y_A), cond(real_B, y_B)]) if alg.nce_idt else cond(real_A, y_A)
             if flipped:
                 real = torch.flip(real, [3])
             fake = self.G(real)
@@ -76,20 +85,34 @@ class CUTModel(TranslationModel):
             losses = {"D": 0.5 * (self.gan_loss(pred[:n], False) + self.gan_loss(pred[n:], True))}
         self.optimize(losses["D"], "D")
 
-        self.set_requires_grad([self.D], False)
+        judges = [self.D, *self.semantic.classifiers.values()]
+        self.set_requires_grad(judges, False)
         with self.autocast():
             losses["G_GAN"] = self.gan_loss(self.D(fake_B), True) * alg.lambda_GAN
-            losses["NCE"] = self.nce(real_A, fake_B, flipped) * alg.lambda_NCE
+            losses["NCE"] = self.nce(cond(real_A, y_A), cond(fake_B, y_A), flipped) * alg.lambda_NCE
             if alg.nce_idt:
-                losses["NCE_Y"] = self.nce(real_B, idt_B, flipped) * alg.lambda_NCE
+                losses["NCE_Y"] = self.nce(cond(real_B, y_B), cond(idt_B, y_B), flipped) * alg.lambda_NCE
                 total = losses["G_GAN"] + 0.5 * (losses["NCE"] + losses["NCE_Y"])
             else:
                 total = losses["G_GAN"] + losses["NCE"]
+            semantic = self.semantic.generator_terms(real_A, fake_B, y_A, "B", "A")
+            losses.update(semantic)
+            total = total + sum(semantic.values())
         self.optimize(total, "G", "F")
-        self.set_requires_grad([self.D], True)
+        self.set_requires_grad(judges, True)
+        with self.autocast():
+            classifier_loss = self.semantic.classifier_loss(batch)
+        if classifier_loss is not None:
+            losses["C"] = classifier_loss
+            self.optimize(classifier_loss, "C")
         return {name: float(value.detach()) for name, value in losses.items()}
 
     @torch.no_grad()
     def sample_rows(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        cond = self.semantic.condition
         with self.autocast():
-            return {"A": batch["A"], "G(A)": self.G(batch["A"]), "B": batch["B"], "G(B)": self.G(batch["B"])}
+            fake_B = self.G(cond(batch["A"], batch.get("A_label")))
+            rows = {"A": batch["A"], "G(A)": fake_B, "B": batch["B"], "G(B)": self.G(cond(batch["B"], batch.get("B_label")))}
+        if self.semantic.masked:
+            rows.update(mask_rows(fake_B, batch["A_label"]))
+        return rows

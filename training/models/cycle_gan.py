@@ -8,8 +8,10 @@ from torch.nn import functional as F
 
 from i2i.config import RunConfig
 from i2i.nets import build_discriminator, build_generator
+from i2i.rundir import condition_channels
 
 from ..losses import GANLoss, ImagePool
+from ..semantic import SemanticTerms
 from .base import TranslationModel
 
 
@@ -17,11 +19,15 @@ class CycleGANModel(TranslationModel):
     def __init__(self, config: RunConfig, device: torch.device, autocast_dtype: torch.dtype | None):
         super().__init__(config, device, autocast_dtype)
         data, t = config.data, config.train
-        self.G_A = self.add_network("G_A", build_generator(config.G, data.input_nc, data.output_nc))
-        self.G_B = self.add_network("G_B", build_generator(config.G, data.output_nc, data.input_nc))
+        extra = condition_channels(config)
+        self.G_A = self.add_network("G_A", build_generator(config.G, data.input_nc + extra, data.output_nc))
+        self.G_B = self.add_network("G_B", build_generator(config.G, data.output_nc + extra, data.input_nc))
         self.D_A = self.add_network("D_A", build_discriminator(config.D, data.output_nc))
         self.D_B = self.add_network("D_B", build_discriminator(config.D, data.input_nc))
         self.optimizers = {"G": self.make_adam([self.G_A, self.G_B]), "D": self.make_adam([self.D_A, self.D_B])}
+        self.semantic = SemanticTerms(config, self.add_network, self.make_adam)
+        if self.semantic.conditional:
+            self.optimizers["C"] = self.semantic.optimizer
         self.gan_loss = GANLoss(t.gan_mode)
         self.pool_A = ImagePool(t.pool_size, t.seed)  # fakes of domain A, for D_B
         self.pool_B = ImagePool(t.pool_size, t.seed + 1)
@@ -31,15 +37,17 @@ class CycleGANModel(TranslationModel):
 
     def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         real_A, real_B = batch["A"], batch["B"]
+        y_A, y_B = batch.get("A_label"), batch.get("B_label")
         alg = self.config.alg.cycle_gan
-        discriminators = [self.D_A, self.D_B]
+        cond = self.semantic.condition
+        judges = [self.D_A, self.D_B, *self.semantic.classifiers.values()]
 
-        self.set_requires_grad(discriminators, False)
+        self.set_requires_grad(judges, False)
         with self.autocast():
-            fake_B = self.G_A(real_A)
-            rec_A = self.G_B(fake_B)
-            fake_A = self.G_B(real_B)
-            rec_B = self.G_A(fake_A)
+            fake_B = self.G_A(cond(real_A, y_A))
+            rec_A = self.G_B(cond(fake_B, y_A))
+            fake_A = self.G_B(cond(real_B, y_B))
+            rec_B = self.G_A(cond(fake_A, y_B))
             losses = {
                 "G_A": self.gan_loss(self.D_A(fake_B), True),
                 "G_B": self.gan_loss(self.D_B(fake_A), True),
@@ -47,11 +55,18 @@ class CycleGANModel(TranslationModel):
                 "cycle_B": F.l1_loss(rec_B.float(), real_B) * alg.lambda_B,
             }
             if self.lambda_identity > 0:
-                losses["idt_A"] = F.l1_loss(self.G_A(real_B).float(), real_B) * alg.lambda_B * self.lambda_identity
-                losses["idt_B"] = F.l1_loss(self.G_B(real_A).float(), real_A) * alg.lambda_A * self.lambda_identity
+                losses["idt_A"] = F.l1_loss(self.G_A(cond(real_B, y_B)).float(), real_B) * alg.lambda_B * self.lambda_identity
+                losses["idt_B"] = F.l1_loss(self.G_B(cond(real_A, y_A)).float(), real_A) * alg.lambda_A * self.lambda_identity
+            losses.update(self.semantic.generator_terms(real_A, fake_B, y_A, "B", "A"))
+            losses.update(self.semantic.generator_terms(real_B, fake_A, y_B, "A", "B"))
         self.optimize(sum(losses.values()), "G")
 
-        self.set_requires_grad(discriminators, True)
+        self.set_requires_grad(judges, True)
+        with self.autocast():
+            classifier_loss = self.semantic.classifier_loss(batch)
+        if classifier_loss is not None:
+            losses["C"] = classifier_loss
+            self.optimize(classifier_loss, "C")
         pooled_B = self.pool_B.query(fake_B, step)
         pooled_A = self.pool_A.query(fake_A, step)
         with self.autocast():
@@ -68,11 +83,25 @@ class CycleGANModel(TranslationModel):
     @torch.no_grad()
     def sample_rows(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         real_A, real_B = batch["A"], batch["B"]
+        y_A, y_B = batch.get("A_label"), batch.get("B_label")
+        cond = self.semantic.condition
         with self.autocast():
-            fake_B = self.G_A(real_A)
-            fake_A = self.G_B(real_B)
-            return {"A": real_A, "G_A(A)": fake_B, "G_B(G_A(A))": self.G_B(fake_B),
-                    "B": real_B, "G_B(B)": fake_A, "G_A(G_B(B))": self.G_A(fake_A)}
+            fake_B = self.G_A(cond(real_A, y_A))
+            fake_A = self.G_B(cond(real_B, y_B))
+            rows = {"A": real_A, "G_A(A)": fake_B, "G_B(G_A(A))": self.G_B(cond(fake_B, y_A)),
+                    "B": real_B, "G_B(B)": fake_A, "G_A(G_B(B))": self.G_A(cond(fake_A, y_B))}
+        if self.semantic.masked:
+            rows.update(mask_rows(fake_B, y_A))
+        return rows
+
+
+def mask_rows(fake: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Rows that show whether a translation respects its mask: the label map, and the
+    translation with the labelled region greyed out (what remains must look like the input)."""
+    labels = mask.unsqueeze(1).float()
+    label_map = labels / labels.amax().clamp_min(1.0) * 2 - 1
+    outside = torch.where(labels == 0, fake.float(), torch.zeros_like(fake.float()))
+    return {"mask(A)": label_map.expand(-1, fake.shape[1], -1, -1), "G_A(A) outside mask": outside}
 
     def extra_state(self) -> dict[str, dict[str, torch.Tensor]]:
         return {"pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict()}
