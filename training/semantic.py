@@ -61,8 +61,12 @@ class SemanticTerms:
             return {f"out_mask_{suffix}": loss * self.weights.lambda_out_mask}
         return {}
 
-    def classifier_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
-        """Cross-entropy of the classifiers on the real images of both domains (class mode)."""
+    def classifier_step(self, batch: dict[str, torch.Tensor], model) -> dict[str, torch.Tensor]:
+        """Class mode: one optimizer step of both classifiers on the real images (cross-entropy
+        against the folder labels), through the model's optimizer "C"; returns the loss."""
         if not self.conditional:
-            return None
-        return sum(F.cross_entropy(self.classifiers[d](batch[d]).float(), batch[f"{d}_label"]) for d in "AB")
+            return {}
+        with model.autocast():
+            loss = sum(F.cross_entropy(self.classifiers[d](batch[d]).float(), batch[f"{d}_label"]) for d in "AB")
+        model.optimize(loss, "C")
+        return {"C": loss}

@@ -44,7 +44,8 @@ def test_run_directory_contents(tiny_run):
 
 @pytest.mark.parametrize("model", ["cycle_gan", "fastcut"])
 def test_resume_continues_exactly(model, digits, tmp_path):
-    config = tiny_config(digits, steps=6, keep_checkpoints=10)
+    # A pool of 2 fills after 2 steps and then swaps: the pool contents must be restored too.
+    config = tiny_config(digits, steps=6, keep_checkpoints=10, pool_size=2)
     config.model = model
     config.alg.cut.num_patches, config.alg.cut.flip_equivariance = 32, True
     config.data.num_workers = 1

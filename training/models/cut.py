@@ -100,11 +100,7 @@ class CUTModel(TranslationModel):
             total = total + sum(semantic.values())
         self.optimize(total, "G", "F")
         self.set_requires_grad(judges, True)
-        with self.autocast():
-            classifier_loss = self.semantic.classifier_loss(batch)
-        if classifier_loss is not None:
-            losses["C"] = classifier_loss
-            self.optimize(classifier_loss, "C")
+        losses.update(self.semantic.classifier_step(batch, self))
         return {name: float(value.detach()) for name, value in losses.items()}
 
     @torch.no_grad()

@@ -62,11 +62,7 @@ class CycleGANModel(TranslationModel):
         self.optimize(sum(losses.values()), "G")
 
         self.set_requires_grad(judges, True)
-        with self.autocast():
-            classifier_loss = self.semantic.classifier_loss(batch)
-        if classifier_loss is not None:
-            losses["C"] = classifier_loss
-            self.optimize(classifier_loss, "C")
+        losses.update(self.semantic.classifier_step(batch, self))
         pooled_B = self.pool_B.query(fake_B, step)
         pooled_A = self.pool_A.query(fake_A, step)
         with self.autocast():
@@ -94,6 +90,13 @@ class CycleGANModel(TranslationModel):
             rows.update(mask_rows(fake_B, y_A))
         return rows
 
+    def extra_state(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {"pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict()}
+
+    def load_extra_state(self, files: dict[str, dict[str, torch.Tensor]]) -> None:
+        self.pool_A.load_state_dict(files["pool_A"], self.device)
+        self.pool_B.load_state_dict(files["pool_B"], self.device)
+
 
 def mask_rows(fake: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
     """Rows that show whether a translation respects its mask: the label map, and the
@@ -103,9 +106,3 @@ def mask_rows(fake: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]
     outside = torch.where(labels == 0, fake.float(), torch.zeros_like(fake.float()))
     return {"mask(A)": label_map.expand(-1, fake.shape[1], -1, -1), "G_A(A) outside mask": outside}
 
-    def extra_state(self) -> dict[str, dict[str, torch.Tensor]]:
-        return {"pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict()}
-
-    def load_extra_state(self, files: dict[str, dict[str, torch.Tensor]]) -> None:
-        self.pool_A.load_state_dict(files["pool_A"], self.device)
-        self.pool_B.load_state_dict(files["pool_B"], self.device)
