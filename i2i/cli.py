@@ -150,7 +150,7 @@ def _read_json(path: Path) -> dict:
 
 @cli.command()
 @click.argument("run_dir", metavar="MODEL", type=click.Path(path_type=Path))
-@click.argument("input_dir", type=click.Path(path_type=Path))
+@click.argument("source", metavar="INPUT")
 @click.argument("output_dir", type=click.Path(path_type=Path))
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True, help="Which generator to use.")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="Images per forward pass (equal sizes are batched).")
@@ -160,18 +160,45 @@ def _read_json(path: Path) -> dict:
               ".onnx MODEL; tensorrt = an .engine MODEL; auto = by file type, for run dirs triton on CUDA, else torch.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True,
               help="Inference precision (fp16 needs CUDA).")
-def generate(run_dir, input_dir, output_dir, direction, batch_size, device, backend, precision) -> None:
-    """Translate every image under INPUT_DIR (recursively) with MODEL (a run directory, an
-    exported .onnx file or a TensorRT .engine), writing each to the same relative path under OUTPUT_DIR, at its own size."""
-    from i2i.runtime import load
-    from i2i.runtime.generate import generate_folder
+@click.option("--resume", is_flag=True, help="Skip inputs whose output already exists.")
+@click.option("--strict", is_flag=True, help="Stop at the first unreadable image instead of skipping it.")
+@click.option("--shard", help="i/n: process every n-th input starting at i (0-based). Under torchrun: RANK/WORLD_SIZE.")
+@click.option("--workers", type=int, default=2, show_default=True, help="Decoding and encoding threads each.")
+def generate(run_dir, source, output_dir, direction, batch_size, device, backend, precision, resume, strict, shard,
+             workers) -> None:
+    """Translate every image of INPUT — a folder (recursive), a .txt list of paths or a glob
+    pattern in quotes — with MODEL (a run directory, an exported .onnx or a TensorRT .engine),
+    writing each to its relative path under OUTPUT_DIR at its own size, plus a manifest.
 
-    started = time.perf_counter()
+    A labelled dataset folder (paths.txt with bbox or mask files) is translated with its
+    labels copied, and class folders stay class folders, so the output trains a detector,
+    segmenter or classifier directly."""
+    import os
+
+    from i2i.runtime import load
+    from i2i.runtime.generate import generate_dataset
+
+    if shard is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        shard = f"{os.environ.get('RANK', '0')}/{os.environ['WORLD_SIZE']}"
+    parts = (shard or "0/1").split("/")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts) or int(parts[1]) < 1:
+        raise ConfigError(f"--shard {shard}: expected i/n with 0 <= i < n, e.g. 0/4")
     predictor = load(run_dir, backend=backend, device=device, direction=direction, batch_size=batch_size,
                      precision=precision)
-    count = generate_folder(predictor, input_dir, output_dir)
-    seconds = time.perf_counter() - started
-    click.echo(f"{output_dir}: {count} images in {seconds:.1f} s ({count / seconds:.1f} images/s)")
+    report = generate_dataset(predictor, source, output_dir, model_name=str(run_dir), resume=resume, strict=strict,
+                              shard=(int(parts[0]), int(parts[1])), workers=workers)
+    click.echo(f"{output_dir}: {report.written} images in {report.seconds:.1f} s ({report.images_per_second:.1f} images/s), "
+               f"{report.skipped_existing} already there, {len(report.failed)} unreadable skipped; "
+               f"manifest {report.manifest.name}")
+
+
+@cli.command(name="merge-manifests")
+@click.argument("output_dir", type=click.Path(path_type=Path))
+def merge_manifests_command(output_dir) -> None:
+    """Merge the per-shard manifests that `i2i generate --shard` wrote into OUTPUT_DIR/manifest.jsonl."""
+    from i2i.runtime.generate import merge_manifests
+
+    click.echo(f"{merge_manifests(output_dir)}")
 
 
 @cli.command(name="export")

@@ -1,5 +1,10 @@
 """`i2i generate` and the torch predictor: paths, sizes, parity with the bare network."""
 
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -82,3 +87,58 @@ def test_generate_from_an_onnx_export_matches_the_run(tiny_run, digits, tmp_path
     worst = max(np.abs(read_image(tmp_path / "torch" / n, 1).astype(int) - read_image(tmp_path / "onnx" / n, 1)).max()
                 for n in names)
     assert worst <= 1
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_list_file_glob_shards_and_merge(tiny_run, digits, tmp_path):
+    listing = tmp_path / "list.txt"
+    chosen = list_images(digits / "testB")[:10]
+    listing.write_text("\n".join(str(p) for p in chosen) + "\n")
+    assert invoke("generate", tiny_run, listing, tmp_path / "from_list").exit_code == 0
+    assert len(list_images(tmp_path / "from_list")) == 10
+    for i in range(3):
+        result = invoke("generate", tiny_run, f"{digits}/testB/0000*.png", tmp_path / "sharded", "--shard", f"{i}/3")
+        assert result.exit_code == 0, result.output
+    assert invoke("merge-manifests", tmp_path / "sharded").exit_code == 0
+    records = [json.loads(line) for line in (tmp_path / "sharded" / "manifest.jsonl").read_text().splitlines()]
+    assert sorted(Path(r["input"]).name for r in records) == sorted(p.name for p in list_images(digits / "testB"))[:10]
+    for record in records:
+        assert hashlib.sha256(Path(record["output"]).read_bytes()).hexdigest() == record["sha256"]
+    assert invoke("generate", tiny_run, listing, tmp_path / "x", "--shard", "3/3").exit_code == 2
+
+
+def test_unreadable_images_are_skipped_or_stop_with_strict(tiny_run, digits, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    for path in list_images(digits / "testA")[:3]:
+        shutil.copy(path, source)
+    (source / "broken.png").write_bytes(b"\x89PNG not really")
+    result = invoke("generate", tiny_run, source, tmp_path / "out")
+    assert result.exit_code == 0 and "3 images" in result.output and "1 unreadable skipped" in result.output
+    result = invoke("generate", tiny_run, source, tmp_path / "strict", "--strict")
+    assert result.exit_code == 2 and "broken.png" in result.output
+    result = invoke("generate", tiny_run, source, tmp_path / "out", "--resume")
+    assert "0 images" in result.output and "3 already there" in result.output
+
+
+def test_labelled_dataset_keeps_its_labels(tiny_run, digits, tmp_path):
+    source = tmp_path / "data"
+    (source / "imgs").mkdir(parents=True)
+    (source / "bbox").mkdir()
+    lines = []
+    for i, path in enumerate(list_images(digits / "testA")[:4]):
+        shutil.copy(path, source / "imgs" / path.name)
+        (source / "bbox" / f"{path.stem}.txt").write_text(f"1 2 3 {10 + i} 20\n")
+        lines.append(f"imgs/{path.name} bbox/{path.stem}.txt")
+    (source / "paths.txt").write_text("\n".join(lines) + "\n")
+    result = invoke("generate", tiny_run, source, tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    assert (out / "paths.txt").read_text() == (source / "paths.txt").read_text()
+    for line in lines:
+        image, label = line.split()
+        assert (out / image).is_file() and (out / label).read_text() == (source / label).read_text()
+    assert not (out / "bbox" / "x").exists() and len(list_images(out)) == 4  # labels copied, not translated
