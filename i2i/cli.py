@@ -192,6 +192,39 @@ def generate(run_dir, source, output_dir, direction, batch_size, device, backend
                f"manifest {report.manifest.name}")
 
 
+@cli.command()
+@click.argument("run_dir", metavar="MODEL", type=click.Path(path_type=Path))
+@click.argument("source", metavar="INPUT", type=click.Path(path_type=Path))
+@click.argument("output", type=click.Path(path_type=Path))
+@click.option("--temporal", type=click.Choice(["none", "recycle", "flow"]), default="none", show_default=True,
+              help="none = per frame; recycle = blend in the RecycleGAN predictor's forecast (MODEL must be a "
+                   "recycle_gan run); flow = optical-flow-guided blending baseline.")
+@click.option("--report", is_flag=True, help="Measure flicker (vs the per-frame output) into OUTPUT.report.json/.png.")
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--backend", type=click.Choice(["auto", "torch", "triton", "onnxruntime", "tensorrt"]), default="auto",
+              show_default=True)
+@click.option("--batch-size", type=int, default=4, show_default=True, help="Frames per forward pass.")
+@click.option("--max-frames", type=int, help="Stop after this many frames.")
+def video(run_dir, source, output, temporal, report, direction, device, backend, batch_size, max_frames) -> None:
+    """Stylize the video (or frame folder) INPUT into OUTPUT (.mp4/.avi) at the source's size
+    and frame rate, streaming; audio is copied when ffmpeg is installed."""
+    from i2i.runtime import load
+    from i2i.runtime.video import stylize_video
+
+    predictor = load(run_dir, backend=backend, device=device, direction=direction, batch_size=batch_size)
+    result = stylize_video(predictor, source, output, temporal, run_dir if temporal == "recycle" else None, report,
+                           batch_size, max_frames, device=device)
+    summary = result.summary()
+    if result.truncated_at is not None:
+        click.echo(f"warning: {source} is truncated or corrupt: stopped at frame {result.truncated_at}", err=True)
+    line = f"{output}: {result.frames} frames in {result.seconds:.1f} s ({summary['frames_per_second']:.1f} frames/s)"
+    if report:
+        line += (f"; flicker {summary['flicker']:.2f} vs per-frame {summary['flicker_per_frame_baseline']:.2f} "
+                 f"({100 * summary['flicker_reduction']:.0f} % lower), deviation {summary['mean_deviation_from_per_frame']:.2f}")
+    click.echo(line)
+
+
 @cli.command(name="merge-manifests")
 @click.argument("output_dir", type=click.Path(path_type=Path))
 def merge_manifests_command(output_dir) -> None:

@@ -28,6 +28,8 @@ CHECKPOINT_PREFIX = "step_"
 LATEST_FILENAME = "latest"
 
 cv2.setNumThreads(1)  # decoding runs in data-loader workers; OpenCV's own pool would oversubscribe
+_UMASK = os.umask(0)
+os.umask(_UMASK)  # read once at import: os.umask is process-global and not thread-safe to query later
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -105,6 +107,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp creates 0600; outputs get the usual permissions
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
