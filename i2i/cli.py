@@ -225,6 +225,42 @@ def video(run_dir, source, output, temporal, report, direction, device, backend,
     click.echo(line)
 
 
+@cli.command(name="eval")
+@click.argument("generated", type=click.Path(path_type=Path))
+@click.argument("real", type=click.Path(path_type=Path), required=False)
+@click.option("--train-real", type=click.Path(path_type=Path), help="Target-domain training images: adds MiFID (memorization).")
+@click.option("--extractor", type=click.Choice(["efficientnet-lite0", "inception"]), default="efficientnet-lite0",
+              show_default=True, help="Feature network (efficientnet-lite0 works offline; inception is the standard FID one).")
+@click.option("--target-train", type=click.Path(path_type=Path), help="Label preservation: labelled real target images to train the classifier on.")
+@click.option("--target-test", type=click.Path(path_type=Path), help="Label preservation: labelled real target images to check the classifier on.")
+@click.option("--sources", type=click.Path(path_type=Path), help="Label preservation: the untranslated inputs (baseline).")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the numbers here.")
+def eval_command(generated, real, train_real, extractor, target_train, target_test, sources, device, json_path) -> None:
+    """Score GENERATED images: Fréchet distance, KID (and MiFID with --train-real) against REAL
+    images, and/or label preservation with a classifier trained on --target-train
+    (labels from file names <name>_<label>.png). Every distance names its feature extractor."""
+    from .io import atomic_write_bytes
+
+    result = {}
+    if real is not None:
+        from .metrics import evaluate_folders
+
+        result |= evaluate_folders(generated, real, train_real, extractor, device)
+    if target_train is not None:
+        if target_test is None:
+            raise ConfigError("--target-train needs --target-test (real labelled target images held out)")
+        from .label_preservation import label_preservation
+
+        result |= label_preservation(generated, target_train, target_test, sources)
+    if not result:
+        raise ConfigError("give REAL images to compare with, or --target-train/--target-test for label preservation")
+    for key, value in result.items():
+        click.echo(f"{key:>42}: {value:.4f}" if isinstance(value, float) else f"{key:>42}: {value}")
+    if json_path:
+        atomic_write_bytes(json_path, (json.dumps(result, indent=2) + "\n").encode())
+
+
 @cli.command(name="merge-manifests")
 @click.argument("output_dir", type=click.Path(path_type=Path))
 def merge_manifests_command(output_dir) -> None:

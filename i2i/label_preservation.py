@@ -1,0 +1,71 @@
+"""Label preservation: does a translated image still show what its source showed?
+
+A classifier is trained on real, labelled images of the target domain (labels from file
+names `<anything>_<label>.<ext>`, as in MNIST/USPS exports), then reads the translated
+images, whose labels are those of their sources. Its accuracy on real target test images is
+the ceiling; its accuracy on the untranslated sources is the baseline translation must beat.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from .errors import DataError
+from .io import list_images, read_image
+from .nets.classifier import DomainClassifier
+
+SIZE = 32
+
+
+def labelled_images(folder: Path, channels: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images resized to 32×32 in [-1, 1] and the integer labels after the last '_' of their names."""
+    images, labels = [], []
+    for path in list_images(folder):
+        suffix = path.stem.rsplit("_", 1)[-1]
+        if not suffix.isdigit():
+            raise DataError(f"{path}: no label in the name; expected <name>_<label>{path.suffix}")
+        image = cv2.resize(read_image(path, channels), (SIZE, SIZE), interpolation=cv2.INTER_AREA).reshape(SIZE, SIZE, channels)
+        images.append(image)
+        labels.append(int(suffix))
+    if not images:
+        raise DataError(f"{folder}: no images")
+    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    return x, torch.tensor(labels)
+
+
+def train_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 15, seed: int = 0) -> DomainClassifier:
+    torch.manual_seed(seed)
+    net = DomainClassifier(x.shape[1], int(y.max()) + 1, ndf=32)
+    optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=generator)
+        for start in range(0, len(x), 64):
+            batch = order[start:start + 64]
+            # Small random shifts: the classifier must not depend on exact centring.
+            shifted = torch.roll(x[batch], shifts=tuple(torch.randint(-2, 3, (2,), generator=generator).tolist()), dims=(2, 3))
+            loss = F.cross_entropy(net(shifted), y[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return net.eval()
+
+
+@torch.inference_mode()
+def accuracy(net: DomainClassifier, x: torch.Tensor, y: torch.Tensor) -> float:
+    return float((net(x).argmax(1) == y).float().mean())
+
+
+def label_preservation(translated: Path, target_train: Path, target_test: Path, sources: Path | None = None,
+                       epochs: int = 15) -> dict:
+    net = train_classifier(*labelled_images(target_train), epochs=epochs)
+    result = {"classifier_accuracy_on_real_target_test": accuracy(net, *labelled_images(target_test)),
+              "accuracy_on_translated": accuracy(net, *labelled_images(translated))}
+    if sources is not None:
+        result["accuracy_on_untranslated_sources"] = accuracy(net, *labelled_images(sources))
+    return result

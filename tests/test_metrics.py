@@ -1,0 +1,69 @@
+"""Metric maths against independent computations, the offline extractor, label preservation."""
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+from i2i.label_preservation import label_preservation
+from i2i.metrics import (feature_statistics, folder_features, frechet_distance, kernel_inception_distance,
+                         memorization_distance, mifid)
+
+
+def test_frechet_distance_against_scipy_sqrtm():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(200, 6)), rng.normal(size=(300, 6)) @ rng.normal(size=(6, 6)) + 0.5
+    mu1, s1 = feature_statistics(a)
+    mu2, s2 = feature_statistics(b)
+    root = scipy.linalg.sqrtm(s1 @ s2).real
+    expected = np.sum((mu1 - mu2) ** 2) + np.trace(s1 + s2 - 2 * root)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-8)
+    assert frechet_distance(mu1, s1, mu1, s1) == pytest.approx(0, abs=1e-9)
+
+
+def test_kid_against_a_direct_unbiased_mmd():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(30, 4)), rng.normal(size=(30, 4)) + 0.3
+
+    def k(u, v):
+        return (u @ v / 4 + 1) ** 3
+
+    n = 30
+    xx = sum(k(x[i], x[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    yy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    xy = sum(k(x[i], y[j]) for i in range(n) for j in range(n)) / (n * n)
+    kid, spread = kernel_inception_distance(x, y, subsets=1, subset_size=n)
+    assert kid == pytest.approx(xx + yy - 2 * xy, rel=1e-10) and spread == 0
+    same = rng.normal(size=(2000, 4))
+    assert abs(kernel_inception_distance(same[:1000], same[1000:], subsets=10)[0]) < 0.01
+
+
+def test_memorization_and_mifid():
+    training = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assert memorization_distance(np.array([[2.0, 0.0]]), training) == pytest.approx(0.0)
+    assert memorization_distance(np.array([[1.0, 1.0]]), training) == pytest.approx(1 - 2 ** -0.5)
+    assert mifid(50.0, 0.5) == 50.0 and mifid(50.0, 0.05) == pytest.approx(1000.0)
+
+
+def test_offline_extractor_separates_photos_from_paintings(photos, tmp_path):
+    import shutil
+
+    from i2i.io import list_images
+
+    for name, source, start in (("photos1", "testA", 0), ("photos2", "testA", 16), ("monet", "testB", 0)):
+        (tmp_path / name).mkdir()
+        for path in list_images(photos / source)[start:start + 16]:
+            shutil.copy(path, tmp_path / name)
+    features = {name: folder_features(tmp_path / name) for name in ("photos1", "photos2", "monet")}
+    assert features["monet"].shape == (16, 1280)
+    assert np.allclose(folder_features(tmp_path / "monet"), features["monet"])  # deterministic
+    same = kernel_inception_distance(features["photos1"], features["photos2"], subsets=20)[0]
+    other = kernel_inception_distance(features["photos1"], features["monet"], subsets=20)[0]
+    assert other > same + 0.02
+
+
+@pytest.mark.slow
+def test_label_preservation_on_real_digits(digits):
+    result = label_preservation(digits / "testA", digits / "trainB", digits / "testB", sources=digits / "testA")
+    assert result["classifier_accuracy_on_real_target_test"] > 0.85  # a USPS classifier reads USPS
+    # "Translated" = raw MNIST here: the baseline that translation must improve on.
+    assert result["accuracy_on_translated"] == result["accuracy_on_untranslated_sources"] < 0.6
