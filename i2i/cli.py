@@ -261,6 +261,46 @@ def eval_command(generated, real, train_real, extractor, target_train, target_te
         atomic_write_bytes(json_path, (json.dumps(result, indent=2) + "\n").encode())
 
 
+@cli.command()
+@click.option("--run", "run_dir", type=click.Path(path_type=Path), help="Benchmark this run's generator (default: random weights).")
+@click.option("--netG", "net_g", default="resnet_9blocks", show_default=True)
+@click.option("--ngf", type=int, default=64, show_default=True)
+@click.option("--sizes", default="256", show_default=True, help="Comma-separated square resolutions.")
+@click.option("--batches", default="1", show_default=True, help="Comma-separated batch sizes.")
+@click.option("--photos", type=click.Path(path_type=Path), help="Real photos for int8 calibration and its quality check.")
+@click.option("--repeats", type=int, default=20, show_default=True)
+@click.option("--estimate", "estimate_device", help="Also print the roofline floor on this device (H100, A100, L4, T4, RTX4090, OrinAGX, OrinNX, OrinNano).")
+@click.option("--efficiency", type=float, help="With --estimate: measured fraction of the floor, turns it into a labelled estimate.")
+@click.option("--train", "train_data", type=click.Path(path_type=Path), help="Instead: training steps/s of cycle_gan, cut and fastcut on this dataset.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("bench"), show_default=True,
+              help="Folder for bench.json and bench.png.")
+def bench(run_dir, net_g, ngf, sizes, batches, photos, repeats, estimate_device, efficiency, train_data, out_dir) -> None:
+    """Latency (median, p90) of a generator on every backend available here, side by side with
+    PyTorch eager fp32 in the same run, for each size and batch; table, JSON and PNG plot."""
+    from i2i.benchmarks import latency, roofline, train_speed
+
+    if train_data is not None:
+        train_speed.main([str(train_data), "--models", "cycle_gan,cut,fastcut"])
+        return
+    results = []
+    for size in [int(v) for v in sizes.split(",")]:
+        for batch in [int(v) for v in batches.split(",")]:
+            argv = ["--netG", net_g, "--ngf", str(ngf), "--size", str(size), "--batch", str(batch), "--repeats", str(repeats)]
+            argv += ["--run", str(run_dir)] if run_dir else []
+            argv += ["--photos", str(photos)] if photos else []
+            results.append(latency.main(argv))
+            if estimate_device:
+                roofline.main(["--netG", net_g, "--ngf", str(ngf), "--size", str(size), "--batch", str(batch), "--device-name", estimate_device]
+                              + (["--efficiency", str(efficiency)] if efficiency else []))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    from .io import atomic_write_bytes
+    from .visualize import plot_latency
+
+    atomic_write_bytes(out_dir / "bench.json", (json.dumps(results, indent=2) + "\n").encode())
+    plot_latency(results, out_dir / "bench.png")
+    click.echo(f"{out_dir}/bench.json, {out_dir}/bench.png")
+
+
 @cli.command(name="merge-manifests")
 @click.argument("output_dir", type=click.Path(path_type=Path))
 def merge_manifests_command(output_dir) -> None:

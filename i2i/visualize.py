@@ -69,3 +69,28 @@ def plot_loss_curves(log_path: Path, png_path: Path) -> None:
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
     atomic_write_bytes(png_path, buffer.getvalue())
+
+
+def plot_latency(results: list[dict], png_path: Path) -> None:
+    """Grouped bars: median latency per backend, one group per (size, batch) configuration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    backends = [row["backend"] for row in results[0]["rows"]]
+    fig, axis = plt.subplots(figsize=(10, 4))
+    width = 0.8 / len(backends)
+    for b, backend in enumerate(backends):
+        values = [next((r["median_ms"] for r in res["rows"] if r["backend"] == backend), 0) for res in results]
+        axis.bar([i + b * width for i in range(len(results))], values, width, label=backend)
+    axis.set_xticks([i + 0.4 - width / 2 for i in range(len(results))])
+    axis.set_xticklabels([f"{r['input'][0]}x{r['input'][2]}²" for r in results])
+    axis.set_ylabel("median latency (ms)")
+    axis.set_title(results[0]["generator"])
+    axis.legend(fontsize=7)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write_bytes(png_path, buffer.getvalue())

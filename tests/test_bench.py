@@ -1,0 +1,38 @@
+"""`i2i bench` end to end on a tiny generator, and the roofline's FLOP count by hand."""
+
+import json
+
+from click.testing import CliRunner
+
+from i2i.benchmarks.roofline import DEVICES, floor_seconds, layer_costs
+from i2i.cli import cli
+from i2i.config import GeneratorConfig
+from i2i.nets import build_generator
+
+
+def test_bench_writes_table_json_and_plot(tmp_path, photos):
+    result = CliRunner().invoke(cli, ["bench", "--netG", "resnet_6blocks", "--ngf", "8", "--sizes", "32", "--batches", "1,2",
+                                      "--repeats", "2", "--photos", str(photos / "testA"), "--estimate", "T4",
+                                      "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    runs = json.loads((tmp_path / "bench.json").read_text())
+    assert [r["input"] for r in runs] == [[1, 3, 32, 32], [2, 3, 32, 32]]
+    for run in runs:
+        assert run["rows"][0]["backend"] == "torch eager fp32 (CPU)" and run["rows"][0]["speedup_vs_eager_fp32"] == 1.0
+        assert {r["backend"] for r in run["rows"]} >= {"onnxruntime fp32 (CPU)", "onnxruntime int8 static QDQ (CPU)"}
+        assert all(r["median_ms"] > 0 for r in run["rows"])
+    assert "PSNR vs fp32" in result.output and "T4" in result.output
+    assert (tmp_path / "bench.png").stat().st_size > 0
+
+
+def test_roofline_counts_resnet9_flops_like_a_hand_count():
+    net = build_generator(GeneratorConfig("resnet_9blocks", ngf=64), 3, 3).eval()
+    costs = layer_costs(net, (1, 3, 256, 256), 2)
+    conv_flops = sum(c.flops for c in costs if c.kind in ("Conv2d", "ConvTranspose2d"))
+    # multiply-adds: two 7×7 end convs, two stride-2 convs, two transposed convs, 18 residual convs
+    macs = 2 * (64 * 256 * 256 * 3 * 49) + 4 * (128 * 128 * 128 * 64 * 9) + 18 * (256 * 64 * 64 * 256 * 9)
+    assert conv_flops == 2 * macs
+    # The floor can never beat pure compute or pure traffic.
+    h100 = DEVICES["H100"]
+    floor = floor_seconds(costs, "H100", "fp16")
+    assert floor >= conv_flops / h100["fp16"] and floor >= sum(c.bytes for c in costs) / h100["bandwidth"]
