@@ -66,7 +66,7 @@ def parse_shapes(text: str, channels: int, multiple: int) -> tuple[Shape, Shape,
         triples = []
     if len(triples) != 3 or any(len(t) != 3 or min(t) < 1 for t in triples):
         raise ConfigError(f"--shapes '{text}': expected min,opt,max as NxHxW,NxHxW,NxHxW (e.g. 1x256x256,1x512x512,4x1024x1024)")
-    for n, h, w in triples:
+    for _, h, w in triples:
         if h % multiple or w % multiple:
             raise ConfigError(f"--shapes: {h}x{w} is not a multiple of the generator's size multiple {multiple}")
     if any(triples[i][d] > triples[i + 1][d] for i in range(2) for d in range(3)):

@@ -44,11 +44,7 @@ def save_image_grid(path: Path, rows: dict[str, np.ndarray], cell: int | None = 
 
 def plot_loss_curves(log_path: Path, png_path: Path) -> None:
     """Plot every loss in a losses.jsonl log against the step, one panel per loss family."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
+    plt = pyplot()
     records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
     if not records:
         return
@@ -64,20 +60,12 @@ def plot_loss_curves(log_path: Path, png_path: Path) -> None:
         axis.set_xlabel("step")
         axis.legend(fontsize=8)
         axis.grid(alpha=0.3)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(png_path, buffer.getvalue())
+    save_figure(fig, png_path)
 
 
 def plot_latency(results: list[dict], png_path: Path) -> None:
     """Grouped bars: median latency per backend, one group per (size, batch) configuration."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
+    plt = pyplot()
     backends = [row["backend"] for row in results[0]["rows"]]
     fig, axis = plt.subplots(figsize=(10, 4))
     width = 0.8 / len(backends)
@@ -89,8 +77,23 @@ def plot_latency(results: list[dict], png_path: Path) -> None:
     axis.set_ylabel("median latency (ms)")
     axis.set_title(results[0]["generator"])
     axis.legend(fontsize=7)
+    save_figure(fig, png_path)
+
+
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, png_path: Path) -> None:
+    """Write a figure as PNG atomically and release it."""
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
+    pyplot().close(fig)
     atomic_write_bytes(png_path, buffer.getvalue())

@@ -65,7 +65,7 @@ def collect_inputs(source: str | Path) -> InputSet:
         images = list_images(path)
     elif path.is_file() and path.suffix.lower() in (".txt", ".lst"):
         images = []
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
+        for line in path.read_text().splitlines():
             if line.strip():
                 entry = Path(line.strip())
                 images.append(entry if entry.is_absolute() else path.parent / entry)

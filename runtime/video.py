@@ -14,7 +14,6 @@ Memory does not grow with the video: frames stream through in small batches.
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import subprocess
@@ -230,11 +229,9 @@ def stylize_video(predictor: Predictor, source: Path, output: Path, temporal: st
 
 def write_report(result: VideoReport, output: Path) -> None:
     """OUTPUT.report.json (summary + per-frame series) and OUTPUT.report.png (flicker over time)."""
-    import matplotlib
+    from i2i.visualize import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
+    plt = pyplot()
     base = output.with_suffix("")
     payload = {"summary": result.summary(), **{k: v for k, v in asdict(result).items() if isinstance(v, list)}}
     atomic_write_bytes(Path(f"{base}.report.json"), json.dumps(payload, indent=2).encode())
@@ -247,8 +244,4 @@ def write_report(result: VideoReport, output: Path) -> None:
     axis.set_title("flicker: occlusion-masked warping error between consecutive outputs")
     axis.legend()
     axis.grid(alpha=0.3)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(Path(f"{base}.report.png"), buffer.getvalue())
+    save_figure(fig, Path(f"{base}.report.png"))

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from i2i.config import RunConfig
-from i2i.nets import build_discriminator, build_generator, init_weights
+from i2i.nets import build_discriminator, build_generator
 from i2i.nets.patch_sample import PatchSampleF
 from i2i.rundir import condition_channels
 
