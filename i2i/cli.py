@@ -30,9 +30,12 @@ def cli() -> None:
     """i2i — unpaired image-to-image translation: train, export, run.
 
     \b
-    i2i train DATA --out RUN        train a CycleGAN on DATA/trainA and DATA/trainB
-    i2i export RUN                  write RUN/generator_AtoB.onnx (parity-checked)
-    i2i generate MODEL IN_DIR OUT   translate a folder with a run dir or an .onnx file
+    i2i train DATA --out RUN          train (cycle_gan, cut, fastcut, recycle_gan) on DATA/trainA, trainB
+    i2i export RUN [--trt]            RUN/generator_AtoB.onnx (parity-checked) [+ TensorRT engine]
+    i2i generate MODEL INPUT OUT      translate a folder / list / glob with a run dir, .onnx or .engine
+    i2i video MODEL CLIP OUT.mp4      stylize a video, optionally temporally consistent
+    i2i eval GENERATED REAL           FD / KID / MiFID, or label preservation
+    i2i bench                         latency side by side across backends
     """
 
 
