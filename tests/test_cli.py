@@ -91,8 +91,9 @@ def test_truncated_checkpoint_is_refused_by_generate(tmp_path, tiny_run, digits)
     assert_user_error(invoke("generate", run, digits / "testA", tmp_path / "out"), "G_A.safetensors: truncated or corrupt")
 
 
-def test_generate_refuses_output_inside_input(tmp_path, tiny_run):
+def test_generate_refuses_output_inside_input(tmp_path, tiny_run, digits):
     (tmp_path / "in").mkdir()
+    shutil.copy(next((digits / "testA").iterdir()), tmp_path / "in")
     assert_user_error(invoke("generate", tiny_run, tmp_path / "in", tmp_path / "in" / "out"), "inside the input folder")
 
 
