@@ -90,15 +90,18 @@ def _to_uint8_channels(image: np.ndarray, channels: int, path: Path) -> np.ndarr
     return np.ascontiguousarray(image)
 
 
-def write_image(path: Path, image: np.ndarray) -> None:
-    """Encode uint8 HWC (RGB or 1 channel) by the file's extension and write it atomically."""
+def write_image(path: Path, image: np.ndarray) -> bytes:
+    """Encode uint8 HWC (RGB or 1 channel) by the file's extension, write it atomically and
+    return the encoded bytes."""
     path = Path(path)
     if image.ndim == 3 and image.shape[2] == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     ok, encoded = cv2.imencode(path.suffix or ".png", image)
     if not ok:
         raise DataError(f"{path}: OpenCV cannot encode '{path.suffix}' images; use .png or .jpg")
-    atomic_write_bytes(path, encoded.tobytes())
+    data = encoded.tobytes()
+    atomic_write_bytes(path, data)
+    return data
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

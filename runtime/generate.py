@@ -98,10 +98,6 @@ def _labelled_inputs(root: Path, listing: Path) -> InputSet:
     return InputSet(root, images, labels)
 
 
-def _checksum(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def generate_dataset(
     predictor: Predictor,
     source: str | Path,
@@ -150,8 +146,8 @@ def generate_dataset(
 
         def encode(path: Path, image: np.ndarray, seconds: float) -> None:
             target = targets[path]
-            write_image(target, image)
-            record = {"input": str(path), "output": str(target), "sha256": _checksum(target), "model": model_name,
+            encoded = write_image(target, image)  # hashed from memory, not read back from disk
+            record = {"input": str(path), "output": str(target), "sha256": hashlib.sha256(encoded).hexdigest(), "model": model_name,
                       "backend": predictor.backend, "seconds": round(seconds, 4)}
             manifest.write(json.dumps(record) + "\n")
             manifest.flush()
