@@ -209,7 +209,11 @@ def generate(run_dir, source, output_dir, direction, batch_size, device, backend
               show_default=True)
 @click.option("--batch-size", type=int, default=4, show_default=True, help="Frames per forward pass.")
 @click.option("--max-frames", type=int, help="Stop after this many frames.")
-def video(run_dir, source, output, temporal, report, direction, device, backend, batch_size, max_frames) -> None:
+@click.option("--alpha", type=float, default=0.7, show_default=True, help="recycle/flow: largest weight of the temporal guess.")
+@click.option("--sigma", type=float, default=24.0, show_default=True,
+              help="recycle/flow: disagreement (grey levels) at which the guess's weight falls to 1/e of alpha.")
+def video(run_dir, source, output, temporal, report, direction, device, backend, batch_size, max_frames, alpha,
+          sigma) -> None:
     """Stylize the video (or frame folder) INPUT into OUTPUT (.mp4/.avi) at the source's size
     and frame rate, streaming; audio is copied when ffmpeg is installed."""
     from i2i.runtime import load
@@ -217,7 +221,7 @@ def video(run_dir, source, output, temporal, report, direction, device, backend,
 
     predictor = load(run_dir, backend=backend, device=device, direction=direction, batch_size=batch_size)
     result = stylize_video(predictor, source, output, temporal, run_dir if temporal == "recycle" else None, report,
-                           batch_size, max_frames, device=device)
+                           batch_size, max_frames, alpha=alpha, sigma=sigma, device=device)
     summary = result.summary()
     if result.truncated_at is not None:
         click.echo(f"warning: {source} is truncated or corrupt: stopped at frame {result.truncated_at}", err=True)
