@@ -64,6 +64,7 @@ def cli() -> None:
 @click.option("--save-every", type=int, help="Checkpoint every N steps.  [default: 1000]")
 @click.option("--sample-every", type=int, help="Write a sample grid every N steps.  [default: 500]")
 @click.option("--log-every", type=int, help="Log averaged losses every N steps.  [default: 50]")
+@click.option("--eval-every", type=int, help="Every N steps, FD/KID of translated test A to test B in TensorBoard and RUN/eval.jsonl.  [default: off]")
 @click.option("--no-flip", is_flag=True, default=None, help="Disable random horizontal flips (e.g. for digits or text).")
 @click.option("--dataset-mode", type=click.Choice(["unaligned", "class", "bbox", "mask"]),
               help="unaligned images, or JoliGEN labelled layouts: class folders, bbox files, mask PNGs.  [default: unaligned]")
@@ -71,7 +72,7 @@ def cli() -> None:
 @click.option("--skip-bad", is_flag=True, default=None, help="Leave out samples with bad labels (listed in RUN/skipped_samples.txt) instead of stopping.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), help="auto = bf16 autocast on CUDA, fp32 on CPU.  [default: auto]")
 def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps, batch_size, net_g, ngf, ndf,
-          channels, gan_mode, lr, seed, workers, save_every, sample_every, log_every, no_flip, dataset_mode, semantic_nc,
+          channels, gan_mode, lr, seed, workers, save_every, sample_every, log_every, eval_every, no_flip, dataset_mode, semantic_nc,
           skip_bad, precision) -> None:
     """Train a translation model on DATA (folders trainA/ and trainB/ of unpaired images;
     for recycle_gan, of videos or folders of frames).
@@ -89,7 +90,7 @@ def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps,
         ("train", "steps"): steps, ("train", "batch_size"): batch_size, ("G", "netG"): net_g, ("G", "ngf"): ngf,
         ("D", "ndf"): ndf, ("train", "gan_mode"): gan_mode, ("train", "lr"): lr, ("train", "seed"): seed,
         ("data", "num_workers"): workers, ("train", "save_every"): save_every, ("train", "sample_every"): sample_every,
-        ("train", "log_every"): log_every, ("train", "precision"): precision,
+        ("train", "log_every"): log_every, ("train", "precision"): precision, ("train", "eval_every"): eval_every,
         ("data", "flip"): False if no_flip else None, ("data", "dataset_mode"): dataset_mode,
         ("data", "semantic_nc"): semantic_nc, ("data", "skip_bad"): skip_bad,
         ("data", "input_nc"): int(channels) if channels else None, ("data", "output_nc"): int(channels) if channels else None,

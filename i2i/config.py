@@ -81,6 +81,9 @@ class TrainConfig:
     save_every: int = 1000
     sample_every: int = 500
     log_every: int = 50
+    # Every N steps, Fréchet distance / KID of translated test A images to test B (0 = off).
+    eval_every: int = 0
+    eval_images: int = 64
     keep_checkpoints: int = 3
 
 
@@ -179,6 +182,7 @@ class RunConfig:
             (min(self.train.save_every, self.train.sample_every, self.train.log_every) >= 1,
              "train.save_every, sample_every and log_every must be >= 1"),
             (self.train.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1"),
+            (self.train.eval_every >= 0 and self.train.eval_images >= 2, "train.eval_every must be >= 0 and eval_images >= 2"),
             (_valid_layers(self.alg.cut.nce_layers), "alg.cut.nce_layers must be comma-separated layer indices, e.g. 0,4,8,12,16"),
             (self.alg.cut.num_patches >= 1 and self.alg.cut.nce_T > 0, "alg.cut.num_patches and nce_T must be positive"),
             (self.data.dataset_mode in DATASET_MODES, f"data.dataset_mode must be one of {', '.join(DATASET_MODES)}"),

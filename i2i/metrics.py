@@ -88,7 +88,7 @@ def efficientnet_lite0_extractor(device: torch.device) -> Callable[[torch.Tensor
     std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1)
 
     def features(images: torch.Tensor) -> torch.Tensor:  # uint8 NCHW RGB
-        x = F.interpolate(images.float() / 255, size=(224, 224), mode="bilinear", antialias=True, align_corners=False)
+        x = F.interpolate(images.to(device).float() / 255, size=(224, 224), mode="bilinear", antialias=True, align_corners=False)
         return net.features((x - mean) / std)
 
     return features
@@ -110,28 +110,41 @@ def inception_extractor(device: torch.device) -> Callable[[torch.Tensor], torch.
             "~/.cache/torch/hub/checkpoints/ or use --extractor efficientnet-lite0") from None
 
     def features(images: torch.Tensor) -> torch.Tensor:
-        return net(images.float() / 255)[0].flatten(1)
+        return net(images.to(device).float() / 255)[0].flatten(1)
 
     return features
 
 
+def make_extractor(extractor: str, device: str = "cpu") -> Callable[[torch.Tensor], torch.Tensor]:
+    if extractor not in EXTRACTORS:
+        raise DataError(f"extractor {extractor} is not one of {', '.join(EXTRACTORS)}")
+    builder = efficientnet_lite0_extractor if extractor == "efficientnet-lite0" else inception_extractor
+    return builder(torch.device(device))
+
+
 @torch.inference_mode()
+def image_features(images: list[np.ndarray], extract: Callable[[torch.Tensor], torch.Tensor],
+                   batch_size: int = 32) -> np.ndarray:
+    """Features of uint8 HWC images (gray is repeated to RGB; sizes may differ)."""
+    chunks = []
+    for start in range(0, len(images), batch_size):
+        group = [np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img for img in images[start:start + batch_size]]
+        size = group[0].shape[:2]
+        batch = torch.stack([torch.from_numpy(np.ascontiguousarray(img if img.shape[:2] == size else _resize(img, size)))
+                             .permute(2, 0, 1) for img in group])
+        chunks.append(extract(batch).double().cpu().numpy())
+    return np.concatenate(chunks)
+
+
 def folder_features(folder: Path, extractor: str = "efficientnet-lite0", batch_size: int = 32,
                     device: str = "cpu") -> np.ndarray:
-    """Features of every image under `folder` (grayscale is repeated to RGB)."""
+    """Features of every image under `folder`."""
     paths = list_images(folder)
     if not paths:
         raise DataError(f"{folder}: no images to evaluate")
-    torch_device = torch.device(device)
-    extract = {"efficientnet-lite0": efficientnet_lite0_extractor, "inception": inception_extractor}[extractor](torch_device)
-    chunks = []
-    for start in range(0, len(paths), batch_size):
-        images = [read_image(p, 3) for p in paths[start:start + batch_size]]
-        size = images[0].shape[:2]
-        batch = torch.stack([torch.from_numpy(np.ascontiguousarray(
-            img if img.shape[:2] == size else _resize(img, size))).permute(2, 0, 1) for img in images]).to(torch_device)
-        chunks.append(extract(batch).double().cpu().numpy())
-    return np.concatenate(chunks)
+    extract = make_extractor(extractor, device)
+    return np.concatenate([image_features([read_image(p, 3) for p in paths[start:start + batch_size]], extract, batch_size)
+                           for start in range(0, len(paths), batch_size)])
 
 
 def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -23,6 +23,7 @@ from i2i.config import RunConfig, load_config, save_config
 from i2i.errors import CheckpointError, ConfigError
 from i2i.io import atomic_write_bytes, latest_checkpoint, load_state, load_tensors, save_checkpoint
 from i2i.nets import size_multiple
+from i2i.rundir import GENERATORS
 from i2i.visualize import plot_loss_curves, save_image_grid, tensor_to_uint8
 
 from .datasets import LabeledDataset, TemporalDataset, UnalignedDataset
@@ -93,6 +94,14 @@ class Trainer:
         self.model: TranslationModel = MODELS[config.model](config, self.device, _autocast_dtype(config, self.device))
         self.start_step = self._restore() if resume else 0
         self.sample_batch = self._collate([self.dataset[k] for k in range(SAMPLE_COUNT)])
+        self.evaluator = None
+        if config.train.eval_every and self.is_main:
+            if config.data.dataset_mode in ("unaligned", "bbox", "mask"):
+                from .periodic_eval import PeriodicEvaluator
+
+                self.evaluator = PeriodicEvaluator(config, self.device)
+            else:
+                tqdm.write(f"--eval-every: not available for {config.data.dataset_mode} datasets; skipped")
 
     def _collate(self, samples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         batch = {key: torch.stack([s[key] for s in samples]) for key in samples[0]}
@@ -162,6 +171,12 @@ class Trainer:
             window.clear()
         if step % t.sample_every == 0 or step == t.steps:
             self._write_samples(step, writer)
+        if self.evaluator is not None and step % t.eval_every == 0:
+            self.model.train(False)
+            generator = self.model.networks[GENERATORS[self.config.model]["AtoB"]]
+            record = self.evaluator(generator, step, self.run_dir, writer)
+            self.model.train(True)
+            tqdm.write(f"step {step}: FD {record['frechet_distance']:.1f}, KID {record['kid']:.4f} (efficientnet-lite0)")
         if step % t.save_every == 0:
             self._save(step)
 

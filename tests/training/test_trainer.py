@@ -121,3 +121,11 @@ def test_data_parallel_on_two_processes_equals_one_process_with_double_batch(dig
     same = (outputs["ddp"] - outputs["single"]).abs().mean()
     different = (outputs["other_stream"] - outputs["single"]).abs().mean()
     assert same < 0.01 and same < different / 5, (float(same), float(different))
+
+
+def test_periodic_evaluation_logs_distances(digits, tmp_path):
+    config = tiny_config(digits, steps=4, eval_every=2, eval_images=8)
+    train(config, tmp_path / "run")
+    records = [json.loads(line) for line in (tmp_path / "run" / "eval.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4]
+    assert all(r["extractor"] == "efficientnet-lite0" and r["images"] == 8 and r["frechet_distance"] > 0 for r in records)

@@ -1,0 +1,57 @@
+"""Evaluation during training: every `train.eval_every` steps, translate held-out A images
+with the current A→B generator and log their Fréchet distance and KID to real B images
+(EfficientNet-Lite0 features, offline) to TensorBoard and RUN/eval.jsonl."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from i2i.config import RunConfig
+from i2i.io import list_images, read_image
+from i2i.metrics import feature_statistics, frechet_distance, image_features, kernel_inception_distance, make_extractor
+from i2i.visualize import tensor_to_uint8
+
+EVAL_LOG = "eval.jsonl"
+
+
+def _held_out(root: Path, domain: str, count: int, channels: int, size: int) -> list[np.ndarray]:
+    for split in ("test", "train"):
+        folder = root / f"{split}{domain}"
+        if folder.is_dir():
+            images = [read_image(p, channels) for p in list_images(folder)[:count]]
+            return [cv2.resize(i, (size, size), interpolation=cv2.INTER_AREA).reshape(size, size, channels) for i in images]
+    return []
+
+
+class PeriodicEvaluator:
+    def __init__(self, config: RunConfig, device: torch.device):
+        data, count = config.data, config.train.eval_images
+        root = Path(data.dataroot)
+        self.sources = _held_out(root, "A", count, data.input_nc, data.crop_size)
+        self.device = device
+        self.extract = make_extractor("efficientnet-lite0", str(device))
+        self.real = image_features(_held_out(root, "B", count, data.output_nc, data.crop_size), self.extract)
+        self.real_statistics = feature_statistics(self.real)
+
+    @torch.no_grad()
+    def __call__(self, translate, step: int, run_dir: Path, writer) -> dict:
+        """`translate` maps a float NCHW batch in [-1, 1] to its translation."""
+        outputs = []
+        for start in range(0, len(self.sources), 16):
+            batch = np.stack(self.sources[start:start + 16])
+            x = torch.from_numpy(batch).permute(0, 3, 1, 2).float().to(self.device) / 127.5 - 1
+            outputs += list(tensor_to_uint8(translate(x)))
+        fake = image_features(outputs, self.extract)
+        record = {"step": step, "extractor": "efficientnet-lite0", "images": len(outputs),
+                  "frechet_distance": frechet_distance(*feature_statistics(fake), *self.real_statistics),
+                  "kid": kernel_inception_distance(fake, self.real, subsets=20)[0]}
+        with open(run_dir / EVAL_LOG, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        writer.add_scalar("eval/frechet_distance_lite0", record["frechet_distance"], step)
+        writer.add_scalar("eval/kid_lite0", record["kid"], step)
+        return record
