@@ -63,6 +63,12 @@ class CycleGANModel(TranslationModel):
 
         self.set_requires_grad(judges, True)
         losses.update(self.semantic.classifier_step(batch, self))
+        losses.update(self.discriminator_step(real_A, real_B, fake_A, fake_B, step))
+        return {name: float(value.detach()) for name, value in losses.items()}
+
+    def discriminator_step(self, real_A: torch.Tensor, real_B: torch.Tensor, fake_A: torch.Tensor,
+                           fake_B: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        """One step of D_A (real B vs pooled fake B) and D_B (real A vs pooled fake A)."""
         pooled_B = self.pool_B.query(fake_B, step)
         pooled_A = self.pool_A.query(fake_A, step)
         with self.autocast():
@@ -71,10 +77,10 @@ class CycleGANModel(TranslationModel):
             pred_A = self.D_A(torch.cat([real_B, pooled_B]))
             pred_B = self.D_B(torch.cat([real_A, pooled_A]))
             n = real_A.shape[0]
-            losses["D_A"] = 0.5 * (self.gan_loss(pred_A[:n], True) + self.gan_loss(pred_A[n:], False))
-            losses["D_B"] = 0.5 * (self.gan_loss(pred_B[:n], True) + self.gan_loss(pred_B[n:], False))
+            losses = {"D_A": 0.5 * (self.gan_loss(pred_A[:n], True) + self.gan_loss(pred_A[n:], False)),
+                      "D_B": 0.5 * (self.gan_loss(pred_B[:n], True) + self.gan_loss(pred_B[n:], False))}
         self.optimize(losses["D_A"] + losses["D_B"], "D")
-        return {name: float(value.detach()) for name, value in losses.items()}
+        return losses
 
     @torch.no_grad()
     def sample_rows(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

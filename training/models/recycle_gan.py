@@ -64,15 +64,7 @@ class RecycleGANModel(CycleGANModel):
         self.optimize(sum(losses.values()), "G")
 
         self.set_requires_grad([self.D_A, self.D_B], True)
-        pooled_B = self.pool_B.query(fake_B, step)
-        pooled_A = self.pool_A.query(fake_A, step)
-        with self.autocast():
-            pred_A = self.D_A(torch.cat([frames_B, pooled_B]))
-            pred_B = self.D_B(torch.cat([frames_A, pooled_A]))
-            m = frames_A.shape[0]
-            losses["D_A"] = 0.5 * (self.gan_loss(pred_A[:m], True) + self.gan_loss(pred_A[m:], False))
-            losses["D_B"] = 0.5 * (self.gan_loss(pred_B[:m], True) + self.gan_loss(pred_B[m:], False))
-        self.optimize(losses["D_A"] + losses["D_B"], "D")
+        losses.update(self.discriminator_step(frames_A, frames_B, fake_A, fake_B, step))
         return {name: float(value.detach()) for name, value in losses.items()}
 
     @torch.no_grad()
