@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .config import GENERATORS
 from .errors import ConfigError, UserError, one_line
 
 
@@ -52,7 +53,7 @@ def cli() -> None:
 @click.option("--load-size", type=int, help="Resize to this before cropping.  [default: size × 286/256]")
 @click.option("--steps", type=int, help="Optimizer steps.  [default: 20000]")
 @click.option("--batch-size", type=int, help="Images per step and process.  [default: 1]")
-@click.option("--netG", "net_g", type=click.Choice(["resnet_9blocks", "resnet_6blocks", "mobile_resnet_9blocks", "unet_128", "unet_256"]),
+@click.option("--netG", "net_g", type=click.Choice(GENERATORS),
               help="Generator architecture.  [default: resnet_9blocks]")
 @click.option("--ngf", type=int, help="Generator width (filters in the first layer).  [default: 64]")
 @click.option("--ndf", type=int, help="Discriminator width.  [default: 64]")
@@ -168,8 +169,14 @@ def _read_json(path: Path) -> dict:
 @click.option("--strict", is_flag=True, help="Stop at the first unreadable image instead of skipping it.")
 @click.option("--shard", help="i/n: process every n-th input starting at i (0-based). Under torchrun: RANK/WORLD_SIZE.")
 @click.option("--workers", type=int, default=2, show_default=True, help="Decoding and encoding threads each.")
+@click.option("--tile", type=int, help="Translate images larger than TILE×TILE pixels in overlapping tiles (torch "
+              "backend), for images too large for memory.")
+@click.option("--overlap", type=int, default=32, show_default=True, help="Pixels each tile reaches into its neighbours.")
+@click.option("--tile-stats", type=click.Choice(["exact", "tile"]), default="exact", show_default=True,
+              help="exact = instance-norm statistics of the whole image (no seams; ~L/2 extra passes for L norm "
+                   "layers); tile = each tile's own (one pass, tone may shift between tiles).")
 def generate(run_dir, source, output_dir, direction, batch_size, device, backend, precision, resume, strict, shard,
-             workers) -> None:
+             workers, tile, overlap, tile_stats) -> None:
     """Translate every image of INPUT — a folder (recursive), a .txt list of paths or a glob
     pattern in quotes — with MODEL (a run directory, an exported .onnx or a TensorRT .engine),
     writing each to its relative path under OUTPUT_DIR at its own size, plus a manifest.
@@ -188,7 +195,7 @@ def generate(run_dir, source, output_dir, direction, batch_size, device, backend
     if len(parts) != 2 or not all(p.isdigit() for p in parts) or int(parts[1]) < 1:
         raise ConfigError(f"--shard {shard}: expected i/n with 0 <= i < n, e.g. 0/4")
     predictor = load(run_dir, backend=backend, device=device, direction=direction, batch_size=batch_size,
-                     precision=precision)
+                     precision=precision, tile=tile, overlap=overlap, tile_stats=tile_stats)
     report = generate_dataset(predictor, source, output_dir, model_name=str(run_dir), resume=resume, strict=strict,
                               shard=(int(parts[0]), int(parts[1])), workers=workers)
     click.echo(f"{output_dir}: {report.written} images in {report.seconds:.1f} s ({report.images_per_second:.1f} images/s), "
@@ -373,8 +380,9 @@ def export_command(run_dir, direction, out_dir, opset, io_kind, fp16, trt, shape
 
 @cli.command(name="import")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--from", "source", type=click.Choice(["cyclegan", "cut"]), required=True,
-              help="Which code base saved CHECKPOINT (CycleGAN/pix2pix repository, or CUT/FastCUT).")
+@click.option("--from", "source", type=click.Choice(["cyclegan", "cut", "joligen"]), required=True,
+              help="Which code base saved CHECKPOINT (CycleGAN/pix2pix repository, CUT/FastCUT, or JoliGEN "
+                   "with its train_config.json beside the checkpoint when there is one).")
 @click.option("--netG", "net_g", help="Expected architecture; inferred from the tensors when omitted.")
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True,
               help="Store it as the A→B or the B→A generator of the run.")
@@ -387,6 +395,9 @@ def import_command(checkpoint, source, net_g, direction, run_dir) -> None:
     config = import_generator(checkpoint, source, run_dir, net_g, direction)
     g = config.G
     extras = ", anti-aliased" if g.antialias else ""
+    if g.netG.endswith("_attn"):
+        extras = (f", {g.attn_blocks} blocks{' applied twice' if g.twice_resnet_blocks else ''}, {g.attn_masks} attention "
+                  f"masks ({g.attn_input_masks} copying the input), {g.padding_type} padding")
     click.echo(f"{run_dir}: {g.netG} (ngf {g.ngf}, {g.norm} norm{extras}), "
                f"{config.data.input_nc}→{config.data.output_nc} channels, as {direction}")
 

@@ -19,7 +19,9 @@ from .errors import ConfigError
 SCHEMA_VERSION = 1
 CONFIG_FILENAME = "train_config.json"
 MODELS = ("cycle_gan", "cut", "fastcut", "recycle_gan")
-GENERATORS = ("resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256", "mobile_resnet_9blocks")
+GENERATORS = ("resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256", "mobile_resnet_9blocks",
+              "resnet_attn", "mobile_resnet_attn")
+ATTENTION_GENERATORS = ("resnet_attn", "mobile_resnet_attn")
 DISCRIMINATORS = ("basic", "n_layers")
 GAN_MODES = ("lsgan", "vanilla")
 DATASET_MODES = ("unaligned", "temporal", "class", "bbox", "mask")
@@ -34,6 +36,14 @@ class GeneratorConfig:
     # CUT's anti-aliased down/upsampling (blur pooling) in the ResNet generators.
     antialias: bool = False
     antialias_up: bool = False
+    # JoliGEN's attention generators (resnet_attn, mobile_resnet_attn) only: residual blocks,
+    # attention planes, how many of them copy the input, padding, and JoliGEN's
+    # backward-compatibility switch that runs the residual blocks twice.
+    attn_blocks: int = 9
+    attn_masks: int = 10
+    attn_input_masks: int = 1
+    padding_type: str = "reflect"
+    twice_resnet_blocks: bool = False
 
 
 @dataclass
@@ -167,6 +177,13 @@ class RunConfig:
         checks = [
             (self.model in MODELS, f"model '{self.model}' is not one of {', '.join(MODELS)}"),
             (self.G.netG in GENERATORS, f"G.netG '{self.G.netG}' is not one of {', '.join(GENERATORS)}"),
+            (self.G.netG not in ATTENTION_GENERATORS or 0 <= self.G.attn_input_masks < self.G.attn_masks,
+             "G.attn_input_masks must be >= 0 and below G.attn_masks"),
+            (self.G.netG not in ATTENTION_GENERATORS or not self.G.attn_input_masks or self.data.input_nc == self.data.output_nc,
+             "attention generators that copy input pixels (G.attn_input_masks > 0) need input_nc == output_nc"),
+            (self.G.netG not in ATTENTION_GENERATORS or self.model not in ("cut", "fastcut"),
+             "cut/fastcut read PatchNCE features from the resnet_*/unet_* layer stack; use those generators"),
+            (self.G.padding_type in ("reflect", "replicate", "zeros"), "G.padding_type must be reflect, replicate or zeros"),
             (self.D.netD in DISCRIMINATORS, f"D.netD '{self.D.netD}' is not one of {', '.join(DISCRIMINATORS)}"),
             (self.G.norm in ("instance", "batch", "none"), f"G.norm '{self.G.norm}' must be instance, batch or none"),
             (self.D.norm in ("instance", "batch", "none"), f"D.norm '{self.D.norm}' must be instance, batch or none"),

@@ -1,14 +1,18 @@
 """Turn generators trained elsewhere into i2i run directories.
 
 Supported: the CycleGAN/pix2pix repository (`latest_net_G_A.pth`: ResNet and U-Net
-generators) and the CUT repository (`latest_net_G.pth`: ResNet generators, anti-aliased or
-not). Their parameter names and layer order are those of i2i's own networks, so a checkpoint
-loads unchanged once the architecture is known; it is inferred from the tensor shapes and
-names. Checkpoints are read with `weights_only=True`: a pickle cannot run code here.
+generators), the CUT repository (`latest_net_G.pth`: ResNet generators, anti-aliased or
+not) and JoliGEN (`latest_net_G_A.pth`: its default attention generators resnet_attn and
+mobile_resnet_attn). Their parameter names and layer order are those of i2i's own networks,
+so a checkpoint loads unchanged once the architecture is known; it is inferred from the
+tensor shapes and names, and for JoliGEN from the train_config.json it writes beside its
+checkpoints (padding, input masks, the twice-applied residual blocks of older versions).
+Checkpoints are read with `weights_only=True`: a pickle cannot run code here.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -19,7 +23,7 @@ from .errors import CheckpointError, ConfigError
 from .io import save_checkpoint
 from .nets import build_generator
 
-SOURCES = ("cyclegan", "cut")
+SOURCES = ("cyclegan", "cut", "joligen")
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -78,6 +82,45 @@ def infer_generator(state: dict[str, torch.Tensor]) -> tuple[GeneratorConfig, in
     return spec, first.shape[1], state[f"model.{last_index}.weight"].shape[0]
 
 
+def joligen_options(checkpoint: Path) -> dict:
+    """The `G` options of the JoliGEN train_config.json beside `checkpoint` ({} when absent),
+    refusing what i2i cannot reproduce."""
+    path = Path(checkpoint).parent / CONFIG_FILENAME
+    if not path.is_file():
+        return {}
+    try:
+        options = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: unreadable JoliGEN config ({exc}); fix or move it away to infer from the tensors") from None
+    if not isinstance(options, dict) or not isinstance(options.get("G", {}), dict):
+        raise ConfigError(f"{path}: not a JoliGEN train_config.json (no G section); move it away to infer from the tensors")
+    if (options.get("train") or {}).get("feat_wavelet"):
+        raise ConfigError(f"{path}: train.feat_wavelet (Haar-wavelet generators) is not supported by i2i import")
+    return options.get("G", {}) | {"output_nc": (options.get("model") or {}).get("output_nc")}
+
+
+def infer_joligen_generator(state: dict[str, torch.Tensor], options: dict) -> tuple[GeneratorConfig, int, int]:
+    """(generator config, input channels, output channels) of a JoliGEN attention generator."""
+    if "conv1.weight" not in state or "deconv3_attention.weight" not in state:
+        raise ConfigError("not a JoliGEN attention generator (no conv1 / deconv3_attention tensors); "
+                          "i2i imports JoliGEN's resnet_attn and mobile_resnet_attn")
+    first, content = state["conv1.weight"], state["deconv3_content.weight"]
+    input_nc, masks = first.shape[1], state["deconv3_attention.weight"].shape[0]
+    output_nc = options.get("output_nc") or input_nc
+    generated, remainder = divmod(content.shape[0], output_nc)
+    input_masks = options.get("attn_nb_mask_input", masks - generated)
+    if remainder or masks - input_masks != generated:
+        raise ConfigError(f"deconv3_content has {content.shape[0]} channels, not {output_nc} × (masks {masks} − "
+                          f"input masks {input_masks}); pass the run's train_config.json beside the checkpoint")
+    mobile = "resnet_blocks.0.conv1.conv.0.weight" in state
+    blocks = len({m.group(1) for name in state if (m := re.match(r"resnet_blocks\.(\d+)\.", name))})
+    spec = GeneratorConfig("mobile_resnet_attn" if mobile else "resnet_attn", ngf=first.shape[0],
+                           attn_blocks=blocks, attn_masks=masks, attn_input_masks=input_masks,
+                           padding_type=options.get("padding_type", "reflect"),
+                           twice_resnet_blocks=bool(options.get("backward_compatibility_twice_resnet_blocks", False)))
+    return spec, input_nc, output_nc
+
+
 def import_generator(checkpoint: Path, source: str, run_dir: Path, net_g: str | None = None,
                      direction: str = "AtoB") -> RunConfig:
     """Write `run_dir` (train_config.json + a safetensors checkpoint) holding the generator
@@ -88,7 +131,10 @@ def import_generator(checkpoint: Path, source: str, run_dir: Path, net_g: str | 
     if (run_dir / CONFIG_FILENAME).exists():
         raise ConfigError(f"{run_dir} already holds a run; pick another --out")
     state = read_state_dict(checkpoint)
-    spec, input_nc, output_nc = infer_generator(state)
+    if source == "joligen":
+        spec, input_nc, output_nc = infer_joligen_generator(state, joligen_options(checkpoint))
+    else:
+        spec, input_nc, output_nc = infer_generator(state)
     if net_g is not None and net_g != spec.netG:
         raise ConfigError(f"{checkpoint}: its tensors describe a {spec.netG}, not the --netG {net_g} given")
     net = build_generator(spec, input_nc, output_nc)

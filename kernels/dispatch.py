@@ -15,6 +15,7 @@ import copy
 import torch
 from torch import nn
 
+from i2i.errors import ConfigError
 from i2i.nets.resnet import ResnetBlock
 from i2i.nets.unet import UnetSkipConnectionBlock
 
@@ -134,4 +135,8 @@ def fuse_generator(net: nn.Module) -> nn.Module:
     that runs on the Triton kernels. Only for inference: the kernels have no backward."""
     if net.training:
         raise ValueError("fuse_generator is for inference; call net.eval() first")
-    return fuse_module(net)
+    fused = fuse_module(net)
+    if not any(isinstance(m, FusedConv) for m in fused.modules()):
+        raise ConfigError(f"the triton backend rewrites resnet_*/unet_* generators, not {type(net).__name__}; "
+                          "use --backend torch or an exported .onnx")
+    return fused

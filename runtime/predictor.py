@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from i2i.config import RunConfig
+from i2i.config import ATTENTION_GENERATORS, RunConfig
 from i2i.errors import ConfigError
 from i2i.nets import size_multiple
 from i2i.rundir import class_plane_value, condition_channels, generator_channels, load_generator
@@ -126,13 +126,18 @@ def load(
     batch_size: int = 8,
     precision: str = "fp32",
     cuda_graphs: bool = True,
+    tile: int | None = None,
+    overlap: int = 32,
+    tile_stats: str = "exact",
 ) -> Predictor:
     """A predictor for a run directory or an exported .onnx file.
 
     backend: `torch` (eager), `triton` (the fused kernels; CUDA, or the CPU interpreter when
     TRITON_INTERPRET=1), `onnxruntime` (an .onnx file; CPU or CUDA provider), `tensorrt`
     (an .engine file), `auto` (by file type; for run directories triton on CUDA, else torch). precision: fp32, fp16
-    (CUDA) or bf16. On CUDA, fixed shapes replay through CUDA graphs.
+    (CUDA) or bf16. On CUDA, fixed shapes replay through CUDA graphs. `tile`: translate
+    images larger than tile × tile pixels in overlapping tiles (torch backend; see
+    runtime/tiling.py), the whole image staying in host memory.
     """
     if backend not in BACKENDS:
         raise ConfigError(f"backend '{backend}' is not available; choose one of {', '.join(BACKENDS)}")
@@ -143,6 +148,9 @@ def load(
     path = Path(path)
     file_backend = FILE_BACKENDS.get(path.suffix)
     if file_backend or backend in FILE_BACKENDS.values():
+        if tile:
+            raise ConfigError(f"{path}: --tile needs a run directory (torch backend): an exported graph computes its "
+                              "instance-norm statistics per call, so tiles would not share them")
         if backend not in ("auto", file_backend):
             raise ConfigError(f"{path}: the {backend} backend cannot run it; .onnx files run on onnxruntime, "
                               ".engine files on tensorrt, run directories on torch or triton")
@@ -156,11 +164,13 @@ def load(
         return Predictor(runner, config, direction, file_backend, batch_size)
     if precision == "fp16" and not on_cuda:
         raise ConfigError("fp16 inference needs a CUDA device; use fp32 or bf16 on the CPU")
+    net, config = load_generator(path, direction)
     if backend == "auto":
-        backend = "triton" if on_cuda else "torch"
+        backend = "triton" if on_cuda and not tile and config.G.netG not in ATTENTION_GENERATORS else "torch"
+    if tile and backend != "torch":
+        raise ConfigError("--tile runs on the torch backend (it hooks the generator's instance norms); add --backend torch")
     if backend == "triton" and not on_cuda and os.environ.get("TRITON_INTERPRET") != "1":
         raise ConfigError("the triton backend needs a CUDA GPU (--device cuda); on the CPU use --backend torch")
-    net, config = load_generator(path, direction)
     dtype = PRECISIONS[precision]
     net = net.to(torch_device, dtype)
     if on_cuda:
@@ -170,6 +180,12 @@ def load(
         from i2i.kernels.dispatch import fuse_generator
 
         forward = fuse_generator(net)
+    if tile:
+        from .tiling import TiledGenerator
+
+        tiled = TiledGenerator(net, tile, overlap, size_multiple(config.G), torch_device, dtype, tile_stats)
+        return Predictor(TorchRunner(tiled, torch.device("cpu"), torch.float32, False), config, direction, backend,
+                         batch_size)
     if on_cuda and cuda_graphs:
         from .cuda_graphs import CudaGraphRunner
 

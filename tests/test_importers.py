@@ -161,3 +161,121 @@ def test_refusals(tmp_path):
     with pytest.raises(CheckpointError, match="does not match"):
         import_generator(tmp_path / "broken.pth", "cyclegan", tmp_path / "c")
     assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
+
+
+def joligen_layout(mobile, masks=4, input_masks=1, blocks=2, nc=3):
+    layout = {"conv1.weight": (NGF, nc, 7, 7), "conv1.bias": (NGF,),
+              "conv2.weight": (2 * NGF, NGF, 3, 3), "conv2.bias": (2 * NGF,),
+              "conv3.weight": (4 * NGF, 2 * NGF, 3, 3), "conv3.bias": (4 * NGF,)}
+    for k in range(blocks):
+        for j in (1, 2):
+            if mobile:  # SeparableConv2d: depthwise conv.0, instance norm conv.1, pointwise conv.2
+                layout |= {f"resnet_blocks.{k}.conv{j}.conv.0.weight": (4 * NGF, 1, 3, 3),
+                           f"resnet_blocks.{k}.conv{j}.conv.0.bias": (4 * NGF,),
+                           f"resnet_blocks.{k}.conv{j}.conv.2.weight": (4 * NGF, 4 * NGF, 1, 1),
+                           f"resnet_blocks.{k}.conv{j}.conv.2.bias": (4 * NGF,)}
+            else:
+                layout |= {f"resnet_blocks.{k}.conv{j}.weight": (4 * NGF, 4 * NGF, 3, 3),
+                           f"resnet_blocks.{k}.conv{j}.bias": (4 * NGF,)}
+    for branch in ("content", "attention"):
+        layout |= {f"deconv1_{branch}.weight": (4 * NGF, 2 * NGF, 3, 3), f"deconv1_{branch}.bias": (2 * NGF,),
+                   f"deconv2_{branch}.weight": (2 * NGF, NGF, 3, 3), f"deconv2_{branch}.bias": (NGF,)}
+    layout |= {"deconv3_content.weight": (nc * (masks - input_masks), NGF, 7, 7),
+               "deconv3_content.bias": (nc * (masks - input_masks),),
+               "deconv3_attention.weight": (masks, NGF, 1, 1), "deconv3_attention.bias": (masks,)}
+    return layout
+
+
+def joligen_forward(sd, x, mobile, masks, input_masks, padding, twice):
+    """JoliGEN's ResnetGenerator_attn.forward (compute_feats, compute_attention_content,
+    compute_outputs) restated on the raw tensors."""
+    outer = "reflect" if padding == "reflect" else "constant"
+    inner = {"reflect": "reflect", "replicate": "replicate", "zeros": "constant"}[padding]
+
+    def block_conv(name, h):
+        if mobile:
+            h = F.conv2d(F.pad(h, (1,) * 4, mode=inner), sd[f"{name}.conv.0.weight"], sd[f"{name}.conv.0.bias"],
+                         groups=h.shape[1])
+            return conv(sd, f"{name}.conv.2", F.instance_norm(h))
+        return conv(sd, name, F.pad(h, (1,) * 4, mode=inner))
+
+    def blocks(h):
+        for k in range(len({n.split(".")[1] for n in sd if n.startswith("resnet_blocks.")})):
+            r = norm_relu(block_conv(f"resnet_blocks.{k}.conv1", h))
+            h = h + norm_relu(block_conv(f"resnet_blocks.{k}.conv2", r), relu=False)
+        return h
+
+    def decode(h, branch):
+        for j in (1, 2):
+            h = norm_relu(F.conv_transpose2d(h, sd[f"deconv{j}_{branch}.weight"], sd[f"deconv{j}_{branch}.bias"],
+                                             stride=2, padding=1, output_padding=1))
+        return h
+
+    h = norm_relu(conv(sd, "conv1", F.pad(x, (3,) * 4, mode=outer)))
+    h = norm_relu(conv(sd, "conv2", h, 1, 2))
+    h = blocks(norm_relu(conv(sd, "conv3", h, 1, 2)))
+    if twice:
+        h = blocks(h)
+    image = torch.tanh(conv(sd, "deconv3_content", F.pad(decode(h, "content"), (3,) * 4, mode=outer)))
+    attention = torch.softmax(conv(sd, "deconv3_attention", decode(h, "attention")), dim=1)
+    nc, generated = x.shape[1], masks - input_masks
+    outputs = [image[:, nc * i:nc * (i + 1)] * attention[:, i:i + 1].repeat(1, nc, 1, 1) for i in range(generated)]
+    outputs += [x * attention[:, i:i + 1].repeat(1, nc, 1, 1) for i in range(generated, masks)]
+    out = outputs[0]
+    for o in outputs[1:]:
+        out = out + o
+    return out
+
+
+@pytest.mark.parametrize("mobile, masks, input_masks, padding, twice", [
+    (False, 4, 1, "reflect", False),
+    (True, 4, 1, "reflect", False),
+    (False, 3, 0, "zeros", True),
+    (True, 5, 2, "replicate", False),
+])
+def test_joligen_attention_generator_reproduces_the_original(mobile, masks, input_masks, padding, twice, tmp_path):
+    import json
+
+    generator = torch.Generator().manual_seed(2)
+    state = random_state(joligen_layout(mobile, masks, input_masks), generator)
+    torch.save(state, tmp_path / "latest_net_G_A.pth")
+    (tmp_path / "train_config.json").write_text(json.dumps({
+        "G": {"netG": "mobile_resnet_attn" if mobile else "resnet_attn", "attn_nb_mask_attn": masks,
+              "attn_nb_mask_input": input_masks, "padding_type": padding, "nblocks": 2,
+              "backward_compatibility_twice_resnet_blocks": twice},
+        "model": {"input_nc": 3, "output_nc": 3}, "train": {"feat_wavelet": False}}))
+    result = CliRunner().invoke(cli, ["import", str(tmp_path / "latest_net_G_A.pth"), "--from", "joligen",
+                                      "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert f"{masks} attention masks ({input_masks} copying the input)" in result.output
+    assert ("applied twice" in result.output) == twice
+    net, config = load_generator(tmp_path / "run")
+    assert config.G.netG == ("mobile_resnet_attn" if mobile else "resnet_attn") and config.G.attn_blocks == 2
+    x = torch.rand(2, 3, 20, 28, generator=generator) * 2 - 1
+    torch.testing.assert_close(net(x), joligen_forward(state, x, mobile, masks, input_masks, padding, twice),
+                               atol=1e-5, rtol=1e-5)
+
+
+def test_joligen_without_its_config_infers_from_the_tensors(tmp_path):
+    state = random_state(joligen_layout(True, masks=6, input_masks=1), torch.Generator().manual_seed(3))
+    torch.save(state, tmp_path / "g.pth")
+    config = import_generator(tmp_path / "g.pth", "joligen", tmp_path / "run")
+    assert (config.G.netG, config.G.attn_masks, config.G.attn_input_masks, config.G.twice_resnet_blocks) == (
+        "mobile_resnet_attn", 6, 1, False)
+    x = torch.rand(1, 3, 16, 16) * 2 - 1
+    net, _ = load_generator(tmp_path / "run")
+    torch.testing.assert_close(net(x), joligen_forward(state, x, True, 6, 1, "reflect", False), atol=1e-5, rtol=1e-5)
+
+
+def test_joligen_refusals(tmp_path):
+    torch.save(random_state(cyclegan_layout(), torch.Generator().manual_seed(0)), tmp_path / "g.pth")
+    with pytest.raises(ConfigError, match="not a JoliGEN attention generator"):
+        import_generator(tmp_path / "g.pth", "joligen", tmp_path / "a")
+    torch.save(random_state(joligen_layout(False), torch.Generator().manual_seed(0)), tmp_path / "g.pth")
+    (tmp_path / "train_config.json").write_text('{"G": {}, "train": {"feat_wavelet": true}}')
+    with pytest.raises(ConfigError, match="feat_wavelet"):
+        import_generator(tmp_path / "g.pth", "joligen", tmp_path / "b")
+    (tmp_path / "train_config.json").write_text("{not json")
+    result = CliRunner().invoke(cli, ["import", str(tmp_path / "g.pth"), "--from", "joligen", "--out", str(tmp_path / "c")])
+    assert result.exit_code != 0 and "unreadable JoliGEN config" in result.output and "Traceback" not in result.output
+    assert not any((tmp_path / d).exists() for d in "abc")

@@ -7,6 +7,7 @@ from torch import nn
 from ..config import DiscriminatorConfig, GeneratorConfig
 from ..errors import ConfigError
 from .layers import NormFactory, init_weights
+from .attention_resnet import AttentionResnetGenerator
 from .patchgan import NLayerDiscriminator
 from .resnet import ResnetGenerator
 from .unet import UnetGenerator
@@ -23,6 +24,10 @@ def build_generator(spec: GeneratorConfig, input_nc: int, output_nc: int) -> nn.
                                antialias=spec.antialias, antialias_up=spec.antialias_up)
     if name in ("unet_128", "unet_256"):
         return UnetGenerator(input_nc, output_nc, 7 if name == "unet_128" else 8, spec.ngf, norm, spec.dropout)
+    if name in ("resnet_attn", "mobile_resnet_attn"):
+        return AttentionResnetGenerator(input_nc, output_nc, spec.ngf, spec.attn_blocks, spec.attn_masks,
+                                        spec.attn_input_masks, spec.padding_type, name.startswith("mobile"),
+                                        spec.twice_resnet_blocks)
     raise ConfigError(f"unknown generator '{name}'")
 
 

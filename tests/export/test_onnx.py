@@ -44,7 +44,7 @@ def test_graph_metadata_and_dynamic_sizes(resnet_run, tmp_path):
     assert any(result.what.endswith(".png") for result in report.parity)  # real images were checked too
 
 
-@pytest.mark.parametrize("net_g, channels", [("mobile_resnet_9blocks", 3), ("unet_128", 1)])
+@pytest.mark.parametrize("net_g, channels", [("mobile_resnet_9blocks", 3), ("unet_128", 1), ("mobile_resnet_attn", 3)])
 def test_other_generator_families(net_g, channels, tmp_path, photos, digits):
     run = untrained_run(tmp_path / "run", photos if channels == 3 else digits, net_g, ngf=4, channels=channels)
     report = export_onnx(run, tmp_path / "g.onnx")

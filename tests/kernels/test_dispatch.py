@@ -47,3 +47,11 @@ def test_rewrite_fuses_every_resnet_conv():
 def test_training_mode_is_refused():
     with pytest.raises(ValueError, match="inference"):
         fuse_generator(build_generator(GeneratorConfig("resnet_6blocks", ngf=4), 3, 3))
+
+
+def test_generators_it_cannot_rewrite_are_refused():
+    from i2i.errors import ConfigError
+
+    net = build_generator(GeneratorConfig("resnet_attn", ngf=4, attn_blocks=1), 3, 3).eval()
+    with pytest.raises(ConfigError, match="triton backend rewrites resnet_\\*/unet_\\* generators, not AttentionResnetGenerator"):
+        fuse_generator(net)
