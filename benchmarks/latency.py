@@ -4,10 +4,15 @@ against the other backends on this machine.
 CPU: torch fp32, torch bf16 autocast, ONNX Runtime fp32, ONNX Runtime int8 (static
 quantization calibrated on real photos; its output is compared with fp32 on held-out photos).
 CUDA: torch fp32 / fp16 channels_last, torch.compile, triton (+ CUDA graphs), ONNX Runtime CUDA.
+`--model FILE` times an exported .onnx (ONNX Runtime) or .engine (TensorRT) through i2i's
+runtime instead, against eager torch running the same architecture (from the file's config;
+latency does not depend on the weights).
 
-    python -m i2i.benchmarks.latency --netG resnet_9blocks --size 256 [--run RUN] [--photos DIR]
+    python -m i2i.benchmarks.latency --netG resnet_9blocks --size 256 [--run RUN | --model FILE] [--photos DIR]
 
-Prints a table with median / p90 latency and the speed-up over eager fp32 of the same run.
+Prints a table with median / p90 latency, throughput, peak memory (process peak RSS on the
+CPU, reset before each configuration; peak allocated CUDA memory on the GPU) and the speed-up
+over eager fp32 of the same run.
 """
 
 from __future__ import annotations
@@ -27,6 +32,24 @@ import torch
 from i2i.config import GeneratorConfig, RunConfig
 from i2i.io import list_images, read_image
 from i2i.nets import build_generator, init_weights
+from i2i.rundir import generator_channels
+
+
+def reset_peak_rss() -> None:
+    """Restart the kernel's peak-RSS counter of this process (Linux ≥ 4.0; elsewhere a no-op)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mb() -> float | None:
+    """Peak resident memory of this process since the last reset, in MB (None off Linux)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    return next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:")), None)
 
 
 def time_call(fn: Callable[[], object], repeats: int, warmup: int, sync: Callable[[], None] = lambda: None) -> list[float]:
@@ -90,13 +113,22 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--run", type=Path, help="Use this run's AtoB generator instead of random weights.")
+    parser.add_argument("--model", type=Path, help="Time this exported .onnx or .engine against eager torch.")
     parser.add_argument("--photos", type=Path, help="Real photos for int8 calibration and its quality check.")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--json", type=Path, help="Also write the results here.")
     args = parser.parse_args(argv)
 
-    if args.run:
+    exported = None
+    if args.model:
+        from i2i.runtime import load
+
+        exported = load(args.model, device="cuda" if args.model.suffix == ".engine" else "cpu", batch_size=args.batch)
+        config = exported.config
+        torch.manual_seed(0)
+        net = init_weights(build_generator(config.G, *generator_channels(config, exported.direction))).eval()
+    elif args.run:
         from i2i.rundir import load_generator
 
         net, config = load_generator(args.run)
@@ -107,21 +139,33 @@ def main(argv: list[str] | None = None) -> dict:
         net = init_weights(build_generator(config.G, 3, 3)).eval()
     net.requires_grad_(False)
     photos = photo_batches(args.photos, args.size, 24)
+    if generator_channels(config, exported.direction if exported else "AtoB")[0] == 1:
+        photos = [p.mean(1, keepdims=True) for p in photos]
     x_np = np.concatenate([photos[0]] * args.batch)
     x = torch.from_numpy(x_np)
     cuda = torch.cuda.is_available()
     rows: list[dict] = []
 
-    def record(name: str, samples: list[float], note: str = "") -> None:
-        rows.append({"backend": name, "median_ms": statistics.median(samples),
-                     "p90_ms": float(np.percentile(samples, 90)), "note": note})
+    def record(name: str, fn: Callable[[], object], note: str = "") -> None:
+        reset_peak_rss()
+        samples = time_call(fn, args.repeats, args.warmup)
+        rows.append({"backend": name, "median_ms": statistics.median(samples), "p90_ms": float(np.percentile(samples, 90)),
+                     "images_per_s": args.batch * 1e3 / statistics.median(samples), "peak_mb": peak_rss_mb(), "note": note})
 
     with torch.inference_mode():
-        record("torch eager fp32 (CPU)", time_call(lambda: net(x), args.repeats, args.warmup))
+        record("torch eager fp32 (CPU)", lambda: net(x))
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            record("torch eager bf16 autocast (CPU)", time_call(lambda: net(x), args.repeats, args.warmup))
+            record("torch eager bf16 autocast (CPU)", lambda: net(x))
 
     import onnxruntime as ort
+
+    if exported is not None:
+        images = np.ascontiguousarray(((x_np.transpose(0, 2, 3, 1) + 1) * 127.5).round().astype(np.uint8))
+        if exported.backend == "tensorrt":
+            rows.extend(cuda_rows(net, x, args.repeats, args.warmup, [(f"i2i tensorrt {args.model.name}", lambda: exported.run(images))]))
+        else:
+            record(f"i2i onnxruntime {args.model.name} (CPU, uint8 in/out)", lambda: exported.run(images))
+        return report(rows, config, args, ort, list(x.shape))
 
     from i2i.export.onnx import build_onnx
 
@@ -129,40 +173,49 @@ def main(argv: list[str] | None = None) -> dict:
         fp32_path = Path(tmp) / "g.onnx"
         fp32_path.write_bytes(build_onnx(net, config, "AtoB").SerializeToString())
         session = ort.InferenceSession(str(fp32_path), providers=["CPUExecutionProvider"])
-        record("onnxruntime fp32 (CPU)", time_call(lambda: session.run(None, {"image": x_np}), args.repeats, args.warmup))
+        record("onnxruntime fp32 (CPU)", lambda: session.run(None, {"image": x_np}))
         int8_path = quantize_int8(fp32_path, photos[:16], Path(tmp) / "g_int8.onnx")
         quantized = ort.InferenceSession(str(int8_path), providers=["CPUExecutionProvider"])
         held_out = photos[16:] or photos[:1]
         quality = [psnr(quantized.run(None, {"image": p})[0], session.run(None, {"image": p})[0]) for p in held_out]
-        record("onnxruntime int8 static QDQ (CPU)",
-               time_call(lambda: quantized.run(None, {"image": x_np}), args.repeats, args.warmup),
+        record("onnxruntime int8 static QDQ (CPU)", lambda: quantized.run(None, {"image": x_np}),
                f"PSNR vs fp32 {np.mean(quality):.1f} dB (min {np.min(quality):.1f}) on {len(held_out)} held-out images")
 
     if cuda:
         rows.extend(cuda_rows(net, x, args.repeats, args.warmup))
+    return report(rows, config, args, ort, list(x.shape))
 
+
+def report(rows: list[dict], config: RunConfig, args: argparse.Namespace, ort, shape: list[int]) -> dict:
+    """Speed-ups over the first row (eager fp32), printed as a table and returned (and written) as JSON."""
+    cuda = torch.cuda.is_available()
     baseline = rows[0]["median_ms"]
     for row in rows:
         row["speedup_vs_eager_fp32"] = baseline / row["median_ms"]
+    source = f" from {args.run}" if args.run else f" ({args.model.name} vs eager with random weights)" if args.model else " (random weights)"
     result = {
-        "generator": f"{config.G.netG} ngf {config.G.ngf}" + (f" from {args.run}" if args.run else " (random weights)"),
-        "input": [args.batch, 3, args.size, args.size],
+        "generator": f"{config.G.netG} ngf {config.G.ngf}" + source,
+        "input": shape,
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
                    + (f", {torch.cuda.get_device_name()}" if cuda else ""),
         "versions": {"torch": torch.__version__, "onnxruntime": ort.__version__, "python": platform.python_version()},
         "rows": rows,
     }
     print(f"{result['generator']}, input {result['input']}, {result['machine']}")
-    print(f"{'backend':<38}{'median ms':>11}{'p90 ms':>9}{'× eager':>9}  note")
+    print(f"{'backend':<46}{'median ms':>11}{'p90 ms':>9}{'img/s':>8}{'peak MB':>9}{'× eager':>9}  note")
     for row in rows:
-        print(f"{row['backend']:<38}{row['median_ms']:>11.1f}{row['p90_ms']:>9.1f}{row['speedup_vs_eager_fp32']:>9.2f}  {row['note']}")
+        peak = f"{row['peak_mb']:.0f}" if row["peak_mb"] is not None else "n/a"
+        print(f"{row['backend']:<46}{row['median_ms']:>11.1f}{row['p90_ms']:>9.1f}{row['images_per_s']:>8.1f}{peak:>9}"
+              f"{row['speedup_vs_eager_fp32']:>9.2f}  {row['note']}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return result
 
 
-def cuda_rows(net: torch.nn.Module, x: torch.Tensor, repeats: int, warmup: int) -> list[dict]:
-    """The GPU side: every variant timed with the same synchronisation."""
+def cuda_rows(net: torch.nn.Module, x: torch.Tensor, repeats: int, warmup: int,
+              extra: list[tuple[str, Callable[[], object]]] = ()) -> list[dict]:
+    """The GPU side: every variant (and `extra` ones) timed with the same synchronisation;
+    peak memory is torch's peak allocation (ONNX Runtime and TensorRT allocate outside it)."""
     from i2i.kernels.dispatch import fuse_generator
     from i2i.runtime.cuda_graphs import CudaGraphRunner
 
@@ -178,11 +231,14 @@ def cuda_rows(net: torch.nn.Module, x: torch.Tensor, repeats: int, warmup: int) 
     variants.append(("torch.compile max-autotune fp16 (CUDA)", lambda: compiled(xh)))
     graphed = CudaGraphRunner(fuse_generator(half))
     variants.append(("i2i triton fp16 + CUDA graph (CUDA)", lambda: graphed(xh)))
+    variants.extend(extra)
     with torch.inference_mode():
         for name, fn in variants:
+            torch.cuda.reset_peak_memory_stats()
             samples = time_call(fn, repeats, warmup, sync)
-            rows.append({"backend": name, "median_ms": statistics.median(samples),
-                         "p90_ms": float(np.percentile(samples, 90)), "note": ""})
+            rows.append({"backend": name, "median_ms": statistics.median(samples), "p90_ms": float(np.percentile(samples, 90)),
+                         "images_per_s": x.shape[0] * 1e3 / statistics.median(samples),
+                         "peak_mb": torch.cuda.max_memory_allocated() / 2**20, "note": ""})
     return rows
 
 

@@ -72,9 +72,12 @@ def cli() -> None:
 @click.option("--semantic-nc", type=int, help="bbox/mask: number of labels including background 0.  [class: from the folders]")
 @click.option("--skip-bad", is_flag=True, default=None, help="Leave out samples with bad labels (listed in RUN/skipped_samples.txt) instead of stopping.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), help="auto = bf16 autocast on CUDA, fp32 on CPU.  [default: auto]")
+@click.option("--class-consistency", type=float, help="cycle_gan on unaligned data whose trainA names end in _<label> "
+              "(e.g. 00001_7.png): weight of a loss that keeps each translation's class as read by a classifier trained "
+              "on those labels, then frozen (CyCADA's semantic consistency; no labels of B needed).  [default: off]")
 def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps, batch_size, net_g, ngf, ndf,
           channels, gan_mode, lr, seed, workers, save_every, sample_every, log_every, eval_every, no_flip, dataset_mode, semantic_nc,
-          skip_bad, precision) -> None:
+          skip_bad, precision, class_consistency) -> None:
     """Train a translation model on DATA (folders trainA/ and trainB/ of unpaired images;
     for recycle_gan, of videos or folders of frames).
 
@@ -95,6 +98,7 @@ def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps,
         ("data", "flip"): False if no_flip else None, ("data", "dataset_mode"): dataset_mode,
         ("data", "semantic_nc"): semantic_nc, ("data", "skip_bad"): skip_bad,
         ("data", "input_nc"): int(channels) if channels else None, ("data", "output_nc"): int(channels) if channels else None,
+        ("alg", "semantic", "lambda_source_class"): class_consistency,
     }
     started = time.perf_counter()
     if resume_dir is not None:
@@ -124,6 +128,10 @@ def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps,
 
             data_section["class_names"] = class_names(Path(data) / "trainA")
             data_section.setdefault("semantic_nc", len(data_section["class_names"]))
+        if class_consistency and not data_section.get("semantic_nc"):
+            from .label_preservation import file_name_labels
+
+            data_section["semantic_nc"] = max(file_name_labels(Path(data) / "trainA")) + 1
         if size is not None and load_size is None and "load_size" not in data_section:
             data_section["load_size"] = round(size * 286 / 256)
         config = RunConfig.from_dict(raw, source=str(config_file or "options"))
@@ -217,9 +225,9 @@ def generate(run_dir, source, output_dir, direction, batch_size, device, backend
               show_default=True)
 @click.option("--batch-size", type=int, default=4, show_default=True, help="Frames per forward pass.")
 @click.option("--max-frames", type=int, help="Stop after this many frames.")
-@click.option("--alpha", type=float, default=0.7, show_default=True, help="recycle/flow: largest weight of the temporal guess.")
-@click.option("--sigma", type=float, default=24.0, show_default=True,
-              help="recycle/flow: disagreement (grey levels) at which the guess's weight falls to 1/e of alpha.")
+@click.option("--alpha", type=float, help="recycle/flow: largest weight of the temporal guess.  [default: recycle 0.9, flow 0.7]")
+@click.option("--sigma", type=float, help="recycle/flow: disagreement (grey levels) at which the guess's weight falls "
+              "to 1/e of alpha.  [default: recycle 40, flow 24]")
 def video(run_dir, source, output, temporal, report, direction, device, backend, batch_size, max_frames, alpha,
           sigma) -> None:
     """Stylize the video (or frame folder) INPUT into OUTPUT (.mp4/.avi) at the source's size
@@ -278,6 +286,8 @@ def eval_command(generated, real, train_real, extractor, target_train, target_te
 
 @cli.command()
 @click.option("--run", "run_dir", type=click.Path(path_type=Path), help="Benchmark this run's generator (default: random weights).")
+@click.option("--model", "model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Benchmark this exported .onnx / .engine against eager torch on the same architecture.")
 @click.option("--netG", "net_g", default="resnet_9blocks", show_default=True)
 @click.option("--ngf", type=int, default=64, show_default=True)
 @click.option("--sizes", default="256", show_default=True, help="Comma-separated square resolutions.")
@@ -289,7 +299,8 @@ def eval_command(generated, real, train_real, extractor, target_train, target_te
 @click.option("--train", "train_data", type=click.Path(path_type=Path), help="Instead: training steps/s of cycle_gan, cut and fastcut on this dataset.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("bench"), show_default=True,
               help="Folder for bench.json and bench.png.")
-def bench(run_dir, net_g, ngf, sizes, batches, photos, repeats, estimate_device, efficiency, train_data, out_dir) -> None:
+def bench(run_dir, model_file, net_g, ngf, sizes, batches, photos, repeats, estimate_device, efficiency, train_data,
+          out_dir) -> None:
     """Latency (median, p90) of a generator on every backend available here, side by side with
     PyTorch eager fp32 in the same run, for each size and batch; table, JSON and PNG plot."""
     from i2i.benchmarks import latency, roofline, train_speed
@@ -302,6 +313,7 @@ def bench(run_dir, net_g, ngf, sizes, batches, photos, repeats, estimate_device,
         for batch in [int(v) for v in batches.split(",")]:
             argv = ["--netG", net_g, "--ngf", str(ngf), "--size", str(size), "--batch", str(batch), "--repeats", str(repeats)]
             argv += ["--run", str(run_dir)] if run_dir else []
+            argv += ["--model", str(model_file)] if model_file else []
             argv += ["--photos", str(photos)] if photos else []
             results.append(latency.main(argv))
             if estimate_device:

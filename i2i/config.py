@@ -151,6 +151,11 @@ class SemanticConfig:
     lambda_out_mask: float = 10.0
     lambda_class: float = 1.0
     classifier_ndf: int = 32
+    # Unaligned CycleGAN whose trainA file names carry labels (`<name>_<label>.png`): CyCADA's
+    # semantic consistency — a classifier trained on them before step 0, then frozen, must
+    # read each translation (both directions) as it reads the image translated. 0 = off.
+    lambda_source_class: float = 0.0
+    source_classifier_epochs: int = 15
 
 
 @dataclass
@@ -205,6 +210,10 @@ class RunConfig:
             (self.data.dataset_mode in DATASET_MODES, f"data.dataset_mode must be one of {', '.join(DATASET_MODES)}"),
             (self.data.dataset_mode not in ("class", "bbox", "mask") or self.data.semantic_nc >= 2,
              "labelled datasets need data.semantic_nc >= 2 (classes, counting the background for bbox/mask)"),
+            (self.alg.semantic.lambda_source_class == 0 or self.model == "cycle_gan" and self.data.dataset_mode == "unaligned"
+             and self.data.semantic_nc >= 2 and self.data.input_nc == self.data.output_nc,
+             "alg.semantic.lambda_source_class works with cycle_gan on unaligned data of equal channels, "
+             "with data.semantic_nc >= 2 classes"),
             (self.data.dataset_mode != "class" or len(self.data.class_names) == self.data.semantic_nc,
              "class datasets list their data.class_names, one per class"),
             (self.data.dataset_mode not in ("class", "bbox", "mask") or self.model != "recycle_gan",

@@ -22,25 +22,34 @@ from .nets.classifier import DomainClassifier
 SIZE = 32
 
 
-def labelled_images(folder: Path, channels: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images resized to 32×32 in [-1, 1] and the integer labels after the last '_' of their names."""
-    images, labels = [], []
-    for path in list_images(folder):
-        suffix = path.stem.rsplit("_", 1)[-1]
-        if not suffix.isdigit():
-            raise DataError(f"{path}: no label in the name; expected <name>_<label>{path.suffix}")
-        image = cv2.resize(read_image(path, channels), (SIZE, SIZE), interpolation=cv2.INTER_AREA).reshape(SIZE, SIZE, channels)
-        images.append(image)
-        labels.append(int(suffix))
-    if not images:
+def file_name_label(path: Path) -> int:
+    suffix = path.stem.rsplit("_", 1)[-1]
+    if not suffix.isdigit():
+        raise DataError(f"{path}: no label in the name; expected <name>_<label>{path.suffix}")
+    return int(suffix)
+
+
+def file_name_labels(folder: Path) -> list[int]:
+    """The labels of a folder's images, from their names; DataError when it has none."""
+    labels = [file_name_label(path) for path in list_images(folder)]
+    if not labels:
         raise DataError(f"{folder}: no images")
+    return labels
+
+
+def labelled_images(folder: Path, channels: int = 1, size: int = SIZE) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images resized to size × size in [-1, 1] and the integer labels after the last '_' of their names."""
+    labels = file_name_labels(folder)
+    images = [cv2.resize(read_image(path, channels), (size, size), interpolation=cv2.INTER_AREA).reshape(size, size, channels)
+              for path in list_images(folder)]
     x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
     return x, torch.tensor(labels)
 
 
-def train_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 15, seed: int = 0) -> DomainClassifier:
+def train_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 15, seed: int = 0, ndf: int = 32,
+                     n_classes: int | None = None) -> DomainClassifier:
     torch.manual_seed(seed)
-    net = DomainClassifier(x.shape[1], int(y.max()) + 1, ndf=32)
+    net = DomainClassifier(x.shape[1], n_classes or int(y.max()) + 1, ndf=ndf)
     optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
     generator = torch.Generator().manual_seed(seed)
     for _ in range(epochs):

@@ -35,6 +35,9 @@ from .flicker import occlusion_mask, warp, warping_error
 from .predictor import Predictor, pad_to_multiple
 
 TEMPORAL_MODES = ("none", "recycle", "flow")
+# (alpha, sigma) per mode. recycle: chosen on carphone_pristine.mp4 and checked on cup.mp4
+# (benchmarks/RESULTS.md); flow: the baseline's own, which already halves the flicker.
+TEMPORAL_DEFAULTS = {"recycle": (0.9, 40.0), "flow": (0.7, 24.0), "none": (0.0, 1.0)}
 
 
 @dataclass
@@ -161,11 +164,14 @@ def _writer(path: Path, fps: float, size: tuple[int, int]):
 
 
 def stylize_video(predictor: Predictor, source: Path, output: Path, temporal: str = "none", run_dir: Path | None = None,
-                  report: bool = False, batch_size: int = 4, max_frames: int | None = None, alpha: float = 0.7,
-                  sigma: float = 24.0, cut: float = 40.0, device: str = "cpu") -> VideoReport:
-    """Write the stylized video to `output` (atomically; audio copied when ffmpeg is present)."""
+                  report: bool = False, batch_size: int = 4, max_frames: int | None = None, alpha: float | None = None,
+                  sigma: float | None = None, cut: float = 40.0, device: str = "cpu") -> VideoReport:
+    """Write the stylized video to `output` (atomically; audio copied when ffmpeg is present).
+    alpha/sigma default to the mode's TEMPORAL_DEFAULTS."""
     if temporal not in TEMPORAL_MODES:
         raise ConfigError(f"--temporal {temporal}: choose one of {', '.join(TEMPORAL_MODES)}")
+    alpha = TEMPORAL_DEFAULTS[temporal][0] if alpha is None else alpha
+    sigma = TEMPORAL_DEFAULTS[temporal][1] if sigma is None else sigma
     frames = FrameSource(source, predictor.input_channels)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,11 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
+# pytest-xdist runs one worker per core; torch's default of one thread per core in every
+# worker oversubscribes the cores, and its spinning OpenMP threads then wait on each other.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
+
 from i2i.config import RunConfig
 
 SHARED_DATA = Path(os.environ.get("I2I_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

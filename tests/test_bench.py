@@ -20,7 +20,8 @@ def test_bench_writes_table_json_and_plot(tmp_path, photos):
     for run in runs:
         assert run["rows"][0]["backend"] == "torch eager fp32 (CPU)" and run["rows"][0]["speedup_vs_eager_fp32"] == 1.0
         assert {r["backend"] for r in run["rows"]} >= {"onnxruntime fp32 (CPU)", "onnxruntime int8 static QDQ (CPU)"}
-        assert all(r["median_ms"] > 0 for r in run["rows"])
+        assert all(r["median_ms"] > 0 and r["peak_mb"] > 50 for r in run["rows"])
+        assert all(abs(r["images_per_s"] - run["input"][0] * 1e3 / r["median_ms"]) < 1e-6 for r in run["rows"])
     assert "PSNR vs fp32" in result.output and "T4" in result.output
     assert (tmp_path / "bench.png").stat().st_size > 0
 
@@ -36,3 +37,30 @@ def test_roofline_counts_resnet9_flops_like_a_hand_count():
     h100 = DEVICES["H100"]
     floor = floor_seconds(costs, "H100", "fp16")
     assert floor >= conv_flops / h100["fp16"] and floor >= sum(c.bytes for c in costs) / h100["bandwidth"]
+
+
+def test_peak_memory_is_reset_between_configurations():
+    import numpy as np
+
+    from i2i.benchmarks.latency import peak_rss_mb, reset_peak_rss
+
+    reset_peak_rss()
+    before = peak_rss_mb()
+    block = np.ones(300 * 2**20 // 8)  # 300 MB, touched
+    during = peak_rss_mb()
+    del block
+    reset_peak_rss()
+    assert during - before > 250 and peak_rss_mb() < during - 250
+
+
+def test_bench_an_exported_onnx_file(tmp_path, tiny_run):
+    from i2i.export.onnx import export_onnx
+
+    onnx_path = export_onnx(tiny_run, tmp_path / "g.onnx").path
+    result = CliRunner().invoke(cli, ["bench", "--model", str(onnx_path), "--sizes", "32", "--repeats", "2",
+                                      "--out", str(tmp_path / "bench")])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "bench" / "bench.json").read_text())[0]["rows"]
+    assert [r["backend"] for r in rows] == ["torch eager fp32 (CPU)", "torch eager bf16 autocast (CPU)",
+                                            "i2i onnxruntime g.onnx (CPU, uint8 in/out)"]
+    assert json.loads((tmp_path / "bench" / "bench.json").read_text())[0]["input"] == [1, 1, 32, 32]

@@ -5,14 +5,22 @@
   the target domain reads another class in the translation (class preservation).
 - bbox / mask: pixels outside the labelled region (label 0) must stay as they were
   (out-of-mask L1), so translation only changes the labelled objects.
+- unaligned with labelled file names in trainA (`lambda_source_class`): a classifier C_source
+  trained on them before step 0 and then frozen judges both translations against its own
+  reading of their sources (CyCADA's semantic consistency, Hoffman et al. 2018). No labels of
+  domain B are used, and the generators are not conditioned on the class.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
 from i2i.config import RunConfig
+from i2i.errors import DataError
+from i2i.label_preservation import labelled_images, train_classifier
 from i2i.nets.classifier import DomainClassifier
 from i2i.rundir import class_plane_value
 
@@ -32,6 +40,35 @@ class SemanticTerms:
             # The class plane in [-1, 1], quantized as the uint8 plane that inference feeds.
             self.plane_values = torch.tensor(
                 [class_plane_value(config, c) / 127.5 - 1.0 for c in range(data.semantic_nc)])
+        self.source_classifier = None
+        if self.weights.lambda_source_class > 0:
+            self.source_classifier = add_network(
+                "C_source", DomainClassifier(config.data.input_nc, config.data.semantic_nc, self.weights.classifier_ndf))
+            self.source_classifier.requires_grad_(False)
+
+    def pretrain_source_classifier(self) -> None:
+        """Train C_source on trainA's labelled file names (before step 0 only: it stays frozen)."""
+        if self.source_classifier is None:
+            return
+        data = self.config.data
+        images, labels = labelled_images(Path(data.dataroot) / "trainA", data.input_nc, data.crop_size)
+        if int(labels.max()) >= data.semantic_nc:
+            raise DataError(f"{data.dataroot}/trainA: label {int(labels.max())} >= data.semantic_nc {data.semantic_nc}")
+        trained = train_classifier(images, labels, self.weights.source_classifier_epochs, self.config.train.seed,
+                                   self.weights.classifier_ndf, data.semantic_nc)
+        device = next(self.source_classifier.parameters()).device
+        self.source_classifier.load_state_dict({k: v.to(device) for k, v in trained.state_dict().items()})
+
+    def consistency_terms(self, real_A: torch.Tensor, fake_B: torch.Tensor, real_B: torch.Tensor,
+                          fake_A: torch.Tensor) -> dict[str, torch.Tensor]:
+        """C_source must read G_A(a) as it reads a, and G_B(b) as it reads b."""
+        if self.source_classifier is None:
+            return {}
+        judge = self.source_classifier
+        with torch.no_grad():
+            read_A, read_B = judge(real_A).argmax(1), judge(real_B).argmax(1)
+        loss = F.cross_entropy(judge(fake_B).float(), read_A) + F.cross_entropy(judge(fake_A).float(), read_B)
+        return {"source_class": loss * self.weights.lambda_source_class}
 
     @property
     def conditional(self) -> bool:

@@ -36,13 +36,15 @@ def test_cyclegan_state_dict_names():
         ("mobile_resnet_9blocks", 3, 1, 28),
         ("unet_128", 3, 3, 128),
         ("unet_256", 1, 1, 256),
+        ("resnet_attn", 3, 3, 36),
+        ("mobile_resnet_attn", 1, 1, 28),
     ],
 )
 def test_generators_keep_size_and_range(name, in_nc, out_nc, size):
     spec = GeneratorConfig(name, ngf=8)
     assert size % size_multiple(spec) == 0
     net = build_generator(spec, in_nc, out_nc).eval()
-    out = net(torch.randn(2, in_nc, size, size))
+    out = net(torch.randn(2, in_nc, size, size).clamp(-1, 1))  # attention generators mix in the input
     assert out.shape == (2, out_nc, size, size)
     assert out.abs().max() <= 1.0
 

@@ -81,6 +81,9 @@ class TranslationModel:
                 group["lr"] = lr
         return lr
 
+    def prepare(self) -> None:
+        """Work done once before step 0 of a run (none by default); resumed runs skip it."""
+
     def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         raise NotImplementedError
 

@@ -35,6 +35,9 @@ class CycleGANModel(TranslationModel):
         # Identity mapping only makes sense when both domains have the same channel count.
         self.lambda_identity = alg.lambda_identity if data.input_nc == data.output_nc else 0.0
 
+    def prepare(self) -> None:
+        self.semantic.pretrain_source_classifier()
+
     def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         real_A, real_B = batch["A"], batch["B"]
         y_A, y_B = batch.get("A_label"), batch.get("B_label")
@@ -59,6 +62,7 @@ class CycleGANModel(TranslationModel):
                 losses["idt_B"] = F.l1_loss(self.G_B(cond(real_A, y_A)).float(), real_A) * alg.lambda_A * self.lambda_identity
             losses.update(self.semantic.generator_terms(real_A, fake_B, y_A, "B", "A"))
             losses.update(self.semantic.generator_terms(real_B, fake_A, y_B, "A", "B"))
+            losses.update(self.semantic.consistency_terms(real_A, fake_B, real_B, fake_A))
         self.optimize(sum(losses.values()), "G")
 
         self.set_requires_grad(judges, True)
