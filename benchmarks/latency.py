@@ -195,6 +195,8 @@ def report(rows: list[dict], config: RunConfig, args: argparse.Namespace, ort, s
     source = f" from {args.run}" if args.run else f" ({args.model.name} vs eager with random weights)" if args.model else " (random weights)"
     result = {
         "generator": f"{config.G.netG} ngf {config.G.ngf}" + source,
+        "netG": config.G.netG,
+        "ngf": config.G.ngf,
         "input": shape,
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
                    + (f", {torch.cuda.get_device_name()}" if cuda else ""),

@@ -317,7 +317,9 @@ def bench(run_dir, model_file, net_g, ngf, sizes, batches, photos, repeats, esti
             argv += ["--photos", str(photos)] if photos else []
             results.append(latency.main(argv))
             if estimate_device:
-                roofline.main(["--netG", net_g, "--ngf", str(ngf), "--size", str(size), "--batch", str(batch), "--device-name", estimate_device]
+                measured = results[-1]  # the architecture of --run/--model, not the --netG default
+                roofline.main(["--netG", measured["netG"], "--ngf", str(measured["ngf"]), "--size", str(size),
+                               "--batch", str(batch), "--device-name", estimate_device]
                               + (["--efficiency", str(efficiency)] if efficiency else []))
     out_dir.mkdir(parents=True, exist_ok=True)
     from .io import atomic_write_bytes

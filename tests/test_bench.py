@@ -58,8 +58,9 @@ def test_bench_an_exported_onnx_file(tmp_path, tiny_run):
 
     onnx_path = export_onnx(tiny_run, tmp_path / "g.onnx").path
     result = CliRunner().invoke(cli, ["bench", "--model", str(onnx_path), "--sizes", "32", "--repeats", "2",
-                                      "--out", str(tmp_path / "bench")])
+                                      "--estimate", "OrinNano", "--out", str(tmp_path / "bench")])
     assert result.exit_code == 0, result.output
+    assert "resnet_6blocks ngf 8, input 1x3x32x32" in result.output  # the roofline of the file's architecture
     rows = json.loads((tmp_path / "bench" / "bench.json").read_text())[0]["rows"]
     assert [r["backend"] for r in rows] == ["torch eager fp32 (CPU)", "torch eager bf16 autocast (CPU)",
                                             "i2i onnxruntime g.onnx (CPU, uint8 in/out)"]
