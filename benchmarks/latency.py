@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> dict:
             rows.extend(cuda_rows(net, x, args.repeats, args.warmup, [(f"i2i tensorrt {args.model.name}", lambda: exported.run(images))]))
         else:
             record(f"i2i onnxruntime {args.model.name} (CPU, uint8 in/out)", lambda: exported.run(images))
-        return report(rows, config, args, ort, list(x.shape))
+        return report(rows, config, args, list(x.shape))
 
     from i2i.export.onnx import build_onnx
 
@@ -183,11 +183,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     if cuda:
         rows.extend(cuda_rows(net, x, args.repeats, args.warmup))
-    return report(rows, config, args, ort, list(x.shape))
+    return report(rows, config, args, list(x.shape))
 
 
-def report(rows: list[dict], config: RunConfig, args: argparse.Namespace, ort, shape: list[int]) -> dict:
+def report(rows: list[dict], config: RunConfig, args: argparse.Namespace, shape: list[int]) -> dict:
     """Speed-ups over the first row (eager fp32), printed as a table and returned (and written) as JSON."""
+    import onnxruntime as ort
+
     cuda = torch.cuda.is_available()
     baseline = rows[0]["median_ms"]
     for row in rows:

@@ -129,9 +129,9 @@ def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps,
             data_section["class_names"] = class_names(Path(data) / "trainA")
             data_section.setdefault("semantic_nc", len(data_section["class_names"]))
         if class_consistency and not data_section.get("semantic_nc"):
-            from .label_preservation import file_name_labels
+            from .label_preservation import labelled_paths
 
-            data_section["semantic_nc"] = max(file_name_labels(Path(data) / "trainA")) + 1
+            data_section["semantic_nc"] = max(label for _, label in labelled_paths(Path(data) / "trainA")) + 1
         if size is not None and load_size is None and "load_size" not in data_section:
             data_section["load_size"] = round(size * 286 / 256)
         config = RunConfig.from_dict(raw, source=str(config_file or "options"))

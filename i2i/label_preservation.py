@@ -29,19 +29,20 @@ def file_name_label(path: Path) -> int:
     return int(suffix)
 
 
-def file_name_labels(folder: Path) -> list[int]:
-    """The labels of a folder's images, from their names; DataError when it has none."""
-    labels = [file_name_label(path) for path in list_images(folder)]
-    if not labels:
+def labelled_paths(folder: Path) -> list[tuple[Path, int]]:
+    """A folder's images with the labels in their names; DataError when it has none."""
+    labelled = [(path, file_name_label(path)) for path in list_images(folder)]
+    if not labelled:
         raise DataError(f"{folder}: no images")
-    return labels
+    return labelled
 
 
 def labelled_images(folder: Path, channels: int = 1, size: int = SIZE) -> tuple[torch.Tensor, torch.Tensor]:
     """Images resized to size × size in [-1, 1] and the integer labels after the last '_' of their names."""
-    labels = file_name_labels(folder)
+    labelled = labelled_paths(folder)
+    labels = [label for _, label in labelled]
     images = [cv2.resize(read_image(path, channels), (size, size), interpolation=cv2.INTER_AREA).reshape(size, size, channels)
-              for path in list_images(folder)]
+              for path, _ in labelled]
     x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
     return x, torch.tensor(labels)
 

@@ -130,13 +130,22 @@ def fuse_module(module: nn.Module) -> nn.Module:
     return module
 
 
+def _has_fused_layers(net: nn.Module) -> bool:
+    return any(isinstance(m, FusedConv) for m in net.modules())
+
+
+def can_fuse(net: nn.Module) -> bool:
+    """Whether fuse_generator rewrites any layer of `net` onto the kernels."""
+    return _has_fused_layers(fuse_module(net))
+
+
 def fuse_generator(net: nn.Module) -> nn.Module:
     """A copy-free rewrite of `net` (ResNet, mobile ResNet or U-Net generator, in eval mode)
     that runs on the Triton kernels. Only for inference: the kernels have no backward."""
     if net.training:
         raise ValueError("fuse_generator is for inference; call net.eval() first")
     fused = fuse_module(net)
-    if not any(isinstance(m, FusedConv) for m in fused.modules()):
+    if not _has_fused_layers(fused):
         raise ConfigError(f"the triton backend rewrites resnet_*/unet_* generators, not {type(net).__name__}; "
                           "use --backend torch or an exported .onnx")
     return fused

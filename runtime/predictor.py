@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from i2i.config import ATTENTION_GENERATORS, RunConfig
+from i2i.config import RunConfig
 from i2i.errors import ConfigError
 from i2i.nets import size_multiple
 from i2i.rundir import class_plane_value, condition_channels, generator_channels, load_generator
@@ -166,7 +166,11 @@ def load(
         raise ConfigError("fp16 inference needs a CUDA device; use fp32 or bf16 on the CPU")
     net, config = load_generator(path, direction)
     if backend == "auto":
-        backend = "triton" if on_cuda and not tile and config.G.netG not in ATTENTION_GENERATORS else "torch"
+        backend = "torch"
+        if on_cuda and not tile:
+            from i2i.kernels.dispatch import can_fuse
+
+            backend = "triton" if can_fuse(net) else "torch"
     if tile and backend != "torch":
         raise ConfigError("--tile runs on the torch backend (it hooks the generator's instance norms); add --backend torch")
     if backend == "triton" and not on_cuda and os.environ.get("TRITON_INTERPRET") != "1":

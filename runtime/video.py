@@ -35,9 +35,9 @@ from .flicker import occlusion_mask, warp, warping_error
 from .predictor import Predictor, pad_to_multiple
 
 TEMPORAL_MODES = ("none", "recycle", "flow")
-# (alpha, sigma) per mode. recycle: chosen on carphone_pristine.mp4 and checked on cup.mp4
-# (benchmarks/RESULTS.md); flow: the baseline's own, which already halves the flicker.
-TEMPORAL_DEFAULTS = {"recycle": (0.9, 40.0), "flow": (0.7, 24.0), "none": (0.0, 1.0)}
+# (alpha, sigma) of the blending modes. recycle: chosen on carphone_pristine.mp4 and checked on
+# cup.mp4 (benchmarks/RESULTS.md); flow: the baseline's own, which already halves the flicker.
+TEMPORAL_DEFAULTS = {"recycle": (0.9, 40.0), "flow": (0.7, 24.0)}
 
 
 @dataclass
@@ -170,8 +170,9 @@ def stylize_video(predictor: Predictor, source: Path, output: Path, temporal: st
     alpha/sigma default to the mode's TEMPORAL_DEFAULTS."""
     if temporal not in TEMPORAL_MODES:
         raise ConfigError(f"--temporal {temporal}: choose one of {', '.join(TEMPORAL_MODES)}")
-    alpha = TEMPORAL_DEFAULTS[temporal][0] if alpha is None else alpha
-    sigma = TEMPORAL_DEFAULTS[temporal][1] if sigma is None else sigma
+    if temporal in TEMPORAL_DEFAULTS:
+        default_alpha, default_sigma = TEMPORAL_DEFAULTS[temporal]
+        alpha, sigma = default_alpha if alpha is None else alpha, default_sigma if sigma is None else sigma
     frames = FrameSource(source, predictor.input_channels)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..config import DiscriminatorConfig, GeneratorConfig
+from ..config import ATTENTION_GENERATORS, DiscriminatorConfig, GeneratorConfig
 from ..errors import ConfigError
 from .layers import NormFactory, init_weights
 from .attention_resnet import AttentionResnetGenerator
@@ -24,7 +24,7 @@ def build_generator(spec: GeneratorConfig, input_nc: int, output_nc: int) -> nn.
                                antialias=spec.antialias, antialias_up=spec.antialias_up)
     if name in ("unet_128", "unet_256"):
         return UnetGenerator(input_nc, output_nc, 7 if name == "unet_128" else 8, spec.ngf, norm, spec.dropout)
-    if name in ("resnet_attn", "mobile_resnet_attn"):
+    if name in ATTENTION_GENERATORS:
         return AttentionResnetGenerator(input_nc, output_nc, spec.ngf, spec.attn_blocks, spec.attn_masks,
                                         spec.attn_input_masks, spec.padding_type, name.startswith("mobile"),
                                         spec.twice_resnet_blocks)
