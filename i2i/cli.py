@@ -57,6 +57,10 @@ def cli() -> None:
               help="Generator architecture.  [default: resnet_9blocks]")
 @click.option("--ngf", type=int, help="Generator width (filters in the first layer).  [default: 64]")
 @click.option("--ndf", type=int, help="Discriminator width.  [default: 64]")
+@click.option("--residual", is_flag=True, default=None, help="ResNet generators: predict a change to the input, "
+              "starting from the identity (keeps detail sharp in short runs).")
+@click.option("--affine-warp", is_flag=True, default=None, help="ResNet generators: learn a global affine warp of "
+              "the input first, for domains that differ in position/scale (e.g. MNIST → USPS).")
 @click.option("--channels", type=click.Choice(["1", "3"]), help="Image channels of both domains (1 = grayscale).  [default: 3]")
 @click.option("--gan-mode", type=click.Choice(["lsgan", "vanilla"]), help="Adversarial loss.  [default: lsgan]")
 @click.option("--lr", type=float, help="Adam learning rate.  [default: 0.0002]")
@@ -75,7 +79,7 @@ def cli() -> None:
 @click.option("--class-consistency", type=float, help="cycle_gan on unaligned data whose trainA names end in _<label> "
               "(e.g. 00001_7.png): weight of a loss that keeps each translation's class as read by a classifier trained "
               "on those labels, then frozen (CyCADA's semantic consistency; no labels of B needed).  [default: off]")
-def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps, batch_size, net_g, ngf, ndf,
+def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps, batch_size, net_g, ngf, ndf, residual, affine_warp,
           channels, gan_mode, lr, seed, workers, save_every, sample_every, log_every, eval_every, no_flip, dataset_mode, semantic_nc,
           skip_bad, precision, class_consistency) -> None:
     """Train a translation model on DATA (folders trainA/ and trainB/ of unpaired images;
@@ -91,7 +95,7 @@ def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps,
 
     overrides = {
         ("model",): model, ("data", "crop_size"): size, ("data", "load_size"): load_size,
-        ("train", "steps"): steps, ("train", "batch_size"): batch_size, ("G", "netG"): net_g, ("G", "ngf"): ngf,
+        ("train", "steps"): steps, ("train", "batch_size"): batch_size, ("G", "netG"): net_g, ("G", "ngf"): ngf, ("G", "residual"): residual, ("G", "affine_warp"): affine_warp,
         ("D", "ndf"): ndf, ("train", "gan_mode"): gan_mode, ("train", "lr"): lr, ("train", "seed"): seed,
         ("data", "num_workers"): workers, ("train", "save_every"): save_every, ("train", "sample_every"): sample_every,
         ("train", "log_every"): log_every, ("train", "precision"): precision, ("train", "eval_every"): eval_every,

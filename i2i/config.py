@@ -19,9 +19,9 @@ from .errors import ConfigError
 SCHEMA_VERSION = 1
 CONFIG_FILENAME = "train_config.json"
 MODELS = ("cycle_gan", "cut", "fastcut", "recycle_gan")
-GENERATORS = ("resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256", "mobile_resnet_9blocks",
-              "resnet_attn", "mobile_resnet_attn")
+RESNET_GENERATORS = ("resnet_9blocks", "resnet_6blocks", "mobile_resnet_9blocks")
 ATTENTION_GENERATORS = ("resnet_attn", "mobile_resnet_attn")
+GENERATORS = RESNET_GENERATORS + ("unet_128", "unet_256") + ATTENTION_GENERATORS
 DISCRIMINATORS = ("basic", "n_layers")
 GAN_MODES = ("lsgan", "vanilla")
 DATASET_MODES = ("unaligned", "temporal", "class", "bbox", "mask")
@@ -36,6 +36,14 @@ class GeneratorConfig:
     # CUT's anti-aliased down/upsampling (blur pooling) in the ResNet generators.
     antialias: bool = False
     antialias_up: bool = False
+    # ResNet generators: predict a change to the input, clamp(x + tanh(...)), starting from the
+    # identity (zeroed last conv). Style transfer keeps most of the picture, so a short training
+    # run spends its steps on the style instead of on relearning sharp detail through the
+    # bottleneck (blur is what the Fréchet distance punishes most).
+    residual: bool = False
+    # ResNet generators: a learned global affine warp (spatial transformer) in front, for domains
+    # that differ in position and scale (i2i/nets/affine_warp.py). Not with tiling.
+    affine_warp: bool = False
     # JoliGEN's attention generators (resnet_attn, mobile_resnet_attn) only: residual blocks,
     # attention planes, how many of them copy the input, padding, and JoliGEN's
     # backward-compatibility switch that runs the residual blocks twice.
@@ -188,6 +196,11 @@ class RunConfig:
              "attention generators that copy input pixels (G.attn_input_masks > 0) need input_nc == output_nc"),
             (self.G.netG not in ATTENTION_GENERATORS or self.model not in ("cut", "fastcut"),
              "cut/fastcut read PatchNCE features from the resnet_*/unet_* layer stack; use those generators"),
+            (not self.G.residual or self.G.netG in RESNET_GENERATORS and self.data.input_nc == self.data.output_nc,
+             "G.residual needs a resnet_*/mobile_resnet_* generator and input_nc == output_nc"),
+            (not self.G.affine_warp or self.G.netG in RESNET_GENERATORS and self.model not in ("cut", "fastcut"),
+             "G.affine_warp needs a resnet_*/mobile_resnet_* generator and cycle_gan or recycle_gan "
+             "(CUT's PatchNCE compares unwarped input patches with the output)"),
             (self.G.padding_type in ("reflect", "replicate", "zeros"), "G.padding_type must be reflect, replicate or zeros"),
             (self.D.netD in DISCRIMINATORS, f"D.netD '{self.D.netD}' is not one of {', '.join(DISCRIMINATORS)}"),
             (self.G.norm in ("instance", "batch", "none"), f"G.norm '{self.G.norm}' must be instance, batch or none"),

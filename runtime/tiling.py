@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from i2i.errors import ConfigError
+from i2i.nets.affine_warp import AffineWarp
 
 TILE_STATS = ("exact", "tile")
 
@@ -81,6 +82,9 @@ class TiledGenerator:
         if tile % size_multiple or overlap % size_multiple or overlap < 0:
             raise ConfigError(f"--tile {tile} and --overlap {overlap} must be multiples of this generator's size "
                               f"multiple {size_multiple}")
+        if any(isinstance(m, AffineWarp) for m in net.modules()):
+            raise ConfigError("this generator warps the whole image first (G.affine_warp), so tiles cannot be "
+                              "translated apart; run without --tile")
         if tile - 2 * overlap < size_multiple:
             raise ConfigError(f"--tile {tile} leaves no core after two overlaps of {overlap}; use a larger tile or "
                               "a smaller overlap")

@@ -65,15 +65,19 @@ def tiny_run(digits: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_dir
 
 
-def untrained_run(run_dir: Path, dataroot: Path, net_g: str = "resnet_6blocks", ngf: int = 4, channels: int = 1) -> Path:
+def untrained_run(run_dir: Path, dataroot: Path, net_g: str = "resnet_6blocks", ngf: int = 4, channels: int = 1,
+                  **generator_options) -> Path:
     """A run directory whose generators have random weights (biases included, unlike a fresh
     init): enough for export and backend parity, which compare implementations, not quality."""
     from i2i.config import save_config
     from i2i.io import save_checkpoint
     from i2i.nets import build_generator
+    from i2i.nets.affine_warp import IDENTITY, AffineWarp
 
     config = tiny_config(dataroot, channels=channels)
     config.G.netG, config.G.ngf = net_g, ngf
+    for key, value in generator_options.items():
+        setattr(config.G, key, value)
     torch.manual_seed(0)
     files = {}
     for name in ("G_A", "G_B"):
@@ -81,6 +85,8 @@ def untrained_run(run_dir: Path, dataroot: Path, net_g: str = "resnet_6blocks", 
         with torch.no_grad():
             for p in net.parameters():
                 p.normal_(0, 0.1)
+            for warp in (m for m in net.modules() if isinstance(m, AffineWarp)):
+                warp.theta.bias.add_(torch.tensor(IDENTITY))  # random but near the identity: a real resampling
         files[name] = net.state_dict()
     save_config(config, run_dir)
     save_checkpoint(run_dir / "checkpoints", 1, files, {"step": 1}, keep=1)

@@ -100,3 +100,12 @@ def test_generate_refuses_output_inside_input(tmp_path, tiny_run, digits):
 def test_unet_needs_a_matching_crop_size(tmp_path, digits):
     result = invoke("train", digits, "--out", tmp_path / "run", "--netG", "unet_128", *TINY)
     assert_user_error(result, "multiple of 128")
+
+
+def test_generator_options_reach_the_run_config(tmp_path, digits):
+    result = invoke("train", digits, "--out", tmp_path / "run", "--residual", "--affine-warp", *TINY)
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "run" / "train_config.json").read_text())["G"]
+    assert saved["residual"] and saved["affine_warp"]
+    result = invoke("train", digits, "--out", tmp_path / "cut", "--model", "cut", "--affine-warp", *TINY)
+    assert_user_error(result, "G.affine_warp needs a resnet_")

@@ -31,6 +31,9 @@ def test_int_is_accepted_for_float():
         ({"G": {"netG": "resnet_99blocks"}}, "G.netG 'resnet_99blocks'"),
         ({"data": {"load_size": 10, "crop_size": 32}}, "load_size must be >= data.crop_size"),
         ({"G": []}, "config.G: expected an object"),
+        ({"G": {"netG": "unet_128", "residual": True}}, "G.residual needs a resnet_"),
+        ({"G": {"residual": True}, "data": {"input_nc": 1}}, "input_nc == output_nc"),
+        ({"model": "cut", "G": {"affine_warp": True}}, "G.affine_warp needs a resnet_"),
     ],
 )
 def test_bad_configs_are_named(raw, message):

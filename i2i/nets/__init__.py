@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..config import ATTENTION_GENERATORS, DiscriminatorConfig, GeneratorConfig
+from ..config import ATTENTION_GENERATORS, RESNET_GENERATORS, DiscriminatorConfig, GeneratorConfig
 from ..errors import ConfigError
 from .layers import NormFactory, init_weights
 from .attention_resnet import AttentionResnetGenerator
@@ -18,10 +18,11 @@ __all__ = ["build_generator", "build_discriminator", "size_multiple", "init_weig
 def build_generator(spec: GeneratorConfig, input_nc: int, output_nc: int) -> nn.Module:
     norm = NormFactory(spec.norm)
     name = spec.netG
-    if name in ("resnet_9blocks", "resnet_6blocks", "mobile_resnet_9blocks"):
+    if name in RESNET_GENERATORS:
         return ResnetGenerator(input_nc, output_nc, spec.ngf, norm, n_blocks=9 if "9" in name else 6,
                                use_dropout=spec.dropout, separable=name.startswith("mobile"),
-                               antialias=spec.antialias, antialias_up=spec.antialias_up)
+                               antialias=spec.antialias, antialias_up=spec.antialias_up, residual=spec.residual,
+                               affine_warp=spec.affine_warp)
     if name in ("unet_128", "unet_256"):
         return UnetGenerator(input_nc, output_nc, 7 if name == "unet_128" else 8, spec.ngf, norm, spec.dropout)
     if name in ATTENTION_GENERATORS:

@@ -30,7 +30,8 @@ class NormFactory:
 
 
 def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
-    """normal(0, gain) for conv/linear weights, zero biases; batch-norm scale ~ normal(1, gain)."""
+    """normal(0, gain) for conv/linear weights, zero biases; batch-norm scale ~ normal(1, gain);
+    then each module's own `reset_parameters_after_init`, where it has one."""
     for module in net.modules():
         if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.init.normal_(module.weight, 0.0, gain)
@@ -39,4 +40,7 @@ def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
         elif isinstance(module, nn.BatchNorm2d):
             nn.init.normal_(module.weight, 1.0, gain)
             nn.init.zeros_(module.bias)
+    for module in net.modules():
+        if hasattr(module, "reset_parameters_after_init"):
+            module.reset_parameters_after_init()
     return net

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .affine_warp import AffineWarp
 from .layers import NormFactory
 
 
@@ -83,7 +84,10 @@ class ResnetGenerator(nn.Module):
     upsamplings, c7s1-output with tanh (Johnson et al. 2016, as used by CycleGAN).
 
     `antialias` / `antialias_up` give CUT's variant: stride-1 conv + blur-downsample, and
-    blur-upsample + stride-1 conv instead of the transposed conv."""
+    blur-upsample + stride-1 conv instead of the transposed conv. `residual` makes the network
+    predict a change to its input, clamp(x + tanh(...), -1, 1), with the last conv zeroed so
+    that it starts as the identity (see GeneratorConfig.residual). `affine_warp` puts a learned
+    global affine warp in front (see affine_warp.py)."""
 
     size_multiple = 4
 
@@ -98,6 +102,8 @@ class ResnetGenerator(nn.Module):
         separable: bool = False,
         antialias: bool = False,
         antialias_up: bool = False,
+        residual: bool = False,
+        affine_warp: bool = False,
     ):
         super().__init__()
         use_bias = norm.uses_bias
@@ -128,6 +134,24 @@ class ResnetGenerator(nn.Module):
             layers += [norm(channels // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, kernel_size=7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
+        self.residual = residual
+        self.warp = AffineWarp(input_nc) if affine_warp else None
+        # Class-conditional generators get condition planes after the image: the residual adds the image.
+        self.output_nc = output_nc
+        if residual and input_nc < output_nc:
+            raise ValueError(f"a residual generator adds its input to its output: {input_nc} input channels "
+                             f"cannot give {output_nc}")
+
+    def reset_parameters_after_init(self) -> None:
+        """Zero the residual head after a generic initialisation: the identity is the start."""
+        if self.residual:
+            head = self.model[-2]
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.warp is not None:
+            x = self.warp(x)
+        if self.residual:
+            return (x[:, :self.output_nc] + self.model(x)).clamp(-1, 1)
         return self.model(x)

@@ -6,11 +6,13 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+import torch
 
 from i2i.errors import CheckpointError, ConfigError
 from i2i.export import onnx as onnx_export
 from i2i.export.onnx import ExportError, export_onnx
 from i2i.io import list_images, read_image
+from i2i.rundir import load_generator
 from i2i.runtime import load
 
 from ..conftest import untrained_run
@@ -49,6 +51,19 @@ def test_other_generator_families(net_g, channels, tmp_path, photos, digits):
     run = untrained_run(tmp_path / "run", photos if channels == 3 else digits, net_g, ngf=4, channels=channels)
     report = export_onnx(run, tmp_path / "g.onnx")
     assert report.max_error < 1e-4 and report.path.is_file()
+
+
+def test_residual_generator_with_affine_warp(tmp_path, digits):
+    run = untrained_run(tmp_path / "run", digits, ngf=4, residual=True, affine_warp=True)
+    report = export_onnx(run, tmp_path / "g.onnx")
+    model = onnx.load(str(report.path))
+    assert {"GridSample", "Clip"} <= {node.op_type for node in model.graph.node}
+    assert report.max_error < 1e-4
+    session = ort.InferenceSession(str(report.path), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 1, 20, 36)).astype(np.float32)
+    with torch.no_grad():
+        expected = load_generator(run, "AtoB")[0].eval()(torch.from_numpy(x)).numpy()
+    assert np.abs(session.run(None, {"image": x})[0] - expected).max() < 1e-4  # another size than traced
 
 
 def test_uint8_io_matches_the_torch_predictor(resnet_run, digits, tmp_path):

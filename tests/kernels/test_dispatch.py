@@ -8,9 +8,9 @@ from i2i.kernels.dispatch import FusedConv, FusedResnetBlock, fuse_generator
 from i2i.nets import build_generator
 
 
-def randomized(name, ngf, in_nc=3, out_nc=3):
+def randomized(name, ngf, in_nc=3, out_nc=3, **options):
     torch.manual_seed(0)
-    net = build_generator(GeneratorConfig(name, ngf=ngf), in_nc, out_nc).eval()
+    net = build_generator(GeneratorConfig(name, ngf=ngf, **options), in_nc, out_nc).eval()
     with torch.no_grad():
         for p in net.parameters():
             p.normal_(0, 0.1)  # non-trivial biases too, unlike the zero-bias initialization
@@ -29,6 +29,19 @@ def test_fused_generator_matches_torch(name, ngf, size):
         fused = fuse_generator(net)(x)
         expected = net.double()(x.double())
     assert (fused.double() - expected).abs().max().item() < 1e-4
+
+
+def test_residual_and_warped_generators_keep_their_torch_parts():
+    net = randomized("resnet_6blocks", 4, residual=True, affine_warp=True)
+    with torch.no_grad():
+        net.warp.theta.bias.copy_(torch.tensor([0.8, 0.0, 0.1, 0.0, 0.9, 0.0]))  # a real warp, not a near-zero one
+    x = torch.rand(2, 3, 16, 12) * 2 - 1
+    with torch.no_grad():
+        fused = fuse_generator(net)
+        result = fused(x)
+        expected = net.double()(x.double())
+    assert fused.warp is net.warp and isinstance(fused.model[0], FusedConv)
+    assert (result.double() - expected).abs().max().item() < 1e-4
 
 
 def test_rewrite_fuses_every_resnet_conv():

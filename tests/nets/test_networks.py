@@ -2,7 +2,9 @@ import pytest
 import torch
 
 from i2i.config import DiscriminatorConfig, GeneratorConfig
-from i2i.nets import build_discriminator, build_generator, size_multiple
+from i2i.nets import build_discriminator, build_generator, init_weights, size_multiple
+from i2i.nets.affine_warp import AffineWarp
+from torch.nn import functional as F
 
 
 def count(net):
@@ -53,3 +55,42 @@ def test_mobile_resnet_is_much_smaller():
     dense = count(build_generator(GeneratorConfig("resnet_9blocks"), 3, 3))
     mobile = count(build_generator(GeneratorConfig("mobile_resnet_9blocks"), 3, 3))
     assert mobile < dense / 5
+
+
+def test_residual_generator_starts_as_the_identity_and_learns():
+    net = init_weights(build_generator(GeneratorConfig("resnet_6blocks", ngf=8, residual=True), 3, 3))
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert torch.equal(net(x), x)
+    # The zeroed head still gets a gradient, so the first step moves it off the identity.
+    net(x).sub(torch.zeros_like(x)).square().mean().backward()
+    assert net.model[-2].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="1 input channels cannot give 3"):
+        build_generator(GeneratorConfig("resnet_6blocks", ngf=8, residual=True), 1, 3)
+
+
+def test_affine_warp_starts_as_the_identity():
+    net = init_weights(build_generator(GeneratorConfig("resnet_6blocks", ngf=4, affine_warp=True), 1, 1))
+    x = torch.rand(3, 1, 20, 28) * 2 - 1
+    assert (net.warp(x) - x).abs().max() < 1e-5
+
+
+def test_affine_warp_resamples_like_torch_affine_grid():
+    torch.manual_seed(0)
+    warp = AffineWarp(3)
+    with torch.no_grad():
+        warp.theta.weight.normal_(0, 0.3)
+        warp.theta.bias.copy_(torch.tensor([0.7, 0.1, 0.2, -0.1, 0.8, -0.3]))
+    x = torch.randn(2, 3, 24, 16, dtype=torch.float64)
+    warp = warp.double()
+    theta = warp.transform(x)
+    expected = F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), padding_mode="border",
+                             align_corners=False)
+    assert (warp(x) - expected).abs().max() < 1e-10
+    # A zoom by 1/0.7 around the centre really changes the picture.
+    assert (warp(x) - x).abs().mean() > 0.3
+
+
+def test_residual_generator_with_a_condition_plane_adds_the_image():
+    net = init_weights(build_generator(GeneratorConfig("resnet_6blocks", ngf=8, residual=True), 4, 3))
+    x = torch.rand(2, 4, 32, 32) * 2 - 1
+    assert torch.equal(net(x), x[:, :3])

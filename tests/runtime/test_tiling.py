@@ -75,3 +75,6 @@ def test_generate_with_tiles_and_refusals(tmp_path, photos):
         load(run, tile=64, overlap=32)
     with pytest.raises(ConfigError, match="torch backend"):
         load(run, tile=128, backend="triton")
+    warped = untrained_run(tmp_path / "warped", photos, ngf=4, channels=3, affine_warp=True)
+    with pytest.raises(ConfigError, match="warps the whole image first"):
+        load(warped, tile=128, overlap=32)
