@@ -39,7 +39,8 @@ class GeneratorConfig:
     # ResNet generators: predict a change to the input, clamp(x + tanh(...)), starting from the
     # identity (zeroed last conv). Style transfer keeps most of the picture, so a short training
     # run spends its steps on the style instead of on relearning sharp detail through the
-    # bottleneck (blur is what the Fréchet distance punishes most).
+    # bottleneck (blur is what the Fréchet distance punishes most). A pixel moves by less than
+    # half the value range: for style and palette, not for large tone changes like night-to-day.
     residual: bool = False
     # ResNet generators: a learned global affine warp (spatial transformer) in front, for domains
     # that differ in position and scale (i2i/nets/affine_warp.py). Not with tiling.

@@ -47,8 +47,22 @@ def labelled_images(folder: Path, channels: int = 1, size: int = SIZE) -> tuple[
     return x, torch.tensor(labels)
 
 
+def random_affine(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each image zoomed in up to 1.5× or out to 0.9×, rotated up to ±11° and shifted up to ±15 %."""
+    n = len(x)
+    scale = torch.empty(n).uniform_(0.65, 1.1, generator=generator)
+    angle = torch.empty(n).uniform_(-0.2, 0.2, generator=generator)
+    shift = torch.empty(n, 2).uniform_(-0.15, 0.15, generator=generator)
+    cos, sin = scale * torch.cos(angle), scale * torch.sin(angle)
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, padding_mode="border", align_corners=False)
+
+
 def train_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 15, seed: int = 0, ndf: int = 32,
-                     n_classes: int | None = None) -> DomainClassifier:
+                     n_classes: int | None = None, affine_invariant: bool = False) -> DomainClassifier:
+    """A DomainClassifier trained on labelled images in [-1, 1], with small random shifts, or
+    with random affine transforms when it must read the class whatever the position and scale."""
     torch.manual_seed(seed)
     net = DomainClassifier(x.shape[1], n_classes or int(y.max()) + 1, ndf=ndf)
     optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
@@ -57,9 +71,11 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 15, seed: i
         order = torch.randperm(len(x), generator=generator)
         for start in range(0, len(x), 64):
             batch = order[start:start + 64]
-            # Small random shifts: the classifier must not depend on exact centring.
-            shifted = torch.roll(x[batch], shifts=tuple(torch.randint(-2, 3, (2,), generator=generator).tolist()), dims=(2, 3))
-            loss = F.cross_entropy(net(shifted), y[batch])
+            if affine_invariant:
+                moved = random_affine(x[batch], generator)
+            else:  # the classifier must not depend on exact centring
+                moved = torch.roll(x[batch], shifts=tuple(torch.randint(-2, 3, (2,), generator=generator).tolist()), dims=(2, 3))
+            loss = F.cross_entropy(net(moved), y[batch])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

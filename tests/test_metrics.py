@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from i2i.label_preservation import label_preservation
+import torch
+from torch.nn import functional as F
+
+from i2i.label_preservation import accuracy, label_preservation, labelled_images, train_classifier
 from i2i.metrics import (feature_statistics, folder_features, frechet_distance, kernel_inception_distance,
                          memorization_distance, mifid)
 
@@ -67,3 +70,17 @@ def test_label_preservation_on_real_digits(digits):
     assert result["classifier_accuracy_on_real_target_test"] > 0.85  # a USPS classifier reads USPS
     # "Translated" = raw MNIST here: the baseline that translation must improve on.
     assert result["accuracy_on_translated"] == result["accuracy_on_untranslated_sources"] < 0.6
+
+
+@pytest.mark.slow
+def test_an_affine_invariant_classifier_reads_zoomed_digits(digits):
+    x, y = labelled_images(digits / "trainA")
+    test_x, test_y = labelled_images(digits / "testA")
+    # MNIST test digits zoomed 1.4× about the centre: roughly how large USPS digits are.
+    theta = torch.tensor([[1 / 1.4, 0.0, 0.0], [0.0, 1 / 1.4, 0.0]]).expand(len(test_x), 2, 3)
+    zoomed = F.grid_sample(test_x, F.affine_grid(theta, list(test_x.shape), align_corners=False),
+                           padding_mode="border", align_corners=False)
+    plain = train_classifier(x, y)
+    invariant = train_classifier(x, y, affine_invariant=True)
+    assert accuracy(invariant, test_x, test_y) > 0.85
+    assert accuracy(invariant, zoomed, test_y) > accuracy(plain, zoomed, test_y) + 0.1

@@ -54,8 +54,11 @@ class SemanticTerms:
         images, labels = labelled_images(Path(data.dataroot) / "trainA", data.input_nc, data.crop_size)
         if int(labels.max()) >= data.semantic_nc:
             raise DataError(f"{data.dataroot}/trainA: label {int(labels.max())} >= data.semantic_nc {data.semantic_nc}")
+        # A generator that warps its input may move and rescale the content: the judge must then
+        # read the class whatever the position and scale, or it pins translations to the source's.
         trained = train_classifier(images, labels, self.weights.source_classifier_epochs, self.config.train.seed,
-                                   self.weights.classifier_ndf, data.semantic_nc)
+                                   self.weights.classifier_ndf, data.semantic_nc,
+                                   affine_invariant=self.config.G.affine_warp)
         device = next(self.source_classifier.parameters()).device
         self.source_classifier.load_state_dict({k: v.to(device) for k, v in trained.state_dict().items()})
 

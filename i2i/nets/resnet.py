@@ -86,8 +86,9 @@ class ResnetGenerator(nn.Module):
     `antialias` / `antialias_up` give CUT's variant: stride-1 conv + blur-downsample, and
     blur-upsample + stride-1 conv instead of the transposed conv. `residual` makes the network
     predict a change to its input, clamp(x + tanh(...), -1, 1), with the last conv zeroed so
-    that it starts as the identity (see GeneratorConfig.residual). `affine_warp` puts a learned
-    global affine warp in front (see affine_warp.py)."""
+    that it starts as the identity (see GeneratorConfig.residual); a pixel can move by less than
+    half the value range, which suits style, palette and texture, not night-to-day tone changes.
+    `affine_warp` puts a learned global affine warp in front (see affine_warp.py)."""
 
     size_multiple = 4
 
