@@ -95,8 +95,8 @@ def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps,
 
     overrides = {
         ("model",): model, ("data", "crop_size"): size, ("data", "load_size"): load_size,
-        ("train", "steps"): steps, ("train", "batch_size"): batch_size, ("G", "netG"): net_g, ("G", "ngf"): ngf, ("G", "residual"): residual, ("G", "affine_warp"): affine_warp,
-        ("D", "ndf"): ndf, ("train", "gan_mode"): gan_mode, ("train", "lr"): lr, ("train", "seed"): seed,
+        ("train", "steps"): steps, ("train", "batch_size"): batch_size, ("G", "netG"): net_g, ("G", "ngf"): ngf,
+        ("G", "residual"): residual, ("G", "affine_warp"): affine_warp, ("D", "ndf"): ndf, ("train", "gan_mode"): gan_mode, ("train", "lr"): lr, ("train", "seed"): seed,
         ("data", "num_workers"): workers, ("train", "save_every"): save_every, ("train", "sample_every"): sample_every,
         ("train", "log_every"): log_every, ("train", "precision"): precision, ("train", "eval_every"): eval_every,
         ("data", "flip"): False if no_flip else None, ("data", "dataset_mode"): dataset_mode,

@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from .errors import DataError
 from .io import list_images, read_image
+from .nets.affine_warp import affine_resample
 from .nets.classifier import DomainClassifier
 
 SIZE = 32
@@ -55,8 +56,7 @@ def random_affine(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     shift = torch.empty(n, 2).uniform_(-0.15, 0.15, generator=generator)
     cos, sin = scale * torch.cos(angle), scale * torch.sin(angle)
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, padding_mode="border", align_corners=False)
+    return affine_resample(x, theta)
 
 
 def train_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 15, seed: int = 0, ndf: int = 32,

@@ -43,14 +43,19 @@ class AffineWarp(nn.Module):
         return self.theta(self.localise(x)).view(-1, 2, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        theta = self.transform(x)
-        height, width = x.shape[-2:]
-        # Pixel centres in [-1, 1] (align_corners=False), as F.affine_grid places them.
-        ys = (torch.arange(height, device=x.device, dtype=x.dtype) * 2 + 1) / height - 1
-        xs = (torch.arange(width, device=x.device, dtype=x.dtype) * 2 + 1) / width - 1
-        grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
-        base = torch.stack([grid_x, grid_y, torch.ones_like(grid_x)], dim=-1).reshape(1, -1, 3)
-        grid = (base @ theta.transpose(1, 2)).reshape(x.shape[0], height, width, 2)
-        # border padding: content moved in from outside the frame repeats the edge (background),
-        # where zeros would paint mid-grey in the [-1, 1] range.
-        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        return affine_resample(x, self.transform(x))
+
+
+def affine_resample(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """`x` (N, C, H, W) resampled through the (N, 2, 3) affine matrices `theta`, which map
+    output to input coordinates in [-1, 1], as F.affine_grid + F.grid_sample would."""
+    height, width = x.shape[-2:]
+    # Pixel centres in [-1, 1] (align_corners=False), as F.affine_grid places them.
+    ys = (torch.arange(height, device=x.device, dtype=x.dtype) * 2 + 1) / height - 1
+    xs = (torch.arange(width, device=x.device, dtype=x.dtype) * 2 + 1) / width - 1
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    base = torch.stack([grid_x, grid_y, torch.ones_like(grid_x)], dim=-1).reshape(1, -1, 3)
+    grid = (base @ theta.transpose(1, 2)).reshape(x.shape[0], height, width, 2)
+    # border padding: content moved in from outside the frame repeats the edge (background),
+    # where zeros would paint mid-grey in the [-1, 1] range.
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)

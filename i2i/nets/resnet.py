@@ -137,8 +137,6 @@ class ResnetGenerator(nn.Module):
         self.model = nn.Sequential(*layers)
         self.residual = residual
         self.warp = AffineWarp(input_nc) if affine_warp else None
-        # Class-conditional generators get condition planes after the image: the residual adds the image.
-        self.output_nc = output_nc
         if residual and input_nc < output_nc:
             raise ValueError(f"a residual generator adds its input to its output: {input_nc} input channels "
                              f"cannot give {output_nc}")
@@ -153,6 +151,8 @@ class ResnetGenerator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.warp is not None:
             x = self.warp(x)
+        out = self.model(x)
         if self.residual:
-            return (x[:, :self.output_nc] + self.model(x)).clamp(-1, 1)
-        return self.model(x)
+            # Class-conditional generators get condition planes after the image: add the image.
+            return (x[:, :out.shape[1]] + out).clamp(-1, 1)
+        return out
