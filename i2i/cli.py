@@ -263,10 +263,12 @@ def video(run_dir, source, output, temporal, report, direction, device, backend,
 @click.option("--sources", type=click.Path(path_type=Path), help="Label preservation: the untranslated inputs (baseline).")
 @click.option("--judges", type=click.IntRange(min=1), default=1, show_default=True,
               help="Label preservation: classifiers to train (seeds 0…N−1); accuracies are their mean, with the spread.")
+@click.option("--label-channels", type=click.Choice(["1", "3"]), default="1", show_default=True,
+              help="Label preservation: read the images as grey (1) or colour (3).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the numbers here.")
-def eval_command(generated, real, train_real, extractor, target_train, target_test, sources, judges, device,
-                 json_path) -> None:
+def eval_command(generated, real, train_real, extractor, target_train, target_test, sources, judges, label_channels,
+                 device, json_path) -> None:
     """Score GENERATED images: Fréchet distance, KID (and MiFID with --train-real) against REAL
     images, and/or label preservation with a classifier trained on --target-train
     (labels from file names <name>_<label>.png). Every distance names its feature extractor."""
@@ -282,7 +284,8 @@ def eval_command(generated, real, train_real, extractor, target_train, target_te
             raise ConfigError("--target-train needs --target-test (real labelled target images held out)")
         from .label_preservation import label_preservation
 
-        result |= label_preservation(generated, target_train, target_test, sources, judges=judges)
+        result |= label_preservation(generated, target_train, target_test, sources, judges=judges,
+                                     channels=int(label_channels))
     if not result:
         raise ConfigError("give REAL images to compare with, or --target-train/--target-test for label preservation")
     width = max(map(len, result))

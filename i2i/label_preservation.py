@@ -103,21 +103,23 @@ def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def label_preservation(translated: Path, target_train: Path, target_test: Path, sources: Path | None = None,
-                       epochs: int = 15, judges: int = 1) -> dict:
+                       epochs: int = 15, judges: int = 1, channels: int = 1) -> dict:
     """Accuracies of classifiers trained on target_train (seeds 0 … judges−1), averaged: on
-    target_test (the ceiling), on the translations and on their sources (the baseline)."""
-    x, y = labelled_images(target_train)
+    target_test (the ceiling), on the translations and on their sources (the baseline). Every
+    image is read with `channels` channels (1: grey, 3: RGB) at 32 × 32."""
+    x, y = labelled_images(target_train, channels)
     folders = {"classifier_accuracy_on_real_target_test": target_test, "accuracy_on_translated": translated}
     if sources is not None:
         folders["accuracy_on_untranslated_sources"] = sources
-    images = {key: labelled_images(folder) for key, folder in folders.items()}
+    images = {key: labelled_images(folder, channels) for key, folder in folders.items()}
     readings: dict[str, list[float]] = {key: [] for key in folders}
     for seed in range(judges):
         torch.manual_seed(seed)  # the judge's initial weights
         net = train_classifier(JudgeClassifier(x.shape[1], int(y.max()) + 1), x, y, epochs, seed, slight_affine)
         for key, labelled in images.items():
             readings[key].append(accuracy(net, *labelled))
-    result: dict = {"label_classifier": f"JudgeClassifier × {judges}, {epochs} epochs on the {len(x)} images of {target_train}"}
+    result: dict = {"label_classifier": (f"JudgeClassifier × {judges} ({'colour' if channels == 3 else 'grey'}), "
+                                         f"{epochs} epochs on the {len(x)} images of {target_train}")}
     for key, values in readings.items():
         result[key] = float(np.mean(values))
         if judges > 1:

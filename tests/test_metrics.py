@@ -116,4 +116,34 @@ def test_label_preservation_averages_judges_with_their_spread(digits, tmp_path):
         readings.append(accuracy(judge, *labelled_images(tmp_path / "testA")))
     assert result["accuracy_on_translated"] == pytest.approx(np.mean(readings))
     assert result["accuracy_on_translated_std"] == pytest.approx(np.std(readings))
-    assert "JudgeClassifier × 2" in result["label_classifier"] and "accuracy_on_untranslated_sources" not in result
+    assert "JudgeClassifier × 2 (grey)" in result["label_classifier"] and "accuracy_on_untranslated_sources" not in result
+
+
+def test_eval_judges_colour_images_in_colour(digits, tmp_path):
+    import json
+
+    import cv2
+    from click.testing import CliRunner
+
+    from i2i.cli import cli
+    from i2i.io import read_image
+
+    # The same digits tinted magenta (class 0) or green (class 1) at equal luminance: told apart
+    # by colour only, so a judge that reads grey can only guess.
+    tints = (np.array([1.0, 0.0, 1.0]), np.array([0.0, 0.704, 0.0]))
+    for split, source, count in (("train", "trainA", 100), ("test", "testA", 50)):
+        (tmp_path / split).mkdir()
+        for path in list_images(digits / source)[:count]:
+            grey = read_image(path, 1).astype(float)
+            for label, tint in enumerate(tints):
+                cv2.imwrite(str(tmp_path / split / f"{path.stem}_{label}.png"), (grey * tint[::-1]).round().astype(np.uint8))
+    colour = tmp_path / "colour.json"
+    result = CliRunner().invoke(cli, ["eval", str(tmp_path / "test"), "--target-train", str(tmp_path / "train"),
+                                      "--target-test", str(tmp_path / "test"), "--label-channels", "3",
+                                      "--json", str(colour)])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(colour.read_text())
+    assert scores["label_classifier"].startswith("JudgeClassifier × 1 (colour), 15 epochs on the 200 images")
+    assert scores["accuracy_on_translated"] == scores["classifier_accuracy_on_real_target_test"] > 0.95
+    grey = label_preservation(tmp_path / "test", tmp_path / "train", tmp_path / "test")
+    assert grey["accuracy_on_translated"] < 0.65
