@@ -262,16 +262,23 @@ def video(run_dir, source, output, temporal, report, direction, device, backend,
 @click.option("--target-test", type=click.Path(path_type=Path), help="Label preservation: labelled real target images to check the classifier on.")
 @click.option("--sources", type=click.Path(path_type=Path), help="Label preservation: the untranslated inputs (baseline).")
 @click.option("--judges", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Label preservation: classifiers to train (seeds 0…N−1); accuracies are their mean, with the spread.")
+              help="Label preservation and --transfer: classifiers to train per training set (seeds 0…N−1); "
+                   "accuracies are their mean, with the spread.")
+@click.option("--transfer", is_flag=True,
+              help="Also train classifiers on the labelled GENERATED images (and on --sources, the baseline) and "
+                   "report how well they read --target-test: their worth as synthetic training data.")
 @click.option("--label-channels", type=click.Choice(["1", "3"]), default="1", show_default=True,
-              help="Label preservation: read the images as grey (1) or colour (3).")
+              help="Label preservation and --transfer: read the images as grey (1) or colour (3).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the numbers here.")
-def eval_command(generated, real, train_real, extractor, target_train, target_test, sources, judges, label_channels,
-                 device, json_path) -> None:
+def eval_command(generated, real, train_real, extractor, target_train, target_test, sources, judges, transfer,
+                 label_channels, device, json_path) -> None:
     """Score GENERATED images: Fréchet distance, KID (and MiFID with --train-real) against REAL
     images, and/or label preservation with a classifier trained on --target-train
-    (labels from file names <name>_<label>.png). Every distance names its feature extractor."""
+    (labels from file names <name>_<label>.png), and/or with --transfer classifiers trained on
+    GENERATED. Every distance names its feature extractor, every accuracy its classifiers."""
+    if (target_train is not None or transfer) and target_test is None:
+        raise ConfigError("label preservation and --transfer need --target-test (real labelled target images held out)")
     from .io import atomic_write_bytes
 
     result = {}
@@ -279,15 +286,18 @@ def eval_command(generated, real, train_real, extractor, target_train, target_te
         from .metrics import evaluate_folders
 
         result |= evaluate_folders(generated, real, train_real, extractor, device)
+    judging = {"judges": judges, "channels": int(label_channels)}
     if target_train is not None:
-        if target_test is None:
-            raise ConfigError("--target-train needs --target-test (real labelled target images held out)")
         from .label_preservation import label_preservation
 
-        result |= label_preservation(generated, target_train, target_test, sources, judges=judges,
-                                     channels=int(label_channels))
+        result |= label_preservation(generated, target_train, target_test, sources, **judging)
+    if transfer:
+        from .label_preservation import synthetic_data_transfer
+
+        result |= synthetic_data_transfer(generated, target_test, sources, **judging)
     if not result:
-        raise ConfigError("give REAL images to compare with, or --target-train/--target-test for label preservation")
+        raise ConfigError("give REAL images to compare with, --target-train/--target-test for label preservation, "
+                          "or --transfer with --target-test")
     width = max(map(len, result))
     for key, value in result.items():
         click.echo(f"{key:>{width}}: {value:.4f}" if isinstance(value, float) else f"{key:>{width}}: {value}")

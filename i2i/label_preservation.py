@@ -1,9 +1,13 @@
-"""Label preservation: does a translated image still show what its source showed?
+"""Label preservation: does a translated image still show what its source showed? And its
+counterpart for synthetic training data: do classifiers trained on translations read real
+target images?
 
 A classifier is trained on real, labelled images of the target domain (labels from file
 names `<anything>_<label>.<ext>`, as in MNIST/USPS exports), then reads the translated
 images, whose labels are those of their sources. Its accuracy on real target test images is
 the ceiling; its accuracy on the untranslated sources is the baseline translation must beat.
+The transfer check turns this around (the protocol of pixel-level domain adaptation papers):
+classifiers are trained on the translations and read real target test images.
 """
 
 from __future__ import annotations
@@ -102,26 +106,52 @@ def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return float((net(x).argmax(1) == y).float().mean())
 
 
+def judged_accuracies(x: torch.Tensor, y: torch.Tensor, readings: dict[str, tuple[torch.Tensor, torch.Tensor]],
+                      epochs: int, judges: int) -> dict[str, float]:
+    """Judges trained on (x, y) with seeds 0 … judges−1 read each labelled set of `readings`:
+    mean accuracy per key, and its standard deviation as key_std when judges > 1."""
+    accuracies: dict[str, list[float]] = {key: [] for key in readings}
+    for seed in range(judges):
+        torch.manual_seed(seed)  # the judge's initial weights
+        net = train_classifier(JudgeClassifier(x.shape[1], int(y.max()) + 1), x, y, epochs, seed, slight_affine)
+        for key, labelled in readings.items():
+            accuracies[key].append(accuracy(net, *labelled))
+    result = {}
+    for key, values in accuracies.items():
+        result[key] = float(np.mean(values))
+        if judges > 1:
+            result[f"{key}_std"] = float(np.std(values))
+    return result
+
+
+def describe_judges(judges: int, channels: int, epochs: int) -> str:
+    return f"JudgeClassifier × {judges} ({'colour' if channels == 3 else 'grey'}), {epochs} epochs"
+
+
 def label_preservation(translated: Path, target_train: Path, target_test: Path, sources: Path | None = None,
                        epochs: int = 15, judges: int = 1, channels: int = 1) -> dict:
-    """Accuracies of classifiers trained on target_train (seeds 0 … judges−1), averaged: on
-    target_test (the ceiling), on the translations and on their sources (the baseline). Every
-    image is read with `channels` channels (1: grey, 3: RGB) at 32 × 32."""
+    """Accuracies of judges trained on target_train, averaged: on target_test (the ceiling), on
+    the translations and on their sources (the baseline). Every image is read with `channels`
+    channels (1: grey, 3: RGB) at 32 × 32."""
     x, y = labelled_images(target_train, channels)
     folders = {"classifier_accuracy_on_real_target_test": target_test, "accuracy_on_translated": translated}
     if sources is not None:
         folders["accuracy_on_untranslated_sources"] = sources
-    images = {key: labelled_images(folder, channels) for key, folder in folders.items()}
-    readings: dict[str, list[float]] = {key: [] for key in folders}
-    for seed in range(judges):
-        torch.manual_seed(seed)  # the judge's initial weights
-        net = train_classifier(JudgeClassifier(x.shape[1], int(y.max()) + 1), x, y, epochs, seed, slight_affine)
-        for key, labelled in images.items():
-            readings[key].append(accuracy(net, *labelled))
-    result: dict = {"label_classifier": (f"JudgeClassifier × {judges} ({'colour' if channels == 3 else 'grey'}), "
-                                         f"{epochs} epochs on the {len(x)} images of {target_train}")}
-    for key, values in readings.items():
-        result[key] = float(np.mean(values))
-        if judges > 1:
-            result[f"{key}_std"] = float(np.std(values))
+    readings = {key: labelled_images(folder, channels) for key, folder in folders.items()}
+    return {"label_classifier": f"{describe_judges(judges, channels, epochs)} on the {len(x)} images of {target_train}",
+            **judged_accuracies(x, y, readings, epochs, judges)}
+
+
+def synthetic_data_transfer(translated: Path, target_test: Path, sources: Path | None = None, epochs: int = 15,
+                            judges: int = 1, channels: int = 1) -> dict:
+    """The domain-adaptation protocol: judges trained on the translations (with their sources'
+    labels) read real target_test images; trained on the untranslated sources instead, they
+    give the baseline that translation must beat."""
+    test = labelled_images(target_test, channels)
+    training_sets = {"transfer_accuracy_on_real_target_test": translated}
+    if sources is not None:
+        training_sets["transfer_accuracy_from_untranslated_sources"] = sources
+    result: dict = {"transfer_classifier": f"{describe_judges(judges, channels, epochs)}, tested on {target_test}"}
+    for key, folder in training_sets.items():
+        result |= judged_accuracies(*labelled_images(folder, channels), {key: test}, epochs, judges)
     return result

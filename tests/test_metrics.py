@@ -15,6 +15,7 @@ from i2i.label_preservation import (
     labelled_images,
     random_affine,
     slight_affine,
+    synthetic_data_transfer,
     train_classifier,
 )
 from i2i.metrics import (
@@ -102,21 +103,52 @@ def test_an_affine_invariant_classifier_reads_zoomed_digits(digits):
     assert accuracy(invariant, zoomed, test_y) > accuracy(plain, zoomed, test_y) + 0.1
 
 
-def test_label_preservation_averages_judges_with_their_spread(digits, tmp_path):
-    for folder, count in (("trainB", 120), ("testB", 40), ("testA", 40)):
+@pytest.fixture
+def few_digits(digits, tmp_path):
+    """120 training and 40 test digits of each domain, copied: quick to train judges on."""
+    for folder, count in (("trainA", 120), ("trainB", 120), ("testA", 40), ("testB", 40)):
         (tmp_path / folder).mkdir()
         for path in list_images(digits / folder)[:count]:
             shutil.copy(path, tmp_path / folder)
-    result = label_preservation(tmp_path / "testA", tmp_path / "trainB", tmp_path / "testB", epochs=2, judges=2)
-    x, y = labelled_images(tmp_path / "trainB")
+    return tmp_path
+
+
+def readings_of_two_judges(train_folder, test_folder):
+    """Judges trained independently of label_preservation: seeds 0 and 1, two epochs."""
+    x, y = labelled_images(train_folder)
     readings = []
     for seed in (0, 1):
         torch.manual_seed(seed)
         judge = train_classifier(JudgeClassifier(1, 10), x, y, 2, seed, slight_affine)
-        readings.append(accuracy(judge, *labelled_images(tmp_path / "testA")))
-    assert result["accuracy_on_translated"] == pytest.approx(np.mean(readings))
-    assert result["accuracy_on_translated_std"] == pytest.approx(np.std(readings))
+        readings.append(accuracy(judge, *labelled_images(test_folder)))
+    return pytest.approx(np.mean(readings)), pytest.approx(np.std(readings))
+
+
+def test_label_preservation_averages_judges_with_their_spread(few_digits):
+    result = label_preservation(few_digits / "testA", few_digits / "trainB", few_digits / "testB", epochs=2, judges=2)
+    expected = readings_of_two_judges(few_digits / "trainB", few_digits / "testA")
+    assert (result["accuracy_on_translated"], result["accuracy_on_translated_std"]) == expected
     assert "JudgeClassifier × 2 (grey)" in result["label_classifier"] and "accuracy_on_untranslated_sources" not in result
+
+
+def test_transfer_trains_judges_on_the_translations_and_on_their_sources(few_digits):
+    # USPS training digits stand in for translations of the MNIST ones.
+    result = synthetic_data_transfer(few_digits / "trainB", few_digits / "testB", few_digits / "trainA",
+                                     epochs=2, judges=2)
+    expected = readings_of_two_judges(few_digits / "trainB", few_digits / "testB")
+    baseline = readings_of_two_judges(few_digits / "trainA", few_digits / "testB")
+    assert (result["transfer_accuracy_on_real_target_test"], result["transfer_accuracy_on_real_target_test_std"]) == expected
+    assert (result["transfer_accuracy_from_untranslated_sources"],
+            result["transfer_accuracy_from_untranslated_sources_std"]) == baseline
+
+
+def test_transfer_needs_a_real_target_test_set(few_digits):
+    from click.testing import CliRunner
+
+    from i2i.cli import cli
+
+    result = CliRunner().invoke(cli, ["eval", str(few_digits / "trainB"), "--transfer"])
+    assert result.exit_code == 2 and "need --target-test" in result.output and "Traceback" not in result.output
 
 
 def test_eval_judges_colour_images_in_colour(digits, tmp_path):
