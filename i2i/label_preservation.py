@@ -13,6 +13,7 @@ classifiers are trained on the translations and read real target test images.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -79,10 +80,13 @@ def small_shifts(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.roll(x, shifts=tuple(torch.randint(-2, 3, (2,), generator=generator).tolist()), dims=(2, 3))
 
 
-def train_classifier(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int = 15, seed: int = 0,
-                     augment: Augmentation = small_shifts) -> nn.Module:
-    """`net` trained on labelled images in [-1, 1] (batches of 64, one-cycle learning rate),
-    each batch passed through `augment` first; returned in eval mode."""
+def train_classifier(build: Callable[[], nn.Module], x: torch.Tensor, y: torch.Tensor, epochs: int = 15,
+                     seed: int = 0, augment: Augmentation = small_shifts) -> nn.Module:
+    """A network from `build`, with PyTorch's default initialisation under `seed`, trained on
+    labelled images in [-1, 1] (batches of 64, one-cycle learning rate), each batch passed
+    through `augment` first; returned in eval mode."""
+    torch.manual_seed(seed)
+    net = build()
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     batches_per_epoch = -(-len(x) // 64)
@@ -112,8 +116,7 @@ def judged_accuracies(x: torch.Tensor, y: torch.Tensor, readings: dict[str, tupl
     mean accuracy per key, and its standard deviation as key_std when judges > 1."""
     accuracies: dict[str, list[float]] = {key: [] for key in readings}
     for seed in range(judges):
-        torch.manual_seed(seed)  # the judge's initial weights
-        net = train_classifier(JudgeClassifier(x.shape[1], int(y.max()) + 1), x, y, epochs, seed, slight_affine)
+        net = train_classifier(partial(JudgeClassifier, x.shape[1], int(y.max()) + 1), x, y, epochs, seed, slight_affine)
         for key, labelled in readings.items():
             accuracies[key].append(accuracy(net, *labelled))
     result = {}

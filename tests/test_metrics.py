@@ -95,10 +95,8 @@ def test_an_affine_invariant_classifier_reads_zoomed_digits(digits):
     zoomed = F.grid_sample(test_x, F.affine_grid(theta, list(test_x.shape), align_corners=False),
                            padding_mode="border", align_corners=False)
     # The frozen source classifier of --class-consistency: a DomainClassifier.
-    torch.manual_seed(0)
-    plain = train_classifier(DomainClassifier(1, 10), x, y)
-    torch.manual_seed(0)
-    invariant = train_classifier(DomainClassifier(1, 10), x, y, augment=random_affine)
+    plain = train_classifier(lambda: DomainClassifier(1, 10), x, y)
+    invariant = train_classifier(lambda: DomainClassifier(1, 10), x, y, augment=random_affine)
     assert accuracy(invariant, test_x, test_y) > 0.85
     assert accuracy(invariant, zoomed, test_y) > accuracy(plain, zoomed, test_y) + 0.1
 
@@ -118,8 +116,7 @@ def readings_of_two_judges(train_folder, test_folder):
     x, y = labelled_images(train_folder)
     readings = []
     for seed in (0, 1):
-        torch.manual_seed(seed)
-        judge = train_classifier(JudgeClassifier(1, 10), x, y, 2, seed, slight_affine)
+        judge = train_classifier(lambda: JudgeClassifier(1, 10), x, y, 2, seed, slight_affine)
         readings.append(accuracy(judge, *labelled_images(test_folder)))
     return pytest.approx(np.mean(readings)), pytest.approx(np.std(readings))
 
