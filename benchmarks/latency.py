@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from i2i.config import GeneratorConfig, RunConfig
+from i2i.image import array_to_model_input, to_image_arrays
 from i2i.io import list_images, read_image
 from i2i.nets import build_generator, init_weights
 from i2i.rundir import generator_channels
@@ -76,7 +77,7 @@ def photo_batches(folder: Path | None, size: int, count: int) -> list[np.ndarray
         h, w = image.shape[:2]
         top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
         crop = image[top:top + size, left:left + size]
-        batches.append((crop.transpose(2, 0, 1)[None].astype(np.float32) / 127.5 - 1.0))
+        batches.append(array_to_model_input(crop).numpy())
     return batches
 
 
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
     import onnxruntime as ort
 
     if exported is not None:
-        images = np.ascontiguousarray(((x_np.transpose(0, 2, 3, 1) + 1) * 127.5).round().astype(np.uint8))
+        images = np.ascontiguousarray(to_image_arrays(torch.from_numpy(x_np)))
         if exported.backend == "tensorrt":
             rows.extend(cuda_rows(net, x, args.repeats, args.warmup, [(f"i2i tensorrt {args.model.name}", lambda: exported.run(images))]))
         else:

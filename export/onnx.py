@@ -25,6 +25,14 @@ from torch import nn
 from i2i import __version__
 from i2i.config import RunConfig
 from i2i.errors import ConfigError, UserError
+from i2i.image import (
+    array_to_model_input,
+    pad_to_multiple,
+    to_image_arrays,
+    to_images,
+    to_model_input,
+    with_constant_plane,
+)
 from i2i.io import atomic_write_bytes, list_images, read_image
 from i2i.nets import size_multiple
 from i2i.rundir import class_plane_value, condition_channels, generator_channels, load_generator
@@ -67,9 +75,7 @@ class Uint8Generator(nn.Module):
         self.net, self.dtype = net, dtype
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = image.permute(0, 3, 1, 2).to(self.dtype) / 127.5 - 1.0
-        y = self.net(x).float()
-        return ((y.clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
+        return to_images(self.net(to_model_input(image, self.dtype)))
 
 
 def _trace(module: nn.Module, example: torch.Tensor, opset: int) -> onnx.ModelProto:
@@ -133,8 +139,6 @@ def verification_inputs(config: RunConfig, direction: str, multiple: int, count:
     """(label, uint8 NHWC batch) pairs: noise at three sizes, plus up to `count` real images
     of the run's dataset (test split, else train split), each padded to the size multiple,
     when that folder is still there."""
-    from i2i.runtime.predictor import pad_to_multiple
-
     in_nc = generator_channels(config, direction)[0]
     extra = condition_channels(config)
     side = max(2 * multiple, 16)
@@ -148,7 +152,7 @@ def verification_inputs(config: RunConfig, direction: str, multiple: int, count:
             for path in list_images(folder)[:count]:
                 image = read_image(path, in_nc)
                 if extra:  # class-conditional: the class plane of the first class
-                    image = np.concatenate([image, np.full((*image.shape[:2], 1), class_plane_value(config, 0), np.uint8)], 2)
+                    image = with_constant_plane(image, class_plane_value(config, 0))
                 inputs.append((path.name, pad_to_multiple(image[None], multiple)))
             break
     return inputs
@@ -182,11 +186,11 @@ def export_onnx(run_dir: Path, out_path: Path | None = None, direction: str = "A
 
 def _max_error(session, reference: nn.Module, batch: np.ndarray, io_kind: str, precision: str) -> float:
     with torch.inference_mode():
-        x = torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        x = array_to_model_input(batch)
         expected = reference(x)
     if io_kind == "uint8":
         got = session.run(None, {INPUT_NAME: batch})[0].astype(np.float64)
-        want = ((expected.clamp(-1, 1) + 1) * 127.5).round().permute(0, 2, 3, 1).numpy()
+        want = to_image_arrays(expected)
         return float(np.abs(got - want).max())
     feed = x.numpy().astype(np.float16 if precision == "fp16" else np.float32)
     got = session.run(None, {INPUT_NAME: feed})[0].astype(np.float64)

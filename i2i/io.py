@@ -22,6 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .errors import CheckpointError, DataError
+from .image import to_channels
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
 CHECKPOINT_PREFIX = "step_"
@@ -83,11 +84,7 @@ def _to_uint8_channels(image: np.ndarray, channels: int, path: Path) -> np.ndarr
     elif image.shape[2] == 2:  # gray + alpha
         alpha = image[:, :, 1:2].astype(np.float32) / 255.0
         image = np.round(image[:, :, :1] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
-    if channels == 3 and image.shape[2] == 1:
-        image = np.repeat(image, 3, axis=2)
-    elif channels == 1 and image.shape[2] == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[:, :, None]
-    return np.ascontiguousarray(image)
+    return np.ascontiguousarray(to_channels(image, channels))
 
 
 def write_image(path: Path, image: np.ndarray) -> bytes:

@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .errors import DataError
+from .image import array_to_model_input
 from .io import list_images, read_image
 from .nets.affine_warp import affine_resample
 from .nets.classifier import JudgeClassifier
@@ -52,7 +53,7 @@ def labelled_images(folder: Path, channels: int = 1, size: int = SIZE) -> tuple[
     labels = [label for _, label in labelled]
     images = [cv2.resize(read_image(path, channels), (size, size), interpolation=cv2.INTER_AREA).reshape(size, size, channels)
               for path, _ in labelled]
-    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    x = array_to_model_input(np.stack(images))
     return x, torch.tensor(labels)
 
 

@@ -23,6 +23,7 @@ import torch
 from torch.nn import functional as F
 
 from .errors import DataError, MissingDependencyError
+from .image import to_channels
 from .io import list_images, read_image
 
 EXTRACTORS = ("efficientnet-lite0", "inception")
@@ -128,7 +129,7 @@ def image_features(images: list[np.ndarray], extract: Callable[[torch.Tensor], t
     """Features of uint8 HWC images (gray is repeated to RGB; sizes may differ)."""
     chunks = []
     for start in range(0, len(images), batch_size):
-        group = [np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img for img in images[start:start + batch_size]]
+        group = [to_channels(img, 3) for img in images[start:start + batch_size]]
         size = group[0].shape[:2]
         batch = torch.stack([torch.from_numpy(np.ascontiguousarray(img if img.shape[:2] == size else _resize(img, size)))
                              .permute(2, 0, 1) for img in group])

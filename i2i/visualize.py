@@ -10,15 +10,13 @@ import cv2
 import numpy as np
 import torch
 
+from .image import to_channels, to_image_arrays
 from .io import atomic_write_bytes, write_image
 
 
 def tensor_to_uint8(images: torch.Tensor) -> np.ndarray:
     """float NCHW in [-1, 1] → uint8 NHWC with 3 channels (gray is repeated for display)."""
-    images = images.detach().float().cpu()
-    if images.shape[1] == 1:
-        images = images.repeat(1, 3, 1, 1)
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+    return np.stack([to_channels(image, 3) for image in to_image_arrays(images.detach())])
 
 
 def image_grid(rows: dict[str, np.ndarray], cell: int | None = None) -> np.ndarray:

@@ -11,6 +11,7 @@ import torch
 
 from i2i.config import RunConfig
 from i2i.errors import ConfigError, MissingDependencyError
+from i2i.image import array_to_model_input, to_image_arrays
 from i2i.export.onnx import INPUT_NAME, OUTPUT_NAME, read_metadata
 
 
@@ -35,12 +36,11 @@ class OnnxRuntimeRunner:
         if self.io_kind == "uint8":
             feed = batch
         else:
-            feed = (batch.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0).astype(self.float_type)
+            feed = array_to_model_input(batch).numpy().astype(self.float_type)
         output = self._run_cuda(feed) if self.device.type == "cuda" else self.session.run(None, {INPUT_NAME: feed})[0]
         if self.io_kind == "uint8":
             return output
-        output = np.clip(output.astype(np.float32), -1.0, 1.0)
-        return np.round((output + 1.0) * 127.5).astype(np.uint8).transpose(0, 2, 3, 1)
+        return to_image_arrays(torch.from_numpy(output))
 
     def _run_cuda(self, feed: np.ndarray) -> np.ndarray:
         """Bind the input in GPU memory and let ORT allocate the output there too: no

@@ -19,6 +19,7 @@ from torch import nn
 
 from i2i.config import RunConfig
 from i2i.errors import ConfigError
+from i2i.image import pad_to_multiple, to_image_arrays, to_model_input, with_constant_plane
 from i2i.nets import size_multiple
 from i2i.rundir import class_plane_value, condition_channels, generator_channels, load_generator
 
@@ -74,21 +75,7 @@ class Predictor:
         if classes is None or len(classes) != len(images) or not all(0 <= c < len(names) for c in classes):
             raise ConfigError(f"this model is class-conditional: give one class index per image (0..{len(names) - 1}: "
                               f"{', '.join(names)})")
-        return [np.concatenate([image, np.full((*image.shape[:2], 1), class_plane_value(self.config, c), np.uint8)], 2)
-                for image, c in zip(images, classes)]
-
-
-def pad_to_multiple(batch: np.ndarray, multiple: int) -> np.ndarray:
-    """Pad an NHWC batch at the bottom/right so H and W are multiples of `multiple` (a power
-    of two) and at least 8: the ResNet blocks reflection-pad the 1/4-size features by 1,
-    which needs 2 pixels. Reflection where the image is large enough, edge copies otherwise."""
-    height, width = batch.shape[1:3]
-    pad_h = max(-height % multiple, 8 - height)
-    pad_w = max(-width % multiple, 8 - width)
-    if not pad_h and not pad_w:
-        return batch
-    mode = "reflect" if pad_h < height and pad_w < width else "edge"
-    return np.pad(batch, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode=mode)
+        return [with_constant_plane(image, class_plane_value(self.config, c)) for image, c in zip(images, classes)]
 
 
 class TorchRunner:
@@ -100,12 +87,11 @@ class TorchRunner:
 
     @torch.inference_mode()
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        # Upload uint8 and normalize on the device: a quarter of the bytes of float32.
-        x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).to(self.dtype).div_(127.5).sub_(1.0)
+        x = to_model_input(torch.from_numpy(batch).to(self.device), self.dtype)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         y = self.forward(x)
-        return ((y.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        return to_image_arrays(y)
 
 
 def _torch_device(device: str) -> torch.device:

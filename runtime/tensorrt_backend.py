@@ -10,6 +10,7 @@ import torch
 
 from i2i.config import RunConfig
 from i2i.errors import ConfigError
+from i2i.image import to_image_arrays, to_model_input
 from i2i.export.onnx import INPUT_NAME, OUTPUT_NAME
 from i2i.export.plugins import import_tensorrt, register_tensorrt_plugins
 from i2i.export.tensorrt import EngineError, EngineSidecar, check_engine_compatible
@@ -31,7 +32,7 @@ class TensorRTRunner:
         n, h, w, _ = batch.shape
         if not all(lo <= v <= hi for lo, v, hi in zip((low[0], low[2], low[3]), (n, h, w), (high[0], high[2], high[3]))):
             raise ConfigError(f"input {n}x{h}x{w} is outside the engine's profile {low} .. {high}; rebuild with other --shapes")
-        x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).to(self.input_dtype).div_(127.5).sub_(1.0).contiguous()
+        x = to_model_input(torch.from_numpy(batch).to(self.device), self.input_dtype).contiguous()
         self.context.set_input_shape(INPUT_NAME, tuple(x.shape))
         y = torch.empty(tuple(self.context.get_tensor_shape(OUTPUT_NAME)), device=self.device, dtype=self.output_dtype)
         self.context.set_tensor_address(INPUT_NAME, x.data_ptr())
@@ -39,7 +40,7 @@ class TensorRTRunner:
         stream = torch.cuda.current_stream(self.device)
         if not self.context.execute_async_v3(stream.cuda_stream):
             raise EngineError("TensorRT failed to run the engine")
-        return ((y.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        return to_image_arrays(y)
 
 
 def load_engine(path: Path, device: torch.device) -> tuple[TensorRTRunner, RunConfig, str]:

@@ -28,11 +28,12 @@ import numpy as np
 import torch
 
 from i2i.errors import ConfigError, DataError
+from i2i.image import pad_to_multiple, to_channels, to_model_input, to_pixel_values
 from i2i.io import atomic_write_bytes, list_images, read_image
 from i2i.rundir import load_predictor
 
 from .flicker import occlusion_mask, warp, warping_error
-from .predictor import Predictor, pad_to_multiple
+from .predictor import Predictor
 
 TEMPORAL_MODES = ("none", "recycle", "flow")
 # (alpha, sigma) of the blending modes. recycle: chosen on carphone_pristine.mp4 and checked on
@@ -98,7 +99,7 @@ class FrameSource:
                 if not ok:
                     return
                 rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-                yield rgb if self.channels == 3 else cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)[:, :, None]
+                yield to_channels(rgb, self.channels)
         finally:
             capture.release()
 
@@ -116,9 +117,9 @@ class RecycleBlender:
     def forecast(self) -> np.ndarray:
         pair = np.concatenate(self.history[-2:], axis=2)[None]
         height, width = pair.shape[1:3]
-        x = torch.from_numpy(pad_to_multiple(pair, self.multiple)).to(self.device).permute(0, 3, 1, 2).float() / 127.5 - 1
+        x = to_model_input(torch.from_numpy(pad_to_multiple(pair, self.multiple)).to(self.device))
         y = self.net(x)[:, :, :height, :width]
-        return ((y.clamp(-1, 1) + 1) * 127.5).permute(0, 2, 3, 1)[0].cpu().numpy()
+        return to_pixel_values(y)[0].cpu().numpy()
 
     def __call__(self, frame: np.ndarray, styled: np.ndarray) -> np.ndarray:
         cut = self.previous_input is not None and np.abs(frame.astype(np.float32) - self.previous_input).mean() > self.cut

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 
 from i2i.config import DataConfig
 from i2i.errors import DataError
+from i2i.image import array_to_model_input
 from i2i.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, count_video_frames, list_images, read_image, read_video_frames
 
 from .labels import LabelProblem, LabelScan, load_label, scan_classes, scan_paths_file
@@ -25,7 +26,7 @@ from .labels import LabelProblem, LabelScan, load_label, scan_classes, scan_path
 
 def image_to_tensor(image: np.ndarray) -> torch.Tensor:
     """uint8 HWC → float CHW in [-1, 1]."""
-    return torch.from_numpy(image).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+    return array_to_model_input(image)[0]
 
 
 def check_image_folder(folder: Path, min_size: int | None) -> list[Path]:

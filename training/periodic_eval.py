@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from i2i.config import RunConfig
+from i2i.image import to_model_input
 from i2i.io import list_images, read_image
 from i2i.metrics import feature_statistics, frechet_distance, image_features, kernel_inception_distance, make_extractor
 from i2i.visualize import tensor_to_uint8
@@ -44,7 +45,7 @@ class PeriodicEvaluator:
         outputs = []
         for start in range(0, len(self.sources), 16):
             batch = np.stack(self.sources[start:start + 16])
-            x = torch.from_numpy(batch).permute(0, 3, 1, 2).float().to(self.device) / 127.5 - 1
+            x = to_model_input(torch.from_numpy(batch).to(self.device))
             outputs += list(tensor_to_uint8(translate(x)))
         fake = image_features(outputs, self.extract)
         record = {"step": step, "extractor": "efficientnet-lite0", "images": len(outputs),

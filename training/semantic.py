@@ -16,11 +16,13 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
 from i2i.config import RunConfig
 from i2i.errors import DataError
+from i2i.image import array_to_model_input
 from i2i.label_preservation import labelled_images, random_affine, small_shifts, train_classifier
 from i2i.nets.classifier import DomainClassifier
 from i2i.rundir import class_plane_value
@@ -38,9 +40,9 @@ class SemanticTerms:
                 self.classifiers[domain] = add_network(
                     f"C_{domain}", DomainClassifier(channels, data.semantic_nc, self.weights.classifier_ndf))
             self.optimizer = make_adam(self.classifiers.values())
-            # The class plane in [-1, 1], quantized as the uint8 plane that inference feeds.
-            self.plane_values = torch.tensor(
-                [class_plane_value(config, c) / 127.5 - 1.0 for c in range(data.semantic_nc)])
+            # The class plane in [-1, 1], converted from the uint8 plane exactly as inference converts it.
+            planes = np.array([[[class_plane_value(config, c)] for c in range(data.semantic_nc)]], np.uint8)
+            self.plane_values = array_to_model_input(planes).flatten()
         self.source_classifier = None
         if self.weights.lambda_source_class > 0:
             self.source_classifier = add_network(

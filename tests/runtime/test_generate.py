@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 from i2i.cli import cli
+from i2i.image import pad_to_multiple
 from i2i.io import list_images, read_image
 from i2i.rundir import load_generator
 from i2i.runtime import load
-from i2i.runtime.predictor import pad_to_multiple
 
 
 def test_generate_keeps_tree_names_and_sizes(tmp_path, tiny_run, digits):

@@ -1,0 +1,60 @@
+"""Imports go down (docs/architecture.md): each folder imports only the rooms below it.
+
+Parsed from the source with `ast`, so lazy imports inside functions count too.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ROOMS = ("training", "export", "runtime", "kernels", "benchmarks")  # i2i.<room> lives in ROOT/<room>/
+FORBIDDEN = {
+    "export": {"runtime"},
+    "kernels": {"export", "runtime", "training"},
+    "training": {"runtime"},
+    "runtime": {"training"},
+}
+
+
+def imported_rooms(path: Path, package: str) -> set[str]:
+    """The i2i rooms a module imports, absolute (`i2i.runtime.x`) or relative (`..runtime`)."""
+    rooms = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                names = [".".join(base + ([node.module] if node.module else []))]
+            else:
+                names = [node.module or ""]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "i2i" and len(parts) > 1 and parts[1] in ROOMS:
+                rooms.add(parts[1])
+    return rooms
+
+
+def room_imports(room: str) -> dict[str, set[str]]:
+    folder = ROOT / room
+    packages = {path: ".".join(("i2i", room, *path.relative_to(folder).parts[:-1])) for path in folder.rglob("*.py")}
+    return {str(path.relative_to(ROOT)): imported_rooms(path, package) for path, package in sorted(packages.items())}
+
+
+@pytest.mark.parametrize("room", sorted(FORBIDDEN))
+def test_rooms_import_nothing_from_above(room):
+    offenders = {path: sorted(rooms & FORBIDDEN[room]) for path, rooms in room_imports(room).items() if rooms & FORBIDDEN[room]}
+    assert not offenders, f"{room}/ must not import {sorted(FORBIDDEN[room])}: {offenders}"
+
+
+def test_the_parser_sees_absolute_relative_and_lazy_imports(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("from i2i.runtime import load\nfrom ..kernels.conv import x\n\ndef f():\n    import i2i.export.onnx\n")
+    assert imported_rooms(module, "i2i.training.models") == {"runtime", "export", "training"}  # ..kernels: its own
+    assert imported_rooms(module, "i2i.training") == {"runtime", "kernels", "export"}
