@@ -21,27 +21,21 @@ from pathlib import Path
 
 import torch
 
-from i2i.config import FASTCUT_PRESET, RunConfig
+from i2i.config import RunConfig
 from i2i.training.datasets import TemporalDataset, UnalignedDataset
 from i2i.training.models import MODELS
 
 
 def measure(data: Path, size: int, ngf: int, net_g: str, batch_size: int, steps: int, warmup: int = 3,
             model_name: str = "cycle_gan") -> dict:
-    config = RunConfig()
-    config.model = model_name
-    config.G.netG, config.G.ngf, config.D.ndf = net_g, ngf, ngf
-    if model_name in ("cut", "fastcut"):
-        config.G.antialias = config.G.antialias_up = True
-    if model_name == "fastcut":
-        for key, value in FASTCUT_PRESET.items():
-            setattr(config.alg.cut, key, value)
-    if model_name == "recycle_gan":
-        config.data.dataset_mode = "temporal"
-        config.alg.recycle_gan.predictor_ngf = ngf
-    config.data.dataroot, config.data.crop_size, config.data.load_size = str(data), size, round(size * 286 / 256)
-    config.train.batch_size = batch_size
-    config.validate()
+    config = RunConfig.from_dict({  # the model's own defaults (e.g. FastCUT's) fill in the rest
+        "model": model_name,
+        "G": {"netG": net_g, "ngf": ngf},
+        "D": {"ndf": ngf},
+        "data": {"dataroot": str(data), "crop_size": size, "load_size": round(size * 286 / 256)},
+        "train": {"batch_size": batch_size},
+        "alg": {"recycle_gan": {"predictor_ngf": ngf}},
+    })
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(0)
     model = MODELS[config.model](config, device, None)

@@ -122,10 +122,6 @@ def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps,
                 for part in key[:-1]:
                     target = target.setdefault(part, {})
                 target[key[-1]] = value
-        if raw.get("model") in ("cut", "fastcut"):
-            _apply_cut_defaults(raw)
-        if raw.get("model") == "recycle_gan":
-            raw.setdefault("data", {}).setdefault("dataset_mode", "temporal")
         data_section = raw.setdefault("data", {})
         data_section["dataroot"] = str(Path(data).resolve())
         if data_section.get("dataset_mode") == "class" and not data_section.get("class_names"):
@@ -143,20 +139,6 @@ def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps,
         run_dir = run_dir or Path("runs") / f"{Path(data).resolve().name}-{config.model}"
         step = start_training(config, run_dir)
     click.echo(f"{run_dir}: trained to step {step} in {time.perf_counter() - started:.1f} s")
-
-
-def _apply_cut_defaults(raw: dict) -> None:
-    """CUT's own defaults where the user set nothing: its anti-aliased ResNet generator and,
-    for FastCUT, the stronger NCE weight without identity NCE but with flip equivariance."""
-    from .config import FASTCUT_PRESET
-
-    generator = raw.setdefault("G", {})
-    generator.setdefault("antialias", True)
-    generator.setdefault("antialias_up", True)
-    if raw["model"] == "fastcut":
-        cut = raw.setdefault("alg", {}).setdefault("cut", {})
-        for key, value in FASTCUT_PRESET.items():
-            cut.setdefault(key, value)
 
 
 def _read_json(path: Path) -> dict:

@@ -3,6 +3,10 @@
 Keys are grouped the way JoliGEN users know them (`G`, `D`, `data`, `train`, `alg`), so an
 import from JoliGEN is mostly a renaming. Unknown keys and newer schemas are errors: a config
 that i2i does not fully understand must not be half-applied.
+
+Each model declares its own defaults and checks beside its losses (training/models/); the
+config reads them from the model registry there, so a config built from Python, from a file
+or by the CLI gets the same settings for the same `model`.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from .errors import ConfigError
 
 SCHEMA_VERSION = 1
 CONFIG_FILENAME = "train_config.json"
-MODELS = ("cycle_gan", "cut", "fastcut", "recycle_gan")
 RESNET_GENERATORS = ("resnet_9blocks", "resnet_6blocks", "mobile_resnet_9blocks")
 ATTENTION_GENERATORS = ("resnet_attn", "mobile_resnet_attn")
 GENERATORS = RESNET_GENERATORS + ("unet_128", "unet_256") + ATTENTION_GENERATORS
@@ -116,8 +119,8 @@ class CycleGANConfig:
 
 @dataclass
 class CUTConfig:
-    """Contrastive unpaired translation (Park et al. 2020); the defaults are CUT's, and
-    FASTCUT_PRESET holds what --model fastcut changes."""
+    """Contrastive unpaired translation (Park et al. 2020); the defaults are CUT's, FastCUT's
+    own live with its model (training/models/cut.py)."""
 
     lambda_GAN: float = 1.0
     lambda_NCE: float = 1.0
@@ -147,9 +150,6 @@ class RecycleGANConfig:
 
     def depth(self, crop_size: int) -> int:
         return self.predictor_downs or min(8, crop_size.bit_length() - 1)
-
-
-FASTCUT_PRESET = {"lambda_NCE": 10.0, "nce_idt": False, "flip_equivariance": True}
 
 
 @dataclass
@@ -187,21 +187,19 @@ class RunConfig:
     i2i_version: str = __version__
 
     def validate(self) -> "RunConfig":
-        """Raise ConfigError for values no network or trainer can work with."""
+        """Raise ConfigError for values no network or trainer can work with, then for what the
+        model itself cannot train with (its `check_config`)."""
+        model = model_class(self.model)
         checks = [
-            (self.model in MODELS, f"model '{self.model}' is not one of {', '.join(MODELS)}"),
             (self.G.netG in GENERATORS, f"G.netG '{self.G.netG}' is not one of {', '.join(GENERATORS)}"),
             (self.G.netG not in ATTENTION_GENERATORS or 0 <= self.G.attn_input_masks < self.G.attn_masks,
              "G.attn_input_masks must be >= 0 and below G.attn_masks"),
             (self.G.netG not in ATTENTION_GENERATORS or not self.G.attn_input_masks or self.data.input_nc == self.data.output_nc,
              "attention generators that copy input pixels (G.attn_input_masks > 0) need input_nc == output_nc"),
-            (self.G.netG not in ATTENTION_GENERATORS or self.model not in ("cut", "fastcut"),
-             "cut/fastcut read PatchNCE features from the resnet_*/unet_* layer stack; use those generators"),
             (not self.G.residual or self.G.netG in RESNET_GENERATORS and self.data.input_nc == self.data.output_nc,
              "G.residual needs a resnet_*/mobile_resnet_* generator and input_nc == output_nc"),
-            (not self.G.affine_warp or self.G.netG in RESNET_GENERATORS and self.model not in ("cut", "fastcut"),
-             "G.affine_warp needs a resnet_*/mobile_resnet_* generator and cycle_gan or recycle_gan "
-             "(CUT's PatchNCE compares unwarped input patches with the output)"),
+            (not self.G.affine_warp or self.G.netG in RESNET_GENERATORS,
+             "G.affine_warp needs a resnet_*/mobile_resnet_* generator"),
             (self.G.padding_type in ("reflect", "replicate", "zeros"), "G.padding_type must be reflect, replicate or zeros"),
             (self.D.netD in DISCRIMINATORS, f"D.netD '{self.D.netD}' is not one of {', '.join(DISCRIMINATORS)}"),
             (self.G.norm in ("instance", "batch", "none"), f"G.norm '{self.G.norm}' must be instance, batch or none"),
@@ -224,24 +222,13 @@ class RunConfig:
             (self.data.dataset_mode in DATASET_MODES, f"data.dataset_mode must be one of {', '.join(DATASET_MODES)}"),
             (self.data.dataset_mode not in ("class", "bbox", "mask") or self.data.semantic_nc >= 2,
              "labelled datasets need data.semantic_nc >= 2 (classes, counting the background for bbox/mask)"),
-            (self.alg.semantic.lambda_source_class == 0 or self.model == "cycle_gan" and self.data.dataset_mode == "unaligned"
-             and self.data.semantic_nc >= 2 and self.data.input_nc == self.data.output_nc,
-             "alg.semantic.lambda_source_class works with cycle_gan on unaligned data of equal channels, "
-             "with data.semantic_nc >= 2 classes"),
             (self.data.dataset_mode != "class" or len(self.data.class_names) == self.data.semantic_nc,
              "class datasets list their data.class_names, one per class"),
-            (self.data.dataset_mode not in ("class", "bbox", "mask") or self.model != "recycle_gan",
-             "recycle_gan trains on clips; labelled modes work with cycle_gan, cut and fastcut"),
-            ((self.model == "recycle_gan") == (self.data.dataset_mode == "temporal"),
-             "recycle_gan trains on data.dataset_mode temporal (clips), the other models on unaligned images"),
-            (self.alg.recycle_gan.frame_step >= 1, "alg.recycle_gan.frame_step must be >= 1"),
-            (self.model != "recycle_gan" or 5 <= self.alg.recycle_gan.depth(self.data.crop_size) <= 8
-             and self.data.crop_size % 2 ** self.alg.recycle_gan.depth(self.data.crop_size) == 0,
-             "recycle_gan's U-Net predictors need a crop size that is a multiple of 2^depth with depth 5..8 (e.g. 32, 64, 128, 256)"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        model.check_config(self)
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -255,7 +242,30 @@ class RunConfig:
                 f"{source}: schema {schema} is newer than this i2i understands ({SCHEMA_VERSION}); "
                 "upgrade i2i (pip install -U i2i)"
             )
-        return _build(cls, raw, source).validate()
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{source}: expected an object, got {type(raw).__name__}")
+        defaults = model_class(raw.get("model", RunConfig.model)).defaults
+        return _build(cls, with_defaults(raw, defaults), source).validate()
+
+
+def model_class(name: object) -> type:
+    """The training model registered as `name`, whose class declares its defaults and checks."""
+    # Looked up when a config is built, not at import: the core stays importable without the
+    # training stack, and each model's settings stay in one place, beside its losses.
+    from i2i.training.models import model_class as registered
+
+    return registered(name)
+
+
+def with_defaults(raw: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """`raw` with `defaults` (nested like train_config.json) filled in where `raw` has no value."""
+    merged = dict(raw)
+    for key, value in defaults.items():
+        if isinstance(value, dict) and isinstance(merged.get(key, {}), dict):
+            merged[key] = with_defaults(merged.get(key, {}), value)
+        else:
+            merged.setdefault(key, value)
+    return merged
 
 
 def _valid_layers(text: str) -> bool:

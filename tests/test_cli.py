@@ -108,4 +108,4 @@ def test_generator_options_reach_the_run_config(tmp_path, digits):
     saved = json.loads((tmp_path / "run" / "train_config.json").read_text())["G"]
     assert saved["residual"] and saved["affine_warp"]
     result = invoke("train", digits, "--out", tmp_path / "cut", "--model", "cut", "--affine-warp", *TINY)
-    assert_user_error(result, "G.affine_warp needs a resnet_")
+    assert_user_error(result, "G.affine_warp works with cycle_gan and recycle_gan")

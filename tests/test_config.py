@@ -33,7 +33,12 @@ def test_int_is_accepted_for_float():
         ({"G": []}, "config.G: expected an object"),
         ({"G": {"netG": "unet_128", "residual": True}}, "G.residual needs a resnet_"),
         ({"G": {"residual": True}, "data": {"input_nc": 1}}, "input_nc == output_nc"),
-        ({"model": "cut", "G": {"affine_warp": True}}, "G.affine_warp needs a resnet_"),
+        ({"model": "cut", "G": {"affine_warp": True}}, "G.affine_warp works with cycle_gan and recycle_gan"),
+        ({"G": {"netG": "unet_128", "affine_warp": True}}, "G.affine_warp needs a resnet_"),
+        ({"model": "fastcut", "G": {"netG": "unet_256"}}, "fastcut reads PatchNCE features from a ResNet encoder"),
+        ({"model": "cut", "data": {"dataset_mode": "temporal"}}, "recycle_gan trains on clips"),
+        ({"model": "recycle_gan", "data": {"crop_size": 48, "load_size": 48}}, "need a crop size that is a multiple of 2"),
+        ({"model": ["cut"]}, "is not one of cycle_gan, cut, fastcut, recycle_gan"),
     ],
 )
 def test_bad_configs_are_named(raw, message):

@@ -1,11 +1,26 @@
-"""Model registry: config `model` name → TranslationModel subclass."""
+"""Model registry: config `model` name → TranslationModel subclass (which also declares the
+model's config defaults and checks)."""
+
+from i2i.errors import ConfigError
 
 from .base import TranslationModel
-from .cut import CUTModel
+from .cut import CUTModel, FastCUTModel
 from .cycle_gan import CycleGANModel
 from .recycle_gan import RecycleGANModel
 
-MODELS: dict[str, type[TranslationModel]] = {"cycle_gan": CycleGANModel, "cut": CUTModel, "fastcut": CUTModel,
-                                           "recycle_gan": RecycleGANModel}
+MODELS: dict[str, type[TranslationModel]] = {
+    "cycle_gan": CycleGANModel,
+    "cut": CUTModel,
+    "fastcut": FastCUTModel,
+    "recycle_gan": RecycleGANModel,
+}
 
-__all__ = ["MODELS", "TranslationModel"]
+
+def model_class(name: object) -> type[TranslationModel]:
+    """The class of config `model` `name`; ConfigError naming the choices otherwise."""
+    if not isinstance(name, str) or name not in MODELS:
+        raise ConfigError(f"model '{name}' is not one of {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+__all__ = ["MODELS", "TranslationModel", "model_class"]

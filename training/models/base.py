@@ -1,22 +1,52 @@
 """What every model shares: its networks, optimizers, an optimizer step that averages
-gradients across processes, and the tensors a checkpoint must hold to resume exactly."""
+gradients across processes, the tensors a checkpoint must hold to resume exactly, and the
+declaration of its configuration (defaults where the user set nothing, and its checks)."""
 
 from __future__ import annotations
 
 import contextlib
-from typing import Iterable
+from typing import Any, ClassVar, Iterable
 
 import torch
 from torch import distributed as dist
 from torch import nn
 
 from i2i.config import RunConfig
+from i2i.errors import ConfigError
 from i2i.nets import init_weights
+
+
+def require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
 
 
 class TranslationModel:
     """Subclasses create `self.networks` (name → module) and `self.optimizers`
-    (name → optimizer), and implement `training_step` and `sample_rows`."""
+    (name → optimizer), and implement `training_step` and `sample_rows`.
+
+    They also declare their configuration, which `RunConfig.from_dict` and `validate` read:
+    `defaults` (train_config.json keys, nested, that the model sets where the user set
+    nothing), `dataset_modes` (the data it trains on) and `check_config` (what else it
+    cannot train with)."""
+
+    defaults: ClassVar[dict[str, Any]] = {}
+    dataset_modes: ClassVar[tuple[str, ...]] = ("unaligned", "class", "bbox", "mask")
+    # CyCADA's frozen source-classifier loss (alg.semantic.lambda_source_class): CycleGAN only.
+    keeps_source_classes: ClassVar[bool] = False
+
+    @classmethod
+    def check_config(cls, config: RunConfig) -> None:
+        """Raise ConfigError for settings this model cannot train with; the model-independent
+        checks are RunConfig.validate's."""
+        data, semantic = config.data, config.alg.semantic
+        require(data.dataset_mode in cls.dataset_modes,
+                f"{config.model} trains on data.dataset_mode {' or '.join(cls.dataset_modes)}, not {data.dataset_mode}"
+                + (" (recycle_gan trains on clips)" if data.dataset_mode == "temporal" else ""))
+        require(semantic.lambda_source_class == 0 or cls.keeps_source_classes and data.dataset_mode == "unaligned"
+                and data.semantic_nc >= 2 and data.input_nc == data.output_nc,
+                "alg.semantic.lambda_source_class works with cycle_gan on unaligned data of equal channels, "
+                "with data.semantic_nc >= 2 classes")
 
     def __init__(self, config: RunConfig, device: torch.device, autocast_dtype: torch.dtype | None):
         self.config = config

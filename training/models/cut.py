@@ -1,19 +1,22 @@
 """CUT and FastCUT (Park et al. 2020): one generator G: A→B, a PatchGAN on B, and PatchNCE
-between patches of the input and of its translation, read from G's own encoder layers."""
+between patches of the input and of its translation, read from G's own encoder layers.
+FastCUT is CUT with the paper's FastCUT settings: λ_NCE 10, no identity NCE, flip equivariance."""
 
 from __future__ import annotations
+
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from i2i.config import RunConfig
+from i2i.config import RESNET_GENERATORS, RunConfig
 from i2i.nets import build_discriminator, build_generator
 from i2i.nets.patch_sample import PatchSampleF
 from i2i.rundir import condition_channels
 
 from ..losses import GANLoss, patch_nce_loss
 from ..semantic import SemanticTerms
-from .base import TranslationModel
+from .base import TranslationModel, require
 from .cycle_gan import mask_rows
 
 
@@ -31,13 +34,22 @@ def encoder_features(generator: torch.nn.Module, x: torch.Tensor, layers: list[i
 
 
 class CUTModel(TranslationModel):
+    # The paper's anti-aliased ResNet generator (blur pooling down and up).
+    defaults: ClassVar[dict[str, Any]] = {"G": {"antialias": True, "antialias_up": True}}
+
+    @classmethod
+    def check_config(cls, config: RunConfig) -> None:
+        super().check_config(config)
+        require(config.G.netG in RESNET_GENERATORS,
+                f"{config.model} reads PatchNCE features from a ResNet encoder; use G.netG "
+                f"{', '.join(RESNET_GENERATORS)}, not {config.G.netG}")
+        require(not config.G.affine_warp,
+                "G.affine_warp works with cycle_gan and recycle_gan (CUT's PatchNCE compares unwarped input patches "
+                "with the output)")
+
     def __init__(self, config: RunConfig, device: torch.device, autocast_dtype: torch.dtype | None):
         super().__init__(config, device, autocast_dtype)
         data, alg = config.data, config.alg.cut
-        if not config.G.netG.startswith(("resnet", "mobile_resnet")):
-            from i2i.errors import ConfigError
-
-            raise ConfigError(f"{config.model} reads patches from a ResNet encoder; use a resnet G.netG, not {config.G.netG}")
         in_nc = data.input_nc + condition_channels(config)
         self.G = self.add_network("G", build_generator(config.G, in_nc, data.output_nc))
         self.D = self.add_network("D", build_discriminator(config.D, data.output_nc))
@@ -112,3 +124,13 @@ class CUTModel(TranslationModel):
         if self.semantic.masked:
             rows.update(mask_rows(fake_B, batch["A_label"]))
         return rows
+
+
+class FastCUTModel(CUTModel):
+    """CUT with the paper's FastCUT settings: a stronger NCE weight instead of the identity NCE
+    pass, and flip equivariance (half the steps see the input mirrored)."""
+
+    defaults: ClassVar[dict[str, Any]] = {
+        **CUTModel.defaults,
+        "alg": {"cut": {"lambda_NCE": 10.0, "nce_idt": False, "flip_equivariance": True}},
+    }

@@ -16,6 +16,8 @@ from .base import TranslationModel
 
 
 class CycleGANModel(TranslationModel):
+    keeps_source_classes = True
+
     def __init__(self, config: RunConfig, device: torch.device, autocast_dtype: torch.dtype | None):
         super().__init__(config, device, autocast_dtype)
         data, t = config.data, config.train

@@ -7,12 +7,15 @@ move the way the target domain moves. Batches hold triplets: A and B are [N, 3, 
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import torch
 from torch.nn import functional as F
 
 from i2i.config import RunConfig
 from i2i.rundir import build_predictor
 
+from .base import require
 from .cycle_gan import CycleGANModel
 
 
@@ -27,6 +30,19 @@ def recycle_loss(clip: torch.Tensor, translated: torch.Tensor, predict, back) ->
 
 
 class RecycleGANModel(CycleGANModel):
+    defaults: ClassVar[dict[str, Any]] = {"data": {"dataset_mode": "temporal"}}
+    dataset_modes = ("temporal",)
+    keeps_source_classes = False
+
+    @classmethod
+    def check_config(cls, config: RunConfig) -> None:
+        super().check_config(config)
+        depth, crop = config.alg.recycle_gan.depth(config.data.crop_size), config.data.crop_size
+        require(5 <= depth <= 8 and crop % 2**depth == 0,
+                "recycle_gan's U-Net predictors need a crop size that is a multiple of 2^depth with depth 5..8 "
+                "(e.g. 32, 64, 128, 256)")
+        require(config.alg.recycle_gan.frame_step >= 1, "alg.recycle_gan.frame_step must be >= 1")
+
     def __init__(self, config: RunConfig, device: torch.device, autocast_dtype: torch.dtype | None):
         super().__init__(config, device, autocast_dtype)
         data = config.data
