@@ -1,4 +1,4 @@
-# i2i — set up, demo, test, bench. Each target creates/refreshes the virtualenv first.
+# i2i — set up, demo, lint, test, bench. Each target creates/refreshes the virtualenv first.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -9,7 +9,7 @@ TORCH := torch==2.13.0
 TORCH_INDEX := $(if $(shell command -v nvidia-smi 2>/dev/null),,--extra-index-url https://download.pytorch.org/whl/cpu)
 DEMO := demo_out
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo lint test bench clean
 
 setup: $(VENV)/.installed
 
@@ -29,6 +29,10 @@ demo: setup
 	$(I2I) generate $(DEMO)/run $(DEMO)/digits/testA $(DEMO)/translated
 	$(PY) demo/digits.py grid $(DEMO)/digits/testA $(DEMO)/translated $(DEMO)/digits/testB $(DEMO)/demo_grid.png
 	@echo "demo: see $(DEMO)/demo_grid.png, $(DEMO)/run/loss_curves.png and $(DEMO)/run/samples/"
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 test: setup
 	$(PY) -m pytest -n 2 --durations=15 tests
