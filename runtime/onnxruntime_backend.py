@@ -11,8 +11,8 @@ import torch
 
 from i2i.config import RunConfig
 from i2i.errors import ConfigError, MissingDependencyError
-from i2i.image import array_to_model_input, to_image_arrays
 from i2i.export.onnx import INPUT_NAME, OUTPUT_NAME, read_metadata
+from i2i.image import array_to_model_input, to_image_arrays
 
 
 def _read_model(path: Path) -> onnx.ModelProto:

@@ -75,7 +75,8 @@ class Predictor:
         if classes is None or len(classes) != len(images) or not all(0 <= c < len(names) for c in classes):
             raise ConfigError(f"this model is class-conditional: give one class index per image (0..{len(names) - 1}: "
                               f"{', '.join(names)})")
-        return [with_constant_plane(image, class_plane_value(self.config, c)) for image, c in zip(images, classes)]
+        values = [class_plane_value(self.config, c) for c in classes]
+        return [with_constant_plane(image, value) for image, value in zip(images, values, strict=True)]
 
 
 class TorchRunner:

@@ -10,10 +10,10 @@ import torch
 
 from i2i.config import RunConfig
 from i2i.errors import ConfigError
-from i2i.image import to_image_arrays, to_model_input
 from i2i.export.onnx import INPUT_NAME, OUTPUT_NAME
 from i2i.export.plugins import import_tensorrt, register_tensorrt_plugins
 from i2i.export.tensorrt import EngineError, EngineSidecar, check_engine_compatible
+from i2i.image import to_image_arrays, to_model_input
 
 
 class TensorRTRunner:

@@ -37,7 +37,7 @@ def test_int_is_accepted_for_float():
         ({"G": {"netG": "unet_128", "affine_warp": True}}, "G.affine_warp needs a resnet_"),
         ({"model": "fastcut", "G": {"netG": "unet_256"}}, "fastcut reads PatchNCE features from a ResNet encoder"),
         ({"model": "cut", "data": {"dataset_mode": "temporal"}}, "recycle_gan trains on clips"),
-        ({"model": "recycle_gan", "data": {"crop_size": 48, "load_size": 48}}, "need a crop size that is a multiple of 2"),
+        ({"model": "recycle_gan", "data": {"crop_size": 48, "load_size": 48}}, "crop size that is a multiple of 2"),
         ({"model": ["cut"]}, "is not one of cycle_gan, cut, fastcut, recycle_gan"),
     ],
 )

@@ -22,7 +22,7 @@ def test_every_grey_level_maps_to_its_place_in_minus_one_one_and_back():
     x = array_to_model_input(EVERY_LEVEL)
     assert x.shape == (1, 1, 16, 16) and x.dtype == torch.float32
     reference = np.arange(256, dtype=np.float64).reshape(16, 16) / 127.5 - 1.0  # float64, the definition
-    assert np.abs(x[0, 0].double().numpy() - reference).max() <= 2 ** -23
+    assert np.abs(x[0, 0].double().numpy() - reference).max() <= 2**-23
     assert (x[0, 0, 0, 0], x[0, 0, -1, -1]) == (-1.0, 1.0)
     np.testing.assert_array_equal(to_image_arrays(x), EVERY_LEVEL)  # the round trip is lossless
 

@@ -10,8 +10,8 @@ from torch.nn import functional as F
 from i2i.cli import cli
 from i2i.config import RunConfig
 from i2i.training.datasets import UnalignedDataset
-from i2i.training.models import model_class
 from i2i.training.losses import patch_nce_loss
+from i2i.training.models import model_class
 from i2i.training.models.cut import CUTModel, encoder_features
 
 from ..conftest import tiny_config
