@@ -23,6 +23,7 @@ import platform
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -107,20 +108,32 @@ def quantize_int8(onnx_path: Path, calibration: list[np.ndarray], out: Path) -> 
     return out
 
 
+@dataclass
+class LatencyOptions:
+    """What `measure` times; the command-line flags of `python -m i2i.benchmarks.latency` are these names."""
+
+    netG: str = "resnet_9blocks"
+    ngf: int = 64
+    size: int = 256
+    batch: int = 1
+    run: Path | None = field(default=None, metadata={"help": "This run's AtoB generator instead of random weights."})
+    model: Path | None = field(default=None, metadata={"help": "Time this exported .onnx or .engine against eager."})
+    photos: Path | None = field(default=None, metadata={"help": "Real photos for int8 calibration and its check."})
+    repeats: int = 20
+    warmup: int = 3
+    json: Path | None = field(default=None, metadata={"help": "Also write the results here."})
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--netG", default="resnet_9blocks")
-    parser.add_argument("--ngf", type=int, default=64)
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--run", type=Path, help="Use this run's AtoB generator instead of random weights.")
-    parser.add_argument("--model", type=Path, help="Time this exported .onnx or .engine against eager torch.")
-    parser.add_argument("--photos", type=Path, help="Real photos for int8 calibration and its quality check.")
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--json", type=Path, help="Also write the results here.")
-    args = parser.parse_args(argv)
+    for option in fields(LatencyOptions):
+        kind = Path if "Path" in str(option.type) else type(option.default)
+        parser.add_argument(f"--{option.name}", type=kind, default=option.default, help=option.metadata.get("help"))
+    return measure(LatencyOptions(**vars(parser.parse_args(argv))))
 
+
+def measure(args: LatencyOptions) -> dict:
+    """Time the generator on every backend available here, side by side; printed and returned."""
     exported = None
     if args.model:
         from i2i.runtime import load
@@ -187,7 +200,7 @@ def main(argv: list[str] | None = None) -> dict:
     return report(rows, config, args, list(x.shape))
 
 
-def report(rows: list[dict], config: RunConfig, args: argparse.Namespace, shape: list[int]) -> dict:
+def report(rows: list[dict], config: RunConfig, args: LatencyOptions, shape: list[int]) -> dict:
     """Speed-ups over the first row (eager fp32), printed as a table and returned (and written) as JSON."""
     import onnxruntime as ort
 

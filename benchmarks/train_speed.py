@@ -71,12 +71,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", default="cycle_gan", help="Comma-separated models to measure in turn.")
     parser.add_argument("--clips", type=Path, help="Clip dataset for recycle_gan.")
     args = parser.parse_args(argv)
-    for model_name in args.models.split(","):
-        data = args.clips if model_name == "recycle_gan" else args.data
-        r = measure(data, args.size, args.ngf, args.netG, args.batch_size, args.steps, model_name=model_name)
+    compare(args.data, args.models.split(","), args.size, args.ngf, args.netG, args.batch_size, args.steps, args.clips)
+
+
+def compare(data: Path, models: list[str], size: int = 64, ngf: int = 16, net_g: str = "resnet_9blocks",
+            batch_size: int = 1, steps: int = 20, clips: Path | None = None) -> list[dict]:
+    """Measure each model in turn in this process (recycle_gan on `clips`), printing a line each."""
+    results = []
+    for model_name in models:
+        r = measure(clips if model_name == "recycle_gan" else data, size, ngf, net_g, batch_size, steps,
+                    model_name=model_name)
+        results.append(r)
         print(f"{model_name:<12} {r['netG']} ngf {r['ngf']} at {r['size']} px, batch {r['batch']} on {r['device']} "
               f"({r['threads']} threads): {r['seconds_per_step']:.3f} s/step median (p90 {r['p90']:.3f}), "
               f"peak memory {r['peak_mb']:.0f} MB (process peak so far)")
+    return results
 
 
 if __name__ == "__main__":

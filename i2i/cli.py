@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import time
 from pathlib import Path
@@ -9,7 +11,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .config import GENERATORS
+from .config import DATASET_MODES, GAN_MODES, GENERATORS, TRAIN_PRECISIONS
 from .errors import ConfigError, UserError, one_line
 
 
@@ -23,6 +25,20 @@ class UserErrorGroup(click.Group):
             failure = click.ClickException(one_line(error))
             failure.exit_code = error.exit_code
             raise failure from None
+
+
+class RegistryChoice(click.Choice):
+    """The names of a library registry ("module:NAME", a dict or tuple) as a click choice, read
+    when first needed: options offer what the library accepts, and `i2i --help` imports
+    nothing heavy. A new registry (e.g. export formats) plugs in the same way."""
+
+    def __init__(self, registry: str):
+        self.registry, self.case_sensitive = registry, True
+
+    @functools.cached_property
+    def choices(self) -> tuple[str, ...]:
+        module, name = self.registry.split(":")
+        return tuple(getattr(importlib.import_module(module), name))
 
 
 @click.group(cls=UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -42,7 +58,7 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("data", required=False, type=click.Path(path_type=Path))
-@click.option("--model", type=click.Choice(["cycle_gan", "cut", "fastcut", "recycle_gan"]),
+@click.option("--model", type=RegistryChoice("i2i.training.models:MODELS"),
               help="cycle_gan (two generators, cycle loss), cut or fastcut (one generator, PatchNCE), recycle_gan "
                    "(CycleGAN on video clips with temporal predictors).  [default: cycle_gan]")
 @click.option("--out", "run_dir", type=click.Path(path_type=Path), help="Run directory to create.  [default: runs/<DATA name>-<model>]")
@@ -62,7 +78,7 @@ def cli() -> None:
 @click.option("--affine-warp", is_flag=True, default=None, help="ResNet generators: learn a global affine warp of "
               "the input first, for domains that differ in position/scale (e.g. MNIST → USPS).")
 @click.option("--channels", type=click.Choice(["1", "3"]), help="Image channels of both domains (1 = grayscale).  [default: 3]")
-@click.option("--gan-mode", type=click.Choice(["lsgan", "vanilla"]), help="Adversarial loss.  [default: lsgan]")
+@click.option("--gan-mode", type=click.Choice(GAN_MODES), help="Adversarial loss.  [default: lsgan]")
 @click.option("--lr", type=float, help="Adam learning rate.  [default: 0.0002]")
 @click.option("--seed", type=int, help="Random seed; the same seed gives the same run.  [default: 0]")
 @click.option("--workers", type=int, help="Data-loader worker processes.  [default: 2]")
@@ -71,11 +87,13 @@ def cli() -> None:
 @click.option("--log-every", type=int, help="Log averaged losses every N steps.  [default: 50]")
 @click.option("--eval-every", type=int, help="Every N steps, FD/KID of translated test A to test B in TensorBoard and RUN/eval.jsonl.  [default: off]")
 @click.option("--no-flip", is_flag=True, default=None, help="Disable random horizontal flips (e.g. for digits or text).")
-@click.option("--dataset-mode", type=click.Choice(["unaligned", "class", "bbox", "mask"]),
-              help="unaligned images, or JoliGEN labelled layouts: class folders, bbox files, mask PNGs.  [default: unaligned]")
+@click.option("--dataset-mode", type=click.Choice(DATASET_MODES),
+              help="unaligned images, or JoliGEN labelled layouts: class folders, bbox files, mask PNGs; temporal "
+                   "(clips) is recycle_gan's and its default.  [default: unaligned]")
 @click.option("--semantic-nc", type=int, help="bbox/mask: number of labels including background 0.  [class: from the folders]")
 @click.option("--skip-bad", is_flag=True, default=None, help="Leave out samples with bad labels (listed in RUN/skipped_samples.txt) instead of stopping.")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), help="auto = bf16 autocast on CUDA, fp32 on CPU.  [default: auto]")
+@click.option("--precision", type=click.Choice(TRAIN_PRECISIONS),
+              help="auto = bf16 autocast on CUDA, fp32 on CPU.  [default: auto]")
 @click.option("--class-consistency", type=float, help="cycle_gan on unaligned data whose trainA names end in _<label> "
               "(e.g. 00001_7.png): weight of a loss that keeps each translation's class as read by a classifier trained "
               "on those labels, then frozen (CyCADA's semantic consistency; no labels of B needed).  [default: off]")
@@ -155,11 +173,11 @@ def _read_json(path: Path) -> dict:
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True, help="Which generator to use.")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="Images per forward pass (equal sizes are batched).")
 @click.option("--device", default="cpu", show_default=True, help="torch device: cpu, cuda, cuda:1 ...")
-@click.option("--backend", type=click.Choice(["auto", "torch", "triton", "onnxruntime", "tensorrt"]), default="auto",
+@click.option("--backend", type=RegistryChoice("i2i.runtime.predictor:BACKENDS"), default="auto",
               show_default=True, help="torch = PyTorch eager; triton = fused Triton kernels (CUDA); onnxruntime = an "
               ".onnx MODEL; tensorrt = an .engine MODEL; auto = by file type, for run dirs triton on CUDA, else torch.")
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True,
-              help="Inference precision (fp16 needs CUDA).")
+@click.option("--precision", type=RegistryChoice("i2i.runtime.predictor:PRECISIONS"), default="fp32",
+              show_default=True, help="Inference precision (fp16 needs CUDA).")
 @click.option("--resume", is_flag=True, help="Skip inputs whose output already exists.")
 @click.option("--strict", is_flag=True, help="Stop at the first unreadable image instead of skipping it.")
 @click.option("--shard", help="i/n: process every n-th input starting at i (0-based). Under torchrun: RANK/WORLD_SIZE.")
@@ -167,7 +185,7 @@ def _read_json(path: Path) -> dict:
 @click.option("--tile", type=int, help="Translate images larger than TILE×TILE pixels in overlapping tiles (torch "
               "backend), for images too large for memory.")
 @click.option("--overlap", type=int, default=32, show_default=True, help="Pixels each tile reaches into its neighbours.")
-@click.option("--tile-stats", type=click.Choice(["exact", "tile"]), default="exact", show_default=True,
+@click.option("--tile-stats", type=RegistryChoice("i2i.runtime.tiling:TILE_STATS"), default="exact", show_default=True,
               help="exact = instance-norm statistics of the whole image (no seams; ~L/2 extra passes for L norm "
                    "layers); tile = each tile's own (one pass, tone may shift between tiles).")
 def generate(run_dir, source, output_dir, direction, batch_size, device, backend, precision, resume, strict, shard,
@@ -202,13 +220,13 @@ def generate(run_dir, source, output_dir, direction, batch_size, device, backend
 @click.argument("run_dir", metavar="MODEL", type=click.Path(path_type=Path))
 @click.argument("source", metavar="INPUT", type=click.Path(path_type=Path))
 @click.argument("output", type=click.Path(path_type=Path))
-@click.option("--temporal", type=click.Choice(["none", "recycle", "flow"]), default="none", show_default=True,
+@click.option("--temporal", type=RegistryChoice("i2i.runtime.video:TEMPORAL_MODES"), default="none", show_default=True,
               help="none = per frame; recycle = blend in the RecycleGAN predictor's forecast (MODEL must be a "
                    "recycle_gan run); flow = optical-flow-guided blending baseline.")
 @click.option("--report", is_flag=True, help="Measure flicker (vs the per-frame output) into OUTPUT.report.json/.png.")
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True)
 @click.option("--device", default="cpu", show_default=True)
-@click.option("--backend", type=click.Choice(["auto", "torch", "triton", "onnxruntime", "tensorrt"]), default="auto",
+@click.option("--backend", type=RegistryChoice("i2i.runtime.predictor:BACKENDS"), default="auto",
               show_default=True)
 @click.option("--batch-size", type=int, default=4, show_default=True, help="Frames per forward pass.")
 @click.option("--max-frames", type=int, help="Stop after this many frames.")
@@ -239,7 +257,7 @@ def video(run_dir, source, output, temporal, report, direction, device, backend,
 @click.argument("generated", type=click.Path(path_type=Path))
 @click.argument("real", type=click.Path(path_type=Path), required=False)
 @click.option("--train-real", type=click.Path(path_type=Path), help="Target-domain training images: adds MiFID (memorization).")
-@click.option("--extractor", type=click.Choice(["efficientnet-lite0", "inception"]), default="efficientnet-lite0",
+@click.option("--extractor", type=RegistryChoice("i2i.metrics:EXTRACTORS"), default="efficientnet-lite0",
               show_default=True, help="Feature network (efficientnet-lite0 works offline; inception is the standard FID one).")
 @click.option("--target-train", type=click.Path(path_type=Path), help="Label preservation: labelled real target images to train the classifier on.")
 @click.option("--target-test", type=click.Path(path_type=Path), help="Label preservation: labelled real target images to check the classifier on.")
@@ -292,13 +310,14 @@ def eval_command(generated, real, train_real, extractor, target_train, target_te
 @click.option("--run", "run_dir", type=click.Path(path_type=Path), help="Benchmark this run's generator (default: random weights).")
 @click.option("--model", "model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Benchmark this exported .onnx / .engine against eager torch on the same architecture.")
-@click.option("--netG", "net_g", default="resnet_9blocks", show_default=True)
+@click.option("--netG", "net_g", type=click.Choice(GENERATORS), default="resnet_9blocks", show_default=True)
 @click.option("--ngf", type=int, default=64, show_default=True)
 @click.option("--sizes", default="256", show_default=True, help="Comma-separated square resolutions.")
 @click.option("--batches", default="1", show_default=True, help="Comma-separated batch sizes.")
 @click.option("--photos", type=click.Path(path_type=Path), help="Real photos for int8 calibration and its quality check.")
 @click.option("--repeats", type=int, default=20, show_default=True)
-@click.option("--estimate", "estimate_device", help="Also print the roofline floor on this device (H100, A100, L4, T4, RTX4090, OrinAGX, OrinNX, OrinNano).")
+@click.option("--estimate", "estimate_device", type=RegistryChoice("i2i.benchmarks.roofline:DEVICES"),
+              help="Also print the roofline floor on this device.")
 @click.option("--efficiency", type=float, help="With --estimate: measured fraction of the floor, turns it into a labelled estimate.")
 @click.option("--train", "train_data", type=click.Path(path_type=Path), help="Instead: training steps/s of cycle_gan, cut and fastcut on this dataset.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("bench"), show_default=True,
@@ -310,21 +329,17 @@ def bench(run_dir, model_file, net_g, ngf, sizes, batches, photos, repeats, esti
     from i2i.benchmarks import latency, roofline, train_speed
 
     if train_data is not None:
-        train_speed.main([str(train_data), "--models", "cycle_gan,cut,fastcut"])
+        train_speed.compare(train_data, ["cycle_gan", "cut", "fastcut"])
         return
     results = []
     for size in [int(v) for v in sizes.split(",")]:
         for batch in [int(v) for v in batches.split(",")]:
-            argv = ["--netG", net_g, "--ngf", str(ngf), "--size", str(size), "--batch", str(batch), "--repeats", str(repeats)]
-            argv += ["--run", str(run_dir)] if run_dir else []
-            argv += ["--model", str(model_file)] if model_file else []
-            argv += ["--photos", str(photos)] if photos else []
-            results.append(latency.main(argv))
+            options = latency.LatencyOptions(net_g, ngf, size, batch, run_dir, model_file, photos, repeats)
+            results.append(latency.measure(options))
             if estimate_device:
                 measured = results[-1]  # the architecture of --run/--model, not the --netG default
-                roofline.main(["--netG", measured["netG"], "--ngf", str(measured["ngf"]), "--size", str(size),
-                               "--batch", str(batch), "--device-name", estimate_device]
-                              + (["--efficiency", str(efficiency)] if efficiency else []))
+                roofline.print_floors(measured["netG"], measured["ngf"], size, batch, device_name=estimate_device,
+                                      efficiency=efficiency)
     out_dir.mkdir(parents=True, exist_ok=True)
     from .io import atomic_write_bytes
     from .visualize import plot_latency
@@ -398,7 +413,7 @@ def export_command(run_dir, direction, out_dir, opset, io_kind, fp16, trt, shape
 
 @cli.command(name="import")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--from", "source", type=click.Choice(["cyclegan", "cut", "joligen"]), required=True,
+@click.option("--from", "source", type=RegistryChoice("i2i.importers:SOURCES"), required=True,
               help="Which code base saved CHECKPOINT (CycleGAN/pix2pix repository, CUT/FastCUT, or JoliGEN "
                    "with its train_config.json beside the checkpoint when there is one).")
 @click.option("--netG", "net_g", help="Expected architecture; inferred from the tensors when omitted.")

@@ -28,6 +28,7 @@ GENERATORS = RESNET_GENERATORS + ("unet_128", "unet_256") + ATTENTION_GENERATORS
 DISCRIMINATORS = ("basic", "n_layers")
 GAN_MODES = ("lsgan", "vanilla")
 DATASET_MODES = ("unaligned", "temporal", "class", "bbox", "mask")
+TRAIN_PRECISIONS = ("auto", "fp32", "bf16")  # auto = bf16 autocast on CUDA, fp32 on CPU
 
 
 @dataclass
@@ -204,7 +205,8 @@ class RunConfig:
             (self.D.netD in DISCRIMINATORS, f"D.netD '{self.D.netD}' is not one of {', '.join(DISCRIMINATORS)}"),
             (self.G.norm in ("instance", "batch", "none"), f"G.norm '{self.G.norm}' must be instance, batch or none"),
             (self.D.norm in ("instance", "batch", "none"), f"D.norm '{self.D.norm}' must be instance, batch or none"),
-            (self.train.gan_mode in GAN_MODES, f"train.gan_mode '{self.train.gan_mode}' must be lsgan or vanilla"),
+            (self.train.gan_mode in GAN_MODES,
+             f"train.gan_mode '{self.train.gan_mode}' must be one of {', '.join(GAN_MODES)}"),
             (self.data.input_nc in (1, 3) and self.data.output_nc in (1, 3), "data.input_nc/output_nc must be 1 or 3"),
             (self.data.preprocess in ("resize_and_crop", "crop"), "data.preprocess must be resize_and_crop or crop"),
             (self.data.crop_size >= 8, f"data.crop_size {self.data.crop_size} is too small (minimum 8)"),
@@ -212,7 +214,7 @@ class RunConfig:
             (self.G.ngf >= 1 and self.D.ndf >= 1, "G.ngf and D.ndf must be positive"),
             (self.train.steps >= 1 and self.train.batch_size >= 1, "train.steps and train.batch_size must be >= 1"),
             (0.0 <= self.train.decay_start <= 1.0, "train.decay_start is a fraction of the steps, in [0, 1]"),
-            (self.train.precision in ("auto", "fp32", "bf16"), "train.precision must be auto, fp32 or bf16"),
+            (self.train.precision in TRAIN_PRECISIONS, f"train.precision must be one of {', '.join(TRAIN_PRECISIONS)}"),
             (min(self.train.save_every, self.train.sample_every, self.train.log_every) >= 1,
              "train.save_every, sample_every and log_every must be >= 1"),
             (self.train.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1"),

@@ -109,3 +109,18 @@ def test_generator_options_reach_the_run_config(tmp_path, digits):
     assert saved["residual"] and saved["affine_warp"]
     result = invoke("train", digits, "--out", tmp_path / "cut", "--model", "cut", "--affine-warp", *TINY)
     assert_user_error(result, "G.affine_warp works with cycle_gan and recycle_gan")
+
+
+def test_option_choices_are_the_library_registries():
+    from i2i.benchmarks.roofline import DEVICES
+    from i2i.metrics import EXTRACTORS
+    from i2i.runtime.predictor import BACKENDS, PRECISIONS
+    from i2i.training.models import MODELS
+
+    def choices(command, option):
+        return tuple(next(p for p in cli.commands[command].params if p.name == option).type.choices)
+
+    assert choices("train", "model") == tuple(MODELS) == ("cycle_gan", "cut", "fastcut", "recycle_gan")
+    assert choices("generate", "backend") == choices("video", "backend") == BACKENDS
+    assert choices("generate", "precision") == tuple(PRECISIONS)
+    assert choices("eval", "extractor") == EXTRACTORS and choices("bench", "estimate_device") == tuple(DEVICES)
