@@ -29,6 +29,16 @@ def image_to_tensor(image: np.ndarray) -> torch.Tensor:
     return array_to_model_input(image)[0]
 
 
+def draw_pair(seed: int, sample: int, n_a: int, n_b: int) -> tuple[int, int, np.random.Generator]:
+    """Sample number → (index into A, index into B, the generator for its augmentation): A in a
+    fresh shuffle each epoch, B at random, all from (seed, sample) alone, so every worker and a
+    resumed run draw the same."""
+    epoch, position = divmod(sample, n_a)
+    order = np.random.default_rng([seed, epoch]).permutation(n_a)
+    rng = np.random.default_rng([seed, 1, sample])
+    return int(order[position]), int(rng.integers(n_b)), rng
+
+
 def check_image_folder(folder: Path, min_size: int | None) -> list[Path]:
     """List a domain folder's images, checking each header; DataError names the first bad file.
 
@@ -72,12 +82,8 @@ class UnalignedDataset(Dataset):
         return max(len(self.paths_A), len(self.paths_B))
 
     def __getitem__(self, sample: int) -> dict[str, torch.Tensor]:
-        n_a = len(self.paths_A)
-        epoch, position = divmod(sample, n_a)
-        order = np.random.default_rng([self.seed, epoch]).permutation(n_a)
-        rng = np.random.default_rng([self.seed, 1, sample])
-        path_A = self.paths_A[order[position]]
-        path_B = self.paths_B[rng.integers(len(self.paths_B))]
+        index_A, index_B, rng = draw_pair(self.seed, sample, len(self.paths_A), len(self.paths_B))
+        path_A, path_B = self.paths_A[index_A], self.paths_B[index_B]
         return {
             "A": image_to_tensor(self._augment(read_image(path_A, self.data.input_nc), rng)),
             "B": image_to_tensor(self._augment(read_image(path_B, self.data.output_nc), rng)),
@@ -156,12 +162,8 @@ class TemporalDataset(Dataset):
         return max(len(t) for t in self.triplets.values())
 
     def __getitem__(self, sample: int) -> dict[str, torch.Tensor]:
-        n_a = len(self.triplets["A"])
-        epoch, position = divmod(sample, n_a)
-        order = np.random.default_rng([self.seed, epoch]).permutation(n_a)
-        rng = np.random.default_rng([self.seed, 1, sample])
-        chosen = {"A": self.triplets["A"][order[position]],
-                  "B": self.triplets["B"][rng.integers(len(self.triplets["B"]))]}
+        index_A, index_B, rng = draw_pair(self.seed, sample, len(self.triplets["A"]), len(self.triplets["B"]))
+        chosen = {"A": self.triplets["A"][index_A], "B": self.triplets["B"][index_B]}
         out = {}
         for domain, (sequence, start) in chosen.items():
             channels = self.data.input_nc if domain == "A" else self.data.output_nc
@@ -196,10 +198,8 @@ class LabeledDataset(Dataset):
 
     def __getitem__(self, sample: int) -> dict[str, torch.Tensor]:
         samples_A, samples_B = self.scans["A"].samples, self.scans["B"].samples
-        epoch, position = divmod(sample, len(samples_A))
-        order = np.random.default_rng([self.seed, epoch]).permutation(len(samples_A))
-        rng = np.random.default_rng([self.seed, 1, sample])
-        chosen = {"A": samples_A[order[position]], "B": samples_B[rng.integers(len(samples_B))]}
+        index_A, index_B, rng = draw_pair(self.seed, sample, len(samples_A), len(samples_B))
+        chosen = {"A": samples_A[index_A], "B": samples_B[index_B]}
         out = {}
         for domain, item in chosen.items():
             image = read_image(item.image, self.data.input_nc if domain == "A" else self.data.output_nc)

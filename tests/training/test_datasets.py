@@ -77,3 +77,15 @@ def test_images_smaller_than_crop_without_resize(tmp_path):
         UnalignedDataset(tmp_path, data, seed=0)
     data.preprocess = "resize_and_crop"  # resizing makes any size usable
     assert UnalignedDataset(tmp_path, data, seed=0)[0]["B"].shape == (3, 32, 32)
+
+
+def test_each_epoch_walks_a_in_a_new_shuffle_and_a_sample_draws_the_same_every_time():
+    from i2i.training.datasets import draw_pair
+
+    draws = [draw_pair(3, sample, 7, 5) for sample in range(14)]
+    first, second = [a for a, _, _ in draws[:7]], [a for a, _, _ in draws[7:]]
+    assert sorted(first) == sorted(second) == list(range(7)) and first != second
+    assert {b for _, b, _ in draws} <= set(range(5))
+    again = draw_pair(3, 9, 7, 5)
+    assert again[:2] == draws[9][:2] and again[2].random() == draws[9][2].random()
+    assert draw_pair(4, 9, 7, 5)[2].random() != draw_pair(3, 9, 7, 5)[2].random()
