@@ -12,7 +12,7 @@ from i2i.cli import cli
 from i2i.errors import DataError
 from i2i.runtime import load
 from i2i.runtime.flicker import warping_error
-from i2i.runtime.video import FrameSource, stylize_video
+from i2i.runtime.video import FrameSource, blend, stylize_video
 from i2i.training.trainer import train
 
 from ..conftest import SHARED_DATA, tiny_config
@@ -74,8 +74,23 @@ def test_stylize_keeps_size_rate_and_length(clip, recycle_run, tmp_path, tempora
     assert len(result.flicker) == 11 and summary["temporal"] == temporal
     if temporal == "none":
         assert summary["flicker"] == summary["flicker_per_frame_baseline"] and summary["mean_deviation_from_per_frame"] == 0
+    else:  # blending in the temporal guess must lower the flicker of the per-frame output it departs from
+        assert summary["flicker"] < summary["flicker_per_frame_baseline"]
+        reduction = 1 - summary["flicker"] / summary["flicker_per_frame_baseline"]
+        assert summary["flicker_reduction"] == pytest.approx(reduction)
+        assert summary["mean_deviation_from_per_frame"] > 0
     assert (tmp_path / "out.report.png").stat().st_size > 0
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left
+
+
+def test_blend_weighs_the_guess_by_agreement():
+    guess, styled = np.full((2, 2, 3), 100, np.uint8), np.full((2, 2, 3), 140, np.uint8)
+    usable = np.array([[True, True], [True, False]])
+    out = blend(guess, styled, usable, alpha=0.9, sigma=40.0)
+    # d = 40 = σ: weight 0.9·e⁻¹ = 0.33109, 0.33109·100 + 0.66891·140 = 126.76 → 127; unusable pixels keep styled.
+    assert out[0, 0].tolist() == [127, 127, 127] and out[1, 1].tolist() == [140, 140, 140]
+    far = blend(np.zeros((1, 1, 3), np.uint8), np.full((1, 1, 3), 200, np.uint8), np.ones((1, 1), bool), 0.9, 40.0)
+    assert far.tolist() == [[[200, 200, 200]]]  # d = 200 = 5σ: weight 0.9·e⁻²⁵, the guess is ignored
 
 
 @pytest.mark.slow

@@ -137,8 +137,14 @@ def test_out_of_mask_loss_in_training(bbox_data, model_name, expected):
     model = MODELS[model_name](config.validate(), torch.device("cpu"), None)
     dataset = LabeledDataset(bbox_data, config.data, seed=0)
     batch = {k: torch.stack([dataset[i][k] for i in range(2)]) for k in ("A", "B", "A_label", "B_label")}
+    with torch.no_grad():  # the translation the step's generator loss sees (weights not yet stepped)
+        fake = model.networks["G_A" if model_name == "cycle_gan" else "G"](batch["A"]).numpy()
+    real, outside = batch["A"].numpy(), (batch["A_label"] == 0).numpy()[:, None].repeat(3, 1)
+    assert 0 < outside.mean() < 1  # the boxes cover part of each image
+    expected_out_mask = 10.0 * np.abs(fake - real)[outside].mean()  # λ_out_mask · L1 over unlabelled pixels
     losses = model.training_step(batch, 0)
     assert expected <= set(losses) and all(math.isfinite(v) for v in losses.values())
+    assert losses["out_mask_A"] == pytest.approx(expected_out_mask, rel=1e-4)
     rows = model.sample_rows(batch)
     assert {"mask(A)", "G_A(A) outside mask"} <= set(rows)
 
