@@ -9,25 +9,33 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .config import GENERATORS
+from .config import GENERATORS, MODEL_ALIASES, MODELS, RESUMABLE
 from .errors import ConfigError, UserError, one_line
 
 
 class UserErrorGroup(click.Group):
-    """Prints a UserError as one line and exits 2; bugs keep their traceback."""
+    """Prints a UserError as one line (plus the library's own text with --verbose) and exits 2;
+    Ctrl-C outside training's own handler is one line too; bugs keep their traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except UserError as error:
-            failure = click.ClickException(one_line(error))
+            message = one_line(error)
+            if ctx.params.get("verbose") and error.detail:
+                message += f"\n{error.detail}"
+            failure = click.ClickException(message)
             failure.exit_code = error.exit_code
             raise failure from None
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
 
 
 @click.group(cls=UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="i2i")
-def cli() -> None:
+@click.option("--verbose", is_flag=True, help="With an error, also print the underlying library's message.")
+def cli(verbose: bool) -> None:
     """i2i — unpaired image-to-image translation: train, export, run.
 
     \b
@@ -42,7 +50,7 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("data", required=False, type=click.Path(path_type=Path))
-@click.option("--model", type=click.Choice(["cycle_gan", "cut", "fastcut", "recycle_gan"]),
+@click.option("--model", type=click.Choice(MODELS + tuple(MODEL_ALIASES)),
               help="cycle_gan (two generators, cycle loss), cut or fastcut (one generator, PatchNCE), recycle_gan "
                    "(CycleGAN on video clips with temporal predictors).  [default: cycle_gan]")
 @click.option("--out", "run_dir", type=click.Path(path_type=Path), help="Run directory to create.  [default: runs/<DATA name>-<model>]")
@@ -87,14 +95,15 @@ def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps,
 
     Writes RUN/train_config.json, RUN/checkpoints/, RUN/samples/, RUN/losses.jsonl,
     RUN/tensorboard/ and, at the end, RUN/loss_curves.png. Ctrl-C saves a checkpoint;
-    `--resume RUN` continues exactly where it stopped. Under `torchrun --nproc_per_node K`
+    `--resume RUN` continues exactly where it stopped, and `--resume RUN --steps N` extends a
+    finished run (also --workers and the --*-every intervals; recorded in train_config.json). Under `torchrun --nproc_per_node K`
     the same command trains data-parallel on K processes.
     """
     from .config import RunConfig
     from i2i.training.trainer import resume, train as start_training
 
     overrides = {
-        ("model",): model, ("data", "crop_size"): size, ("data", "load_size"): load_size,
+        ("model",): MODEL_ALIASES.get(model, model), ("data", "crop_size"): size, ("data", "load_size"): load_size,
         ("train", "steps"): steps, ("train", "batch_size"): batch_size, ("G", "netG"): net_g, ("G", "ngf"): ngf,
         ("G", "residual"): residual, ("G", "affine_warp"): affine_warp, ("D", "ndf"): ndf,
         ("train", "gan_mode"): gan_mode, ("train", "lr"): lr, ("train", "seed"): seed,
@@ -107,10 +116,15 @@ def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps,
     }
     started = time.perf_counter()
     if resume_dir is not None:
-        given = [key[-1] for key, value in overrides.items() if value is not None]
-        if data is not None or config_file is not None or run_dir is not None or given:
-            raise ConfigError(f"--resume takes no other options (a run's config is fixed); got {', '.join(given) or 'DATA/--out/--config'}")
-        step = resume(resume_dir)
+        ctx = click.get_current_context()
+        refused = [param.opts[0] if param.param_type_name == "option" else param.name.upper() for param in ctx.command.params
+                   if ctx.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE
+                   and param.name != "resume_dir" and param.opts[0] not in RESUMABLE.values()]
+        if refused:
+            raise ConfigError(f"--resume keeps the run's model and data; it can change only {', '.join(RESUMABLE.values())} "
+                              f"(got {', '.join(refused)})")
+        changes = {key: overrides[tuple(key.split("."))] for key in RESUMABLE}
+        step = resume(resume_dir, {key: value for key, value in changes.items() if value is not None})
         run_dir = resume_dir
     else:
         if data is None:
