@@ -22,8 +22,8 @@ class UserErrorGroup(click.Group):
             return super().invoke(ctx)
         except UserError as error:
             message = one_line(error)
-            if ctx.params.get("verbose") and error.detail:
-                message += f"\n{error.detail}"
+            if error.detail:
+                message += f"\n{error.detail}" if ctx.params.get("verbose") else " (i2i --verbose: the library's message)"
             failure = click.ClickException(message)
             failure.exit_code = error.exit_code
             raise failure from None
@@ -228,6 +228,9 @@ def generate(run_dir, source, output_dir, direction, batch_size, device, backend
     click.echo(f"{output_dir}: {report.written} images in {report.seconds:.1f} s ({report.images_per_second:.1f} images/s), "
                f"{report.skipped_existing} already there, {len(report.failed)} unreadable skipped; "
                f"manifest {report.manifest.name}")
+    note = report.scale_note(predictor.config)
+    if note:
+        click.echo(note)
 
 
 @cli.command()
@@ -237,7 +240,8 @@ def generate(run_dir, source, output_dir, direction, batch_size, device, backend
 @click.option("--temporal", type=click.Choice(["none", "recycle", "flow"]), default="none", show_default=True,
               help="none = per frame; recycle = blend in the RecycleGAN predictor's forecast (MODEL must be a "
                    "recycle_gan run); flow = optical-flow-guided blending baseline.")
-@click.option("--report", is_flag=True, help="Measure flicker (vs the per-frame output) into OUTPUT.report.json/.png.")
+@click.option("--report", is_flag=True, help="Measure flicker (vs the per-frame output) into NAME.report.json and "
+              "NAME.report.png beside OUTPUT (styled.mp4 → styled.report.json).")
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--backend", type=click.Choice(["auto", "torch", "triton", "onnxruntime", "tensorrt"]), default="auto",
@@ -275,7 +279,8 @@ def video(run_dir, source, output, temporal, report, direction, device, backend,
               show_default=True, help="Feature network (efficientnet-lite0 works offline; inception is the standard FID one).")
 @click.option("--target-train", type=click.Path(path_type=Path), help="Label preservation: labelled real target images to train the classifier on.")
 @click.option("--target-test", type=click.Path(path_type=Path), help="Label preservation: labelled real target images to check the classifier on.")
-@click.option("--sources", type=click.Path(path_type=Path), help="Label preservation: the untranslated inputs (baseline).")
+@click.option("--sources", type=click.Path(path_type=Path),
+              help="The untranslated inputs: the baseline of FD/KID (with REAL) and of label preservation.")
 @click.option("--judges", type=click.IntRange(min=1), default=1, show_default=True,
               help="Label preservation and --transfer: classifiers to train per training set (seeds 0…N−1); "
                    "accuracies are their mean, with the spread.")
@@ -298,9 +303,12 @@ def eval_command(generated, real, train_real, extractor, target_train, target_te
 
     result = {}
     if real is not None:
-        from .metrics import evaluate_folders
+        from .metrics import evaluate_folders, small_sample_warning
 
-        result |= evaluate_folders(generated, real, train_real, extractor, device)
+        result |= evaluate_folders(generated, real, train_real, extractor, device, sources=sources)
+        warning = small_sample_warning(result)
+        if warning:
+            click.echo(warning, err=True)
     judging = {"judges": judges, "channels": int(label_channels)}
     if target_train is not None:
         from .label_preservation import label_preservation
@@ -324,9 +332,9 @@ def eval_command(generated, real, train_real, extractor, target_train, target_te
 @click.option("--run", "run_dir", type=click.Path(path_type=Path), help="Benchmark this run's generator (default: random weights).")
 @click.option("--model", "model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Benchmark this exported .onnx / .engine against eager torch on the same architecture.")
-@click.option("--netG", "net_g", default="resnet_9blocks", show_default=True)
+@click.option("--netG", "net_g", type=click.Choice(GENERATORS), default="resnet_9blocks", show_default=True)
 @click.option("--ngf", type=int, default=64, show_default=True)
-@click.option("--sizes", default="256", show_default=True, help="Comma-separated square resolutions.")
+@click.option("--sizes", default="256", show_default=True, help="Comma-separated square resolutions: 256,512 or 256x256.")
 @click.option("--batches", default="1", show_default=True, help="Comma-separated batch sizes.")
 @click.option("--photos", type=click.Path(path_type=Path), help="Real photos for int8 calibration and its quality check.")
 @click.option("--repeats", type=int, default=20, show_default=True)
@@ -345,7 +353,7 @@ def bench(run_dir, model_file, net_g, ngf, sizes, batches, photos, repeats, esti
         train_speed.main([str(train_data), "--models", "cycle_gan,cut,fastcut"])
         return
     results = []
-    for size in [int(v) for v in sizes.split(",")]:
+    for size in latency.parse_sizes(sizes):
         for batch in [int(v) for v in batches.split(",")]:
             argv = ["--netG", net_g, "--ngf", str(ngf), "--size", str(size), "--batch", str(batch), "--repeats", str(repeats)]
             argv += ["--run", str(run_dir)] if run_dir else []
@@ -430,7 +438,7 @@ def export_command(run_dir, direction, out_dir, opset, io_kind, fp16, trt, shape
 
 @cli.command(name="import")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--from", "source", type=click.Choice(["cyclegan", "cut", "joligen"]), required=True,
+@click.option("--from", "source", type=click.Choice(["cyclegan", "cycle_gan", "cut", "joligen"]), required=True,
               help="Which code base saved CHECKPOINT (CycleGAN/pix2pix repository, CUT/FastCUT, or JoliGEN "
                    "with its train_config.json beside the checkpoint when there is one).")
 @click.option("--netG", "net_g", help="Expected architecture; inferred from the tensors when omitted.")
@@ -442,7 +450,7 @@ def import_command(checkpoint, source, net_g, direction, run_dir) -> None:
     run directory, which `i2i export` and `i2i generate` then use like any other."""
     from .importers import import_generator
 
-    config = import_generator(checkpoint, source, run_dir, net_g, direction)
+    config = import_generator(checkpoint, source.replace("cycle_gan", "cyclegan"), run_dir, net_g, direction)
     g = config.G
     extras = ", anti-aliased" if g.antialias else ""
     if g.netG.endswith("_attn"):

@@ -35,8 +35,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling errors come in many types
-        raise CheckpointError(f"{path}: not a loadable weights-only PyTorch checkpoint ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0][:120]})") from None
+        raise CheckpointError(f"{path}: {_load_failure(exc)}",
+                              detail=f"{type(exc).__name__}: {exc}") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
@@ -48,6 +48,15 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             continue
         cleaned[name] = tensor
     return cleaned
+
+
+def _load_failure(exc: Exception) -> str:
+    """Why torch.load refused a file, in a user's terms (torch's own text goes to --verbose)."""
+    text = str(exc)
+    if "Weights only load failed" in text:
+        return ("this file holds pickled Python objects (a whole module or a training state), which i2i does not "
+                "unpickle because that can run code; save `net.state_dict()` with torch.save and import that file")
+    return "not a PyTorch checkpoint (truncated, or another format); re-download it or save it with torch.save"
 
 
 def _is_batch_norm(state: dict, name: str) -> bool:
