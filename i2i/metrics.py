@@ -15,6 +15,7 @@ the competition's) else 1 — it only penalizes near-copies.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Callable
 
@@ -120,6 +121,7 @@ def inception_extractor(device: torch.device) -> Callable[[torch.Tensor], torch.
     return features
 
 
+@functools.lru_cache(maxsize=2)  # one evaluation reads two to four folders with the same network
 def make_extractor(extractor: str, device: str = "cpu") -> Callable[[torch.Tensor], torch.Tensor]:
     if extractor not in EXTRACTORS:
         raise DataError(f"extractor {extractor} is not one of {', '.join(EXTRACTORS)}")

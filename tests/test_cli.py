@@ -70,9 +70,10 @@ def test_image_corrupted_after_the_check_fails_in_the_worker_with_one_line(tmp_p
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
-def test_resume_needs_a_run_and_no_other_options(tmp_path, tiny_run):
+def test_resume_needs_a_run_and_keeps_the_model(tmp_path, tiny_run):
     assert_user_error(invoke("train", "--resume", tmp_path), "not an i2i run directory")
-    assert_user_error(invoke("train", "--resume", tiny_run, "--steps", "9"), "--resume takes no other options")
+    assert_user_error(invoke("train", "--resume", tiny_run, "--ngf", "4", "--workers", "1"),
+                      "it can change only --steps, --workers", "(got --ngf)")
 
 
 def test_newer_schema_is_refused(tmp_path, tiny_run):
