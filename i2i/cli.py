@@ -23,7 +23,8 @@ class UserErrorGroup(click.Group):
         except UserError as error:
             message = one_line(error)
             if error.detail:
-                message += f"\n{error.detail}" if ctx.params.get("verbose") else " (i2i --verbose: the library's message)"
+                verbose = ctx.params.get("verbose")
+                message += f"\n{error.detail}" if verbose else " (i2i --verbose: the library's message)"
             failure = click.ClickException(message)
             failure.exit_code = error.exit_code
             raise failure from None
@@ -96,7 +97,8 @@ def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps,
     Writes RUN/train_config.json, RUN/checkpoints/, RUN/samples/, RUN/losses.jsonl,
     RUN/tensorboard/ and, at the end, RUN/loss_curves.png. Ctrl-C saves a checkpoint;
     `--resume RUN` continues exactly where it stopped, and `--resume RUN --steps N` extends a
-    finished run (also --workers and the --*-every intervals; recorded in train_config.json). Under `torchrun --nproc_per_node K`
+    finished run (also --workers and the --*-every intervals; recorded in train_config.json).
+    Under `torchrun --nproc_per_node K`
     the same command trains data-parallel on K processes.
     """
     from .config import RunConfig
@@ -117,12 +119,13 @@ def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps,
     started = time.perf_counter()
     if resume_dir is not None:
         ctx = click.get_current_context()
-        refused = [param.opts[0] if param.param_type_name == "option" else param.name.upper() for param in ctx.command.params
+        refused = [param.opts[0] if param.param_type_name == "option" else param.name.upper()
+                   for param in ctx.command.params
                    if ctx.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE
                    and param.name != "resume_dir" and param.opts[0] not in RESUMABLE.values()]
         if refused:
-            raise ConfigError(f"--resume keeps the run's model and data; it can change only {', '.join(RESUMABLE.values())} "
-                              f"(got {', '.join(refused)})")
+            raise ConfigError(f"--resume keeps the run's model and data; it can change only "
+                              f"{', '.join(RESUMABLE.values())} (got {', '.join(refused)})")
         changes = {key: overrides[tuple(key.split("."))] for key in RESUMABLE}
         step = resume(resume_dir, {key: value for key, value in changes.items() if value is not None})
         run_dir = resume_dir
@@ -334,7 +337,8 @@ def eval_command(generated, real, train_real, extractor, target_train, target_te
               help="Benchmark this exported .onnx / .engine against eager torch on the same architecture.")
 @click.option("--netG", "net_g", type=click.Choice(GENERATORS), default="resnet_9blocks", show_default=True)
 @click.option("--ngf", type=int, default=64, show_default=True)
-@click.option("--sizes", default="256", show_default=True, help="Comma-separated square resolutions: 256,512 or 256x256.")
+@click.option("--sizes", default="256", show_default=True,
+              help="Comma-separated square resolutions: 256,512 or 256x256.")
 @click.option("--batches", default="1", show_default=True, help="Comma-separated batch sizes.")
 @click.option("--photos", type=click.Path(path_type=Path), help="Real photos for int8 calibration and its quality check.")
 @click.option("--repeats", type=int, default=20, show_default=True)

@@ -193,7 +193,9 @@ def small_sample_warning(result: dict) -> str | None:
     fewest = min(result["generated"], result["real"])
     if fewest >= FD_RELIABLE_IMAGES:
         return None
-    baseline = ("; the untranslated --sources beside it were measured the same way" if "sources_frechet_distance" in result
+    baseline = ("; the untranslated --sources beside it were measured the same way"
+                if "sources_frechet_distance" in result
                 else "; add --sources (the untranslated inputs) for a baseline measured the same way")
-    return (f"warning: Fréchet distance from {result['generated']} generated and {result['real']} real images is strongly "
-            f"biased upwards below ~{FD_RELIABLE_IMAGES} images; compare it only with FDs on equally many images{baseline}")
+    return (f"warning: Fréchet distance from {result['generated']} generated and {result['real']} real images is "
+            f"strongly biased upwards below ~{FD_RELIABLE_IMAGES} images; compare it only with FDs on equally many "
+            f"images{baseline}")

@@ -31,6 +31,9 @@ Runner = Callable[[np.ndarray], np.ndarray]  # padded uint8 NHWC batch → uint8
 
 @dataclass
 class Predictor:
+    """A loaded generator (see `load`): `predictor(image)` → translated image, `predictor([images])`
+    → list; uint8 RGB (or `color="bgr"`) H×W×C or H×W grey, any size."""
+
     run: Runner
     config: RunConfig
     direction: str
@@ -185,7 +188,8 @@ def load(
     overlap: int = 32,
     tile_stats: str = "exact",
 ) -> Predictor:
-    """A predictor for a run directory or an exported .onnx file.
+    """A predictor for a run directory or an exported .onnx / .engine file: call it on one uint8
+    image or a list of them (see `Predictor.__call__`).
 
     backend: `torch` (eager), `triton` (the fused kernels; CUDA, or the CPU interpreter when
     TRITON_INTERPRET=1), `onnxruntime` (an .onnx file; CPU or CUDA provider), `tensorrt`

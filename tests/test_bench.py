@@ -11,7 +11,8 @@ from i2i.nets import build_generator
 
 
 def test_bench_writes_table_json_and_plot(tmp_path, photos, caplog):
-    result = CliRunner().invoke(cli, ["bench", "--netG", "resnet_6blocks", "--ngf", "8", "--sizes", "32x32", "--batches", "1,2",
+    result = CliRunner().invoke(cli, ["bench", "--netG", "resnet_6blocks", "--ngf", "8", "--sizes", "32x32",
+                                      "--batches", "1,2",
                                       "--repeats", "2", "--photos", str(photos / "testA"), "--estimate", "T4",
                                       "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output

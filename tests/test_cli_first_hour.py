@@ -116,9 +116,11 @@ def test_eval_warns_about_few_images_and_scores_the_sources(tmp_path, digits):
 
 def test_generate_notes_a_training_scale_mismatch(tmp_path, tiny_run, digits):
     (tmp_path / "large").mkdir()
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (256, 200), dtype=np.uint8)).save(tmp_path / "large/a.png")
+    noise = np.random.default_rng(0).integers(0, 256, (256, 200), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "large/a.png")
     result = invoke("generate", tiny_run, tmp_path / "large", tmp_path / "out")
-    assert result.exit_code == 0 and "trained on images resized to 36 px (32 px crops); these are 200–256 px" in result.output
+    assert result.exit_code == 0, result.output
+    assert "trained on images resized to 36 px (32 px crops); these are 200–256 px" in result.output
     (tmp_path / "digits").mkdir()
     for path in list_images(digits / "testB")[:2]:  # 16 px USPS digits: within a factor 2 of the crops, no note
         shutil.copy(path, tmp_path / "digits")

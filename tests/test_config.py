@@ -22,7 +22,8 @@ def test_resume_changes_only_what_keeps_the_networks(tmp_path):
         config.change_for_resume({"G.ngf": 32, "train.steps": 9}, 0)
     with pytest.raises(ConfigError, match="log_every must be >= 1"):
         RunConfig().change_for_resume({"train.log_every": 0}, 0)
-    assert config.change_for_resume({"train.steps": 40000, "data.num_workers": 2}, 20000) == {"train.steps": [20000, 40000]}
+    changed = config.change_for_resume({"train.steps": 40000, "data.num_workers": 2}, 20000)
+    assert changed == {"train.steps": [20000, 40000]}
     save_config(config, tmp_path)
     assert load_config(tmp_path).history == [{"time": config.history[0]["time"], "at_step": 20000,
                                               "changed": {"train.steps": [20000, 40000]}}]

@@ -179,7 +179,8 @@ class Trainer:
             f"i2i train {config.model} → {self.run_dir}",
             f"  data     {config.data.dataroot}: {_domain_sizes(self.dataset)}; {config.data.crop_size} px crops",
             f"  device   {device}{processes}, {torch.get_num_threads()} threads, "
-            f"{'bf16 autocast' if autocast == torch.bfloat16 else 'fp32'}, data-loader workers {config.data.num_workers}",
+            f"{'bf16 autocast' if autocast == torch.bfloat16 else 'fp32'}, "
+            f"data-loader workers {config.data.num_workers}",
             f"  model    {config.G.netG} ngf {config.G.ngf}; parameters {parameters}",
             f"  steps    {self.start_step} → {t.steps}, batch {t.batch_size}; losses every {t.log_every}, "
             f"samples every {t.sample_every}, checkpoint every {t.save_every}",
@@ -270,7 +271,8 @@ def _dataset(config: RunConfig):
 
 def _domain_sizes(dataset) -> str:
     if isinstance(dataset, TemporalDataset):
-        return ", ".join(f"train{domain} {len(triplets)} frame triplets" for domain, triplets in dataset.triplets.items())
+        return ", ".join(f"train{domain} {len(triplets)} frame triplets"
+                         for domain, triplets in dataset.triplets.items())
     if isinstance(dataset, LabeledDataset):
         counts = {domain: len(scan.samples) for domain, scan in dataset.scans.items()}
     else:
