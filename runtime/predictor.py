@@ -98,6 +98,9 @@ def as_image_batch(images: ImageInput, channels: int, color: str = "rgb"
     given. Anything else is one DataError saying what is expected."""
     if color not in COLOR_ORDERS:
         raise DataError(f"color='{color}': the channel order is 'rgb' (Pillow, imageio) or 'bgr' (OpenCV)")
+    if isinstance(images, (str, os.PathLike)):
+        raise DataError(f"{images}: the predictor takes image arrays, not paths; read it first, e.g. "
+                        "np.asarray(PIL.Image.open(path).convert('RGB')), or use generate_dataset for files")
     single = isinstance(images, (np.ndarray, torch.Tensor))
     items = [images] if single else list(images)
     expected = (f"expected uint8 images of shape H×W×{channels}" + (" or H×W" if channels == 1 else " (or H×W grey)")

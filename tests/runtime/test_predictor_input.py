@@ -52,6 +52,7 @@ def test_greyscale_h_w_arrays(colour, grey):
     (np.zeros((2, 16, 16, 3), np.uint8), {}, ["a batch?", "list(batch)"]),
     ([np.zeros((16, 16, 3), np.uint8), "photo.jpg"], {}, ["image 1 is a str"]),
     (np.zeros((16, 16, 3), np.uint8), {"color": "hsv"}, ["'rgb'", "'bgr'"]),
+    ("photo.jpg", {}, ["photo.jpg: the predictor takes image arrays, not paths"]),
 ])
 def test_wrong_input_is_one_line_saying_what_is_expected(colour, image, call, fragments):
     with pytest.raises(DataError) as error:
