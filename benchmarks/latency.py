@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import platform
 import statistics
 import tempfile
@@ -31,6 +32,7 @@ import numpy as np
 import torch
 
 from i2i.config import GeneratorConfig, RunConfig
+from i2i.errors import ConfigError
 from i2i.image import array_to_model_input, to_image_arrays
 from i2i.io import list_images, read_image
 from i2i.nets import build_generator, init_weights
@@ -88,6 +90,18 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(4.0 / mse)
 
 
+def parse_sizes(text: str) -> list[int]:
+    """`i2i bench --sizes`: square sides, each written S or SxS (256,512 or 256x256,512x512)."""
+    sizes = []
+    for item in text.split(","):
+        sides = item.strip().lower().split("x")
+        if not all(side.isdigit() and int(side) > 0 for side in sides) or len(set(sides)) != 1 or len(sides) > 2:
+            raise ConfigError(f"--sizes {text}: '{item}' is not a square size; write 256,512 or 256x256,512x512 "
+                              "(batch sizes go in --batches)")
+        sizes.append(int(sides[0]))
+    return sizes
+
+
 def quantize_int8(onnx_path: Path, calibration: list[np.ndarray], out: Path) -> Path:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -101,10 +115,18 @@ def quantize_int8(onnx_path: Path, calibration: list[np.ndarray], out: Path) -> 
             return None if item is None else {"image": item}
 
     prepared = out.with_suffix(".pre.onnx")
-    quant_pre_process(str(onnx_path), str(prepared), skip_symbolic_shape=True)
-    # QDQ with per-channel int8 weights and uint8 activations: what the VNNI kernels run fastest.
-    quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    # The quantizer logs a root-logger WARNING per tensor it cannot fold ("Axis 1 is out-of-range");
+    # they are about its internals, not the user's model.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quant_pre_process(str(onnx_path), str(prepared), skip_symbolic_shape=True)
+        # QDQ with per-channel int8 weights and uint8 activations: what the VNNI kernels run fastest.
+        quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
     return out
 
 
@@ -153,6 +175,7 @@ def measure(args: LatencyOptions) -> dict:
         net = init_weights(build_generator(config.G, 3, 3)).eval()
     net.requires_grad_(False)
     photos = photo_batches(args.photos, args.size, 24)
+    real_photos = args.photos is not None and args.photos.is_dir()
     if generator_channels(config, exported.direction if exported else "AtoB")[0] == 1:
         photos = [p.mean(1, keepdims=True) for p in photos]
     x_np = np.concatenate([photos[0]] * args.batch)
@@ -193,7 +216,8 @@ def measure(args: LatencyOptions) -> dict:
         held_out = photos[16:] or photos[:1]
         quality = [psnr(quantized.run(None, {"image": p})[0], session.run(None, {"image": p})[0]) for p in held_out]
         record("onnxruntime int8 static QDQ (CPU)", lambda: quantized.run(None, {"image": x_np}),
-               f"PSNR vs fp32 {np.mean(quality):.1f} dB (min {np.min(quality):.1f}) on {len(held_out)} held-out images")
+               f"PSNR vs fp32 {np.mean(quality):.1f} dB (min {np.min(quality):.1f}) on {len(held_out)} "
+               + (f"held-out photos of {args.photos}" if real_photos else "noise images (give --photos for real ones)"))
 
     if cuda:
         rows.extend(cuda_rows(net, x, args.repeats, args.warmup))

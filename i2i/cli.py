@@ -11,20 +11,28 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .config import DATASET_MODES, GAN_MODES, GENERATORS, TRAIN_PRECISIONS
+from .config import DATASET_MODES, GAN_MODES, GENERATORS, RESUMABLE, TRAIN_PRECISIONS
 from .errors import ConfigError, UserError, one_line
 
 
 class UserErrorGroup(click.Group):
-    """Prints a UserError as one line and exits 2; bugs keep their traceback."""
+    """Prints a UserError as one line (plus the library's own text with --verbose) and exits 2;
+    Ctrl-C outside training's own handler is one line too; bugs keep their traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except UserError as error:
-            failure = click.ClickException(one_line(error))
+            message = one_line(error)
+            if error.detail:
+                verbose = ctx.params.get("verbose")
+                message += f"\n{error.detail}" if verbose else " (i2i --verbose: the library's message)"
+            failure = click.ClickException(message)
             failure.exit_code = error.exit_code
             raise failure from None
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
 
 
 class RegistryChoice(click.Choice):
@@ -43,7 +51,8 @@ class RegistryChoice(click.Choice):
 
 @click.group(cls=UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="i2i")
-def cli() -> None:
+@click.option("--verbose", is_flag=True, help="With an error, also print the underlying library's message.")
+def cli(verbose: bool) -> None:
     """i2i — unpaired image-to-image translation: train, export, run.
 
     \b
@@ -58,7 +67,7 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("data", required=False, type=click.Path(path_type=Path))
-@click.option("--model", type=RegistryChoice("i2i.training.models:MODELS"),
+@click.option("--model", type=RegistryChoice("i2i.training.models:NAMES"),
               help="cycle_gan (two generators, cycle loss), cut or fastcut (one generator, PatchNCE), recycle_gan "
                    "(CycleGAN on video clips with temporal predictors).  [default: cycle_gan]")
 @click.option("--out", "run_dir", type=click.Path(path_type=Path), help="Run directory to create.  [default: runs/<DATA name>-<model>]")
@@ -105,14 +114,17 @@ def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps,
 
     Writes RUN/train_config.json, RUN/checkpoints/, RUN/samples/, RUN/losses.jsonl,
     RUN/tensorboard/ and, at the end, RUN/loss_curves.png. Ctrl-C saves a checkpoint;
-    `--resume RUN` continues exactly where it stopped. Under `torchrun --nproc_per_node K`
+    `--resume RUN` continues exactly where it stopped, and `--resume RUN --steps N` extends a
+    finished run (also --workers and the --*-every intervals; recorded in train_config.json).
+    Under `torchrun --nproc_per_node K`
     the same command trains data-parallel on K processes.
     """
     from .config import RunConfig
+    from i2i.training.models import canonical_name
     from i2i.training.trainer import resume, train as start_training
 
     overrides = {
-        ("model",): model, ("data", "crop_size"): size, ("data", "load_size"): load_size,
+        ("model",): canonical_name(model) if model else None, ("data", "crop_size"): size, ("data", "load_size"): load_size,
         ("train", "steps"): steps, ("train", "batch_size"): batch_size, ("G", "netG"): net_g, ("G", "ngf"): ngf,
         ("G", "residual"): residual, ("G", "affine_warp"): affine_warp, ("D", "ndf"): ndf,
         ("train", "gan_mode"): gan_mode, ("train", "lr"): lr, ("train", "seed"): seed,
@@ -125,10 +137,16 @@ def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps,
     }
     started = time.perf_counter()
     if resume_dir is not None:
-        given = [key[-1] for key, value in overrides.items() if value is not None]
-        if data is not None or config_file is not None or run_dir is not None or given:
-            raise ConfigError(f"--resume takes no other options (a run's config is fixed); got {', '.join(given) or 'DATA/--out/--config'}")
-        step = resume(resume_dir)
+        ctx = click.get_current_context()
+        refused = [param.opts[0] if param.param_type_name == "option" else param.name.upper()
+                   for param in ctx.command.params
+                   if ctx.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE
+                   and param.name != "resume_dir" and param.opts[0] not in RESUMABLE.values()]
+        if refused:
+            raise ConfigError(f"--resume keeps the run's model and data; it can change only "
+                              f"{', '.join(RESUMABLE.values())} (got {', '.join(refused)})")
+        changes = {key: overrides[tuple(key.split("."))] for key in RESUMABLE}
+        step = resume(resume_dir, {key: value for key, value in changes.items() if value is not None})
         run_dir = resume_dir
     else:
         if data is None:
@@ -214,6 +232,9 @@ def generate(run_dir, source, output_dir, direction, batch_size, device, backend
     click.echo(f"{output_dir}: {report.written} images in {report.seconds:.1f} s ({report.images_per_second:.1f} images/s), "
                f"{report.skipped_existing} already there, {len(report.failed)} unreadable skipped; "
                f"manifest {report.manifest.name}")
+    note = report.scale_note(predictor.config)
+    if note:
+        click.echo(note)
 
 
 @cli.command()
@@ -223,7 +244,8 @@ def generate(run_dir, source, output_dir, direction, batch_size, device, backend
 @click.option("--temporal", type=RegistryChoice("i2i.runtime.video:TEMPORAL_MODES"), default="none", show_default=True,
               help="none = per frame; recycle = blend in the RecycleGAN predictor's forecast (MODEL must be a "
                    "recycle_gan run); flow = optical-flow-guided blending baseline.")
-@click.option("--report", is_flag=True, help="Measure flicker (vs the per-frame output) into OUTPUT.report.json/.png.")
+@click.option("--report", is_flag=True, help="Measure flicker (vs the per-frame output) into NAME.report.json and "
+              "NAME.report.png beside OUTPUT (styled.mp4 → styled.report.json).")
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--backend", type=RegistryChoice("i2i.runtime.predictor:BACKENDS"), default="auto",
@@ -261,7 +283,8 @@ def video(run_dir, source, output, temporal, report, direction, device, backend,
               show_default=True, help="Feature network (efficientnet-lite0 works offline; inception is the standard FID one).")
 @click.option("--target-train", type=click.Path(path_type=Path), help="Label preservation: labelled real target images to train the classifier on.")
 @click.option("--target-test", type=click.Path(path_type=Path), help="Label preservation: labelled real target images to check the classifier on.")
-@click.option("--sources", type=click.Path(path_type=Path), help="Label preservation: the untranslated inputs (baseline).")
+@click.option("--sources", type=click.Path(path_type=Path),
+              help="The untranslated inputs: the baseline of FD/KID (with REAL) and of label preservation.")
 @click.option("--judges", type=click.IntRange(min=1), default=1, show_default=True,
               help="Label preservation and --transfer: classifiers to train per training set (seeds 0…N−1); "
                    "accuracies are their mean, with the spread.")
@@ -284,9 +307,12 @@ def eval_command(generated, real, train_real, extractor, target_train, target_te
 
     result = {}
     if real is not None:
-        from .metrics import evaluate_folders
+        from .metrics import evaluate_folders, small_sample_warning
 
-        result |= evaluate_folders(generated, real, train_real, extractor, device)
+        result |= evaluate_folders(generated, real, train_real, extractor, device, sources=sources)
+        warning = small_sample_warning(result)
+        if warning:
+            click.echo(warning, err=True)
     judging = {"judges": judges, "channels": int(label_channels)}
     if target_train is not None:
         from .label_preservation import label_preservation
@@ -312,7 +338,8 @@ def eval_command(generated, real, train_real, extractor, target_train, target_te
               help="Benchmark this exported .onnx / .engine against eager torch on the same architecture.")
 @click.option("--netG", "net_g", type=click.Choice(GENERATORS), default="resnet_9blocks", show_default=True)
 @click.option("--ngf", type=int, default=64, show_default=True)
-@click.option("--sizes", default="256", show_default=True, help="Comma-separated square resolutions.")
+@click.option("--sizes", default="256", show_default=True,
+              help="Comma-separated square resolutions: 256,512 or 256x256.")
 @click.option("--batches", default="1", show_default=True, help="Comma-separated batch sizes.")
 @click.option("--photos", type=click.Path(path_type=Path), help="Real photos for int8 calibration and its quality check.")
 @click.option("--repeats", type=int, default=20, show_default=True)
@@ -332,7 +359,7 @@ def bench(run_dir, model_file, net_g, ngf, sizes, batches, photos, repeats, esti
         train_speed.compare(train_data, ["cycle_gan", "cut", "fastcut"])
         return
     results = []
-    for size in [int(v) for v in sizes.split(",")]:
+    for size in latency.parse_sizes(sizes):
         for batch in [int(v) for v in batches.split(",")]:
             options = latency.LatencyOptions(net_g, ngf, size, batch, run_dir, model_file, photos, repeats)
             results.append(latency.measure(options))

@@ -22,6 +22,11 @@ from .errors import ConfigError
 
 SCHEMA_VERSION = 1
 CONFIG_FILENAME = "train_config.json"
+# What `i2i train --resume RUN` may change: nothing that shapes the networks or the data, so the
+# checkpoints stay valid. Config key → the train command's option.
+RESUMABLE = {"train.steps": "--steps", "data.num_workers": "--workers", "train.save_every": "--save-every",
+             "train.sample_every": "--sample-every", "train.log_every": "--log-every",
+             "train.eval_every": "--eval-every"}
 RESNET_GENERATORS = ("resnet_9blocks", "resnet_6blocks", "mobile_resnet_9blocks")
 ATTENTION_GENERATORS = ("resnet_attn", "mobile_resnet_attn")
 GENERATORS = RESNET_GENERATORS + ("unet_128", "unet_256") + ATTENTION_GENERATORS
@@ -186,6 +191,8 @@ class RunConfig:
     alg: AlgConfig = field(default_factory=AlgConfig)
     schema: int = SCHEMA_VERSION
     i2i_version: str = __version__
+    # Changes made when the run was resumed: {"time", "at_step", "changed": {key: [old, new]}}.
+    history: list = field(default_factory=list)
 
     def validate(self) -> "RunConfig":
         """Raise ConfigError for values no network or trainer can work with, then for what the
@@ -218,6 +225,7 @@ class RunConfig:
             (min(self.train.save_every, self.train.sample_every, self.train.log_every) >= 1,
              "train.save_every, sample_every and log_every must be >= 1"),
             (self.train.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1"),
+            (self.data.num_workers >= 0, "data.num_workers must be >= 0"),
             (self.train.eval_every >= 0 and self.train.eval_images >= 2, "train.eval_every must be >= 0 and eval_images >= 2"),
             (_valid_layers(self.alg.cut.nce_layers), "alg.cut.nce_layers must be comma-separated layer indices, e.g. 0,4,8,12,16"),
             (self.alg.cut.num_patches >= 1 and self.alg.cut.nce_T > 0, "alg.cut.num_patches and nce_T must be positive"),
@@ -235,6 +243,27 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def change_for_resume(self, changes: dict[str, Any], at_step: int) -> dict[str, list]:
+        """Apply `changes` (RESUMABLE keys → new values), validate, and record those that differ
+        in `history`; returns {key: [old, new]} of what changed."""
+        refused = sorted(set(changes) - set(RESUMABLE))
+        if refused:
+            raise ConfigError(f"a resumed run can change only {', '.join(RESUMABLE)}; not {', '.join(refused)}")
+        changed = {}
+        for key, value in changes.items():
+            section, name = key.split(".")
+            old = getattr(getattr(self, section), name)
+            if value != old:
+                setattr(getattr(self, section), name, value)
+                changed[key] = [old, value]
+        self.validate()
+        if changed:
+            from datetime import datetime, timezone
+
+            self.history.append({"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "at_step": at_step,
+                                 "changed": changed})
+        return changed
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "config") -> "RunConfig":
@@ -297,7 +326,7 @@ def _build(kind: type, raw: Any, where: str) -> Any:
 def _coerce(value: Any, expected: type, where: str, declared: str) -> Any:
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if expected is list and isinstance(value, list) and all(isinstance(v, str) for v in value):
+    if expected is list and isinstance(value, list) and all(isinstance(v, (str, dict)) for v in value):
         return value
     if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
         return value

@@ -6,6 +6,10 @@ class UserError(Exception):
 
     exit_code = 2
 
+    def __init__(self, message: str = "", detail: str | None = None):
+        super().__init__(message)
+        self.detail = detail  # the underlying library's own text, printed by `i2i --verbose`
+
 
 class DataError(UserError):
     """A dataset folder, image or video that cannot be used as given."""

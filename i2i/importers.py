@@ -23,7 +23,9 @@ from .errors import CheckpointError, ConfigError
 from .io import save_checkpoint
 from .nets import build_generator
 
-SOURCES = ("cyclegan", "cut", "joligen")
+# cycle_gan: the spelling of `i2i train --model`, accepted for the CycleGAN repository too.
+SOURCE_ALIASES = {"cycle_gan": "cyclegan"}
+SOURCES = ("cyclegan", "cut", "joligen", *SOURCE_ALIASES)
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -35,8 +37,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling errors come in many types
-        raise CheckpointError(f"{path}: not a loadable weights-only PyTorch checkpoint ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0][:120]})") from None
+        raise CheckpointError(f"{path}: {_load_failure(exc)}",
+                              detail=f"{type(exc).__name__}: {exc}") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
@@ -48,6 +50,15 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             continue
         cleaned[name] = tensor
     return cleaned
+
+
+def _load_failure(exc: Exception) -> str:
+    """Why torch.load refused a file, in a user's terms (torch's own text goes to --verbose)."""
+    text = str(exc)
+    if "Weights only load failed" in text:
+        return ("this file holds pickled Python objects (a whole module or a training state), which i2i does not "
+                "unpickle because that can run code; save `net.state_dict()` with torch.save and import that file")
+    return "not a PyTorch checkpoint (truncated, or another format); re-download it or save it with torch.save"
 
 
 def _is_batch_norm(state: dict, name: str) -> bool:
@@ -127,6 +138,7 @@ def import_generator(checkpoint: Path, source: str, run_dir: Path, net_g: str | 
     of `checkpoint` as the `direction` generator; returns the run's config."""
     if source not in SOURCES:
         raise ConfigError(f"--from {source}: supported sources are {', '.join(SOURCES)}")
+    source = SOURCE_ALIASES.get(source, source)
     run_dir = Path(run_dir)
     if (run_dir / CONFIG_FILENAME).exists():
         raise ConfigError(f"{run_dir} already holds a run; pick another --out")

@@ -15,12 +15,14 @@ the competition's) else 1 — it only penalizes near-copies.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 from torch.nn import functional as F
+from tqdm import tqdm
 
 from .errors import DataError, MissingDependencyError
 from .image import to_channels
@@ -28,6 +30,10 @@ from .io import list_images, read_image
 
 EXTRACTORS = ("efficientnet-lite0", "inception")
 MIFID_EPSILON = 0.1
+# Below this many images per side the Fréchet distance is strongly biased upwards (the covariance
+# of high-dimensional features is poorly estimated; Chong & Forsyth 2020): compare only FDs
+# computed on equally many images.
+FD_RELIABLE_IMAGES = 500
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
@@ -116,6 +122,7 @@ def inception_extractor(device: torch.device) -> Callable[[torch.Tensor], torch.
     return features
 
 
+@functools.lru_cache(maxsize=2)  # one evaluation reads two to four folders with the same network
 def make_extractor(extractor: str, device: str = "cpu") -> Callable[[torch.Tensor], torch.Tensor]:
     if extractor not in EXTRACTORS:
         raise DataError(f"extractor {extractor} is not one of {', '.join(EXTRACTORS)}")
@@ -144,8 +151,13 @@ def folder_features(folder: Path, extractor: str = "efficientnet-lite0", batch_s
     if not paths:
         raise DataError(f"{folder}: no images to evaluate")
     extract = make_extractor(extractor, device)
-    return np.concatenate([image_features([read_image(p, 3) for p in paths[start:start + batch_size]], extract, batch_size)
-                           for start in range(0, len(paths), batch_size)])
+    chunks = []
+    with tqdm(total=len(paths), unit="img", desc=f"features {Path(folder).name}", dynamic_ncols=True) as progress:
+        for start in range(0, len(paths), batch_size):
+            chunk = paths[start:start + batch_size]
+            chunks.append(image_features([read_image(p, 3) for p in chunk], extract, batch_size))
+            progress.update(len(chunk))
+    return np.concatenate(chunks)
 
 
 def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -155,16 +167,36 @@ def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def evaluate_folders(generated: Path, real: Path, training: Path | None = None, extractor: str = "efficientnet-lite0",
-                     device: str = "cpu", kid_subsets: int = 100) -> dict:
+                     device: str = "cpu", kid_subsets: int = 100, sources: Path | None = None) -> dict:
     """Fréchet distance and KID of `generated` to `real`; MiFID when the target domain's
-    training images are given."""
+    training images are given; the same distances of the untranslated `sources` (the baseline
+    a translation should beat) when they are given."""
     fake_features = folder_features(generated, extractor, device=device)
     real_features = folder_features(real, extractor, device=device)
-    fd = frechet_distance(*feature_statistics(fake_features), *feature_statistics(real_features))
+    real_statistics = feature_statistics(real_features)
+    fd = frechet_distance(*feature_statistics(fake_features), *real_statistics)
     kid, kid_std = kernel_inception_distance(fake_features, real_features, subsets=kid_subsets)
     result = {"extractor": extractor, "generated": len(fake_features), "real": len(real_features),
               "frechet_distance": fd, "kid": kid, "kid_std": kid_std}
+    if sources is not None:
+        source_features = folder_features(sources, extractor, device=device)
+        result |= {"sources": len(source_features),
+                   "sources_frechet_distance": frechet_distance(*feature_statistics(source_features), *real_statistics),
+                   "sources_kid": kernel_inception_distance(source_features, real_features, subsets=kid_subsets)[0]}
     if training is not None:
         distance = memorization_distance(fake_features, folder_features(training, extractor, device=device))
         result |= {"memorization_distance": distance, "mifid": mifid(fd, distance), "mifid_epsilon": MIFID_EPSILON}
     return result
+
+
+def small_sample_warning(result: dict) -> str | None:
+    """A warning when `evaluate_folders` compared too few images for an FD to be read alone."""
+    fewest = min(result["generated"], result["real"])
+    if fewest >= FD_RELIABLE_IMAGES:
+        return None
+    baseline = ("; the untranslated --sources beside it were measured the same way"
+                if "sources_frechet_distance" in result
+                else "; add --sources (the untranslated inputs) for a baseline measured the same way")
+    return (f"warning: Fréchet distance from {result['generated']} generated and {result['real']} real images is "
+            f"strongly biased upwards below ~{FD_RELIABLE_IMAGES} images; compare it only with FDs on equally many "
+            f"images{baseline}")

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from i2i.config import RunConfig
 from i2i.errors import DataError
 from i2i.io import IMAGE_EXTENSIONS, atomic_write_bytes, list_images, read_image, write_image
 
@@ -40,10 +41,24 @@ class GenerateReport:
     failed: list[str] = field(default_factory=list)
     seconds: float = 0.0
     manifest: Path | None = None
+    sides: tuple[int, int] = (0, 0)  # shortest and longest image side translated
 
     @property
     def images_per_second(self) -> float:
         return self.written / self.seconds if self.seconds else 0.0
+
+    def scale_note(self, config: RunConfig) -> str | None:
+        """A note when the images are far larger or smaller than the crops the model was trained
+        on: a fully convolutional generator keeps the pixel size of what it learned, so relative to
+        the image its textures shrink or grow (an imported model's training size is unknown: no note)."""
+        crop, (shortest, longest) = config.data.crop_size, self.sides
+        if not config.data.dataroot or not longest or crop / 2 <= shortest and longest <= 2 * crop:
+            return None
+        sizes = f"{shortest} px" if shortest == longest else f"{shortest}–{longest} px"
+        finer = "finer" if longest > 2 * crop else "coarser"
+        return (f"note: the model was trained on images resized to {config.data.load_size} px ({crop} px crops); these "
+                f"are {sizes}, translated at their own size, so its textures come out relatively {finer}; resize the "
+                f"inputs to about {config.data.load_size} px for the training scale")
 
 
 @dataclass
@@ -168,6 +183,9 @@ def generate_dataset(
             if number + 1 < len(chunks):  # decode the next chunk while this one runs
                 pending_decode = decoders.map(decode, chunks[number + 1])
             usable = [k for k, image in enumerate(decoded) if image is not None]
+            for k in usable:
+                shortest, longest = sorted(decoded[k].shape[:2])
+                report.sides = (min(report.sides[0] or shortest, shortest), max(report.sides[1], longest))
             tick = time.perf_counter()
             outputs = predictor([decoded[k] for k in usable],
                                 [chunk_classes[number][k] for k in usable] if chunk_classes else None) if usable else []

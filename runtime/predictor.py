@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Sequence, Union
 
 import numpy as np
 import torch
 from torch import nn
 
 from i2i.config import RunConfig
-from i2i.errors import ConfigError
+from i2i.errors import ConfigError, DataError
 from i2i.image import pad_to_multiple, to_image_arrays, to_model_input, with_constant_plane
 from i2i.nets import size_multiple
 from i2i.rundir import class_plane_value, condition_channels, generator_channels, load_generator
@@ -32,6 +32,9 @@ Runner = Callable[[np.ndarray], np.ndarray]  # padded uint8 NHWC batch → uint8
 
 @dataclass
 class Predictor:
+    """A loaded generator (see `load`): `predictor(image)` → translated image, `predictor([images])`
+    → list; uint8 RGB (or `color="bgr"`) H×W×C or H×W grey, any size."""
+
     run: Runner
     config: RunConfig
     direction: str
@@ -50,25 +53,30 @@ class Predictor:
     def class_conditional(self) -> bool:
         return condition_channels(self.config) > 0
 
-    def __call__(self, images: Sequence[np.ndarray], classes: Sequence[int] | None = None) -> list[np.ndarray]:
-        """Translate uint8 HWC images of any sizes; returns them in the same order.
-        Class-conditional models (trained on class folders) need each image's class index."""
+    def __call__(self, images: ImageInput, classes: Sequence[int] | None = None, color: str = "rgb") -> ImageInput:
+        """Translate one image or a list of images of any sizes; returns the same kind, in order.
+
+        An image is a uint8 array (numpy, or a CPU torch tensor) of shape H×W×C with C the
+        model's channels, or H×W for greyscale (repeated for a colour model; a greyscale model
+        gives H×W back). `color` is the channel order of colour images in and out: "rgb"
+        (Pillow, imageio, matplotlib) or "bgr" (OpenCV's cv2.imread). Class-conditional models
+        (trained on class folders) need each image's class index in `classes`."""
+        batch, restore = as_image_batch(images, self.input_channels, color)
         if self.class_conditional:
-            images = self._with_class_planes(images, classes)
-        results: list[np.ndarray | None] = [None] * len(images)
+            batch = self._with_class_planes(batch, classes)
+        results: list[np.ndarray | None] = [None] * len(batch)
         by_shape: dict[tuple[int, ...], list[int]] = {}
-        for index, image in enumerate(images):
+        for index, image in enumerate(batch):
             by_shape.setdefault(image.shape, []).append(index)
         for indexes in by_shape.values():
-            height, width = images[indexes[0]].shape[:2]
+            height, width = batch[indexes[0]].shape[:2]
             for start in range(0, len(indexes), self.batch_size):
                 chunk = indexes[start:start + self.batch_size]
-                batch = pad_to_multiple(np.stack([images[i] for i in chunk]), self.size_multiple)
-                outputs = self.run(batch)[:, :height, :width]
+                padded = pad_to_multiple(np.stack([batch[i] for i in chunk]), self.size_multiple)
+                outputs = self.run(padded)[:, :height, :width]
                 for index, output in zip(chunk, outputs):
                     results[index] = np.ascontiguousarray(output)
-        return results  # type: ignore[return-value]
-
+        return restore(results)  # type: ignore[arg-type]
 
     def _with_class_planes(self, images: Sequence[np.ndarray], classes: Sequence[int] | None) -> list[np.ndarray]:
         names = self.config.data.class_names
@@ -77,6 +85,60 @@ class Predictor:
                               f"{', '.join(names)})")
         values = [class_plane_value(self.config, c) for c in classes]
         return [with_constant_plane(image, value) for image, value in zip(images, values, strict=True)]
+
+
+ImageInput = Union[np.ndarray, torch.Tensor, Sequence[Union[np.ndarray, torch.Tensor]]]
+COLOR_ORDERS = ("rgb", "bgr")
+
+
+def as_image_batch(images: ImageInput, channels: int, color: str = "rgb"
+                   ) -> tuple[list[np.ndarray], Callable[[list[np.ndarray]], ImageInput]]:
+    """Check and convert what a user passed to a predictor: one image or a list of uint8 H×W×C
+    or H×W images (numpy or CPU torch), RGB or BGR. Returns RGB H×W×`channels` numpy images and
+    a function that turns the translated images back into the kind, layout and colour order
+    given. Anything else is one DataError saying what is expected."""
+    if color not in COLOR_ORDERS:
+        raise DataError(f"color='{color}': the channel order is 'rgb' (Pillow, imageio) or 'bgr' (OpenCV)")
+    if isinstance(images, (str, os.PathLike)):
+        raise DataError(f"{images}: the predictor takes image arrays, not paths; read it first, e.g. "
+                        "np.asarray(PIL.Image.open(path).convert('RGB')), or use generate_dataset for files")
+    single = isinstance(images, (np.ndarray, torch.Tensor))
+    items = [images] if single else list(images)
+    expected = (f"expected uint8 images of shape H×W×{channels}" + (" or H×W" if channels == 1 else " (or H×W grey)")
+                + ", one array or a list of them")
+    converted, flat, tensors = [], [], []
+    for number, item in enumerate(items):
+        where = "image" if single else f"image {number}"
+        tensors.append(isinstance(item, torch.Tensor))
+        array = item.detach().cpu().numpy() if tensors[-1] else item
+        if not isinstance(array, np.ndarray):
+            raise DataError(f"{where} is a {type(item).__name__}; {expected}")
+        if array.dtype != np.uint8:
+            hint = " (floats in [0, 1]: (x * 255).round().astype(np.uint8))" if array.dtype.kind == "f" else ""
+            raise DataError(f"{where} has dtype {array.dtype}; {expected}{hint}")
+        if array.ndim == 4 and single:
+            raise DataError(f"image has shape {array.shape} (a batch?); {expected}: pass list(batch)")
+        flat.append(array.ndim == 2)
+        if array.ndim == 2:
+            array = array[:, :, None]
+        if array.ndim != 3 or array.shape[2] not in (1, channels) or min(array.shape[:2]) < 1:
+            raise DataError(f"{where} has shape {tuple(array.shape)}; {expected}")
+        if array.shape[2] != channels:
+            array = np.repeat(array, channels, axis=2)
+        converted.append(array[:, :, ::-1] if color == "bgr" and channels == 3 else array)
+
+    def restore(outputs: list[np.ndarray]) -> ImageInput:
+        back = []
+        for output, was_flat, was_tensor in zip(outputs, flat, tensors):
+            if color == "bgr" and output.shape[2] == 3:
+                output = np.ascontiguousarray(output[:, :, ::-1])
+            if was_flat and output.shape[2] == 1:
+                output = output[:, :, 0]
+            back.append(torch.from_numpy(output) if was_tensor else output)
+        return back[0] if single else back
+
+    return converted, restore
+
 
 
 class TorchRunner:
@@ -117,7 +179,8 @@ def load(
     overlap: int = 32,
     tile_stats: str = "exact",
 ) -> Predictor:
-    """A predictor for a run directory or an exported .onnx file.
+    """A predictor for a run directory or an exported .onnx / .engine file: call it on one uint8
+    image or a list of them (see `Predictor.__call__`).
 
     backend: `torch` (eager), `triton` (the fused kernels; CUDA, or the CPU interpreter when
     TRITON_INTERPRET=1), `onnxruntime` (an .onnx file; CPU or CUDA provider), `tensorrt`

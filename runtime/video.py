@@ -26,6 +26,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from i2i.errors import ConfigError, DataError
 from i2i.image import pad_to_multiple, to_channels, to_model_input, to_pixel_values
@@ -187,7 +188,9 @@ def stylize_video(predictor: Predictor, source: Path, output: Path, temporal: st
         blender = None
     result = VideoReport(fps=frames.fps, temporal=temporal)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as tmp:
+    total = min(frames.expected or max_frames or 0, max_frames or frames.expected) or None
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as tmp, \
+            tqdm(total=total, unit="frame", desc="video", dynamic_ncols=True) as progress:
         silent = Path(tmp) / f"video{output.suffix or '.mp4'}"
         writer = None
         previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -206,6 +209,7 @@ def stylize_video(predictor: Predictor, source: Path, output: Path, temporal: st
                     result.deviation.append(float(np.abs(out.astype(np.float32) - styled).mean()))
                 previous = (frame, out, styled)
                 result.frames += 1
+            progress.update(len(batch))
             batch.clear()
 
         for frame in frames:

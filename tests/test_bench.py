@@ -10,8 +10,9 @@ from i2i.config import GeneratorConfig
 from i2i.nets import build_generator
 
 
-def test_bench_writes_table_json_and_plot(tmp_path, photos):
-    result = CliRunner().invoke(cli, ["bench", "--netG", "resnet_6blocks", "--ngf", "8", "--sizes", "32", "--batches", "1,2",
+def test_bench_writes_table_json_and_plot(tmp_path, photos, caplog):
+    result = CliRunner().invoke(cli, ["bench", "--netG", "resnet_6blocks", "--ngf", "8", "--sizes", "32x32",
+                                      "--batches", "1,2",
                                       "--repeats", "2", "--photos", str(photos / "testA"), "--estimate", "T4",
                                       "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
@@ -22,7 +23,9 @@ def test_bench_writes_table_json_and_plot(tmp_path, photos):
         assert {r["backend"] for r in run["rows"]} >= {"onnxruntime fp32 (CPU)", "onnxruntime int8 static QDQ (CPU)"}
         assert all(r["median_ms"] > 0 and r["peak_mb"] > 50 for r in run["rows"])
         assert all(abs(r["images_per_s"] - run["input"][0] * 1e3 / r["median_ms"]) < 1e-6 for r in run["rows"])
-    assert "PSNR vs fp32" in result.output and "T4" in result.output
+    assert "PSNR vs fp32" in result.output and f"held-out photos of {photos / 'testA'}" in result.output
+    assert "T4" in result.output
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]  # the quantizer's internals stay quiet
     assert (tmp_path / "bench.png").stat().st_size > 0
 
 

@@ -70,9 +70,10 @@ def test_image_corrupted_after_the_check_fails_in_the_worker_with_one_line(tmp_p
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
-def test_resume_needs_a_run_and_no_other_options(tmp_path, tiny_run):
+def test_resume_needs_a_run_and_keeps_the_model(tmp_path, tiny_run):
     assert_user_error(invoke("train", "--resume", tmp_path), "not an i2i run directory")
-    assert_user_error(invoke("train", "--resume", tiny_run, "--steps", "9"), "--resume takes no other options")
+    assert_user_error(invoke("train", "--resume", tiny_run, "--ngf", "4", "--workers", "1"),
+                      "it can change only --steps, --workers", "(got --ngf)")
 
 
 def test_newer_schema_is_refused(tmp_path, tiny_run):
@@ -115,12 +116,13 @@ def test_option_choices_are_the_library_registries():
     from i2i.benchmarks.roofline import DEVICES
     from i2i.metrics import EXTRACTORS
     from i2i.runtime.predictor import BACKENDS, PRECISIONS
-    from i2i.training.models import MODELS
+    from i2i.training.models import ALIASES, MODELS
 
     def choices(command, option):
         return tuple(next(p for p in cli.commands[command].params if p.name == option).type.choices)
 
-    assert choices("train", "model") == tuple(MODELS) == ("cycle_gan", "cut", "fastcut", "recycle_gan")
+    assert choices("train", "model") == (*MODELS, *ALIASES)
+    assert tuple(MODELS) == ("cycle_gan", "cut", "fastcut", "recycle_gan")
     assert choices("generate", "backend") == choices("video", "backend") == BACKENDS
     assert choices("generate", "precision") == tuple(PRECISIONS)
     assert choices("eval", "extractor") == EXTRACTORS and choices("bench", "estimate_device") == tuple(DEVICES)

@@ -12,8 +12,21 @@ def test_round_trip_through_json(tmp_path):
     save_config(config, tmp_path)
     assert load_config(tmp_path) == config
     raw = json.loads((tmp_path / "train_config.json").read_text())
-    assert set(raw) == {"model", "G", "D", "data", "train", "alg", "schema", "i2i_version"}
+    assert set(raw) == {"model", "G", "D", "data", "train", "alg", "schema", "i2i_version", "history"}
     assert raw["alg"]["cycle_gan"]["lambda_A"] == 10.0
+
+
+def test_resume_changes_only_what_keeps_the_networks(tmp_path):
+    config = RunConfig()
+    with pytest.raises(ConfigError, match="can change only train.steps, data.num_workers.*; not G.ngf"):
+        config.change_for_resume({"G.ngf": 32, "train.steps": 9}, 0)
+    with pytest.raises(ConfigError, match="log_every must be >= 1"):
+        RunConfig().change_for_resume({"train.log_every": 0}, 0)
+    changed = config.change_for_resume({"train.steps": 40000, "data.num_workers": 2}, 20000)
+    assert changed == {"train.steps": [20000, 40000]}
+    save_config(config, tmp_path)
+    assert load_config(tmp_path).history == [{"time": config.history[0]["time"], "at_step": 20000,
+                                              "changed": {"train.steps": [20000, 40000]}}]
 
 
 def test_int_is_accepted_for_float():

@@ -150,7 +150,7 @@ class Exploit:
 
 def test_refusals(tmp_path):
     torch.save({"model.1.weight": Exploit()}, tmp_path / "evil.pth")
-    with pytest.raises(CheckpointError, match="not a loadable weights-only"):
+    with pytest.raises(CheckpointError, match=r"holds pickled Python objects.*save `net.state_dict\(\)`"):
         import_generator(tmp_path / "evil.pth", "cyclegan", tmp_path / "a")
     state = random_state(cyclegan_layout(), torch.Generator().manual_seed(0))
     torch.save(state, tmp_path / "g.pth")

@@ -11,7 +11,7 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -31,6 +31,7 @@ from .models import MODELS, TranslationModel
 
 LOSS_LOG = "losses.jsonl"
 SAMPLE_COUNT = 4
+TIMED_STEPS = 5  # the expected duration is printed after this many steps
 
 
 class StepBatches(Sampler[list[int]]):
@@ -134,6 +135,8 @@ class Trainer:
                         desc=f"{self.config.model}", unit="step")
         window: list[dict[str, float]] = []
         step = self.start_step
+        if self.is_main:
+            tqdm.write(self.summary())
         started = time.perf_counter()
         self.model.train()
         with StopRequest() as stop:
@@ -147,6 +150,10 @@ class Trainer:
                 progress.update(1)
                 if self.is_main:
                     self._on_step(step, lr, losses, window, writer, progress, started)
+                    if step - self.start_step == TIMED_STEPS and step < t.steps:
+                        per_step = (time.perf_counter() - started) / TIMED_STEPS
+                        tqdm.write(f"  timing   {per_step:.3f} s/step over the first {TIMED_STEPS} steps: about "
+                                   f"{_duration(per_step * (t.steps - step))} to step {t.steps}")
                 if stop.requested:
                     break
         progress.close()
@@ -154,10 +161,30 @@ class Trainer:
             self._save(step)
             if writer:
                 writer.close()
-            plot_loss_curves(self.run_dir / LOSS_LOG, self.run_dir / "loss_curves.png")
+            if (self.run_dir / LOSS_LOG).exists():  # absent when stopped before the first --log-every step
+                plot_loss_curves(self.run_dir / LOSS_LOG, self.run_dir / "loss_curves.png")
             if stop.requested:
                 tqdm.write(f"interrupted: checkpoint saved at step {step}; continue with `i2i train --resume {self.run_dir}`")
         return step
+
+    def summary(self) -> str:
+        """The block printed before the first step: where, on what, with what, for how long."""
+        config, t = self.config, self.config.train
+        device = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
+        autocast = self.model.autocast_dtype
+        parameters = ", ".join(f"{name} {count / 1e6:.2f} M" for name, net in self.model.networks.items()
+                               if (count := sum(p.numel() for p in net.parameters())))
+        processes = f" × {self.world} processes" if self.world > 1 else ""
+        return "\n".join([
+            f"i2i train {config.model} → {self.run_dir}",
+            f"  data     {config.data.dataroot}: {_domain_sizes(self.dataset)}; {config.data.crop_size} px crops",
+            f"  device   {device}{processes}, {torch.get_num_threads()} threads, "
+            f"{'bf16 autocast' if autocast == torch.bfloat16 else 'fp32'}, "
+            f"data-loader workers {config.data.num_workers}",
+            f"  model    {config.G.netG} ngf {config.G.ngf}; parameters {parameters}",
+            f"  steps    {self.start_step} → {t.steps}, batch {t.batch_size}; losses every {t.log_every}, "
+            f"samples every {t.sample_every}, checkpoint every {t.save_every}",
+        ])
 
     def _on_step(self, step, lr, losses, window, writer, progress, started) -> None:
         t = self.config.train
@@ -242,6 +269,23 @@ def _dataset(config: RunConfig):
     return UnalignedDataset(root, data, seed)
 
 
+def _domain_sizes(dataset) -> str:
+    if isinstance(dataset, TemporalDataset):
+        return ", ".join(f"train{domain} {len(triplets)} frame triplets"
+                         for domain, triplets in dataset.triplets.items())
+    if isinstance(dataset, LabeledDataset):
+        counts = {domain: len(scan.samples) for domain, scan in dataset.scans.items()}
+    else:
+        counts = {"A": len(dataset.paths_A), "B": len(dataset.paths_B)}
+    return ", ".join(f"train{domain} {count} images" for domain, count in counts.items())
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+
+
 def _flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], list[dict]]:
     tensors = {}
     for index, values in state["state"].items():
@@ -314,8 +358,35 @@ def train(config: RunConfig, run_dir: Path) -> int:
     return trainer.fit()
 
 
-def resume(run_dir: Path) -> int:
-    """Continue a run from its newest complete checkpoint; return the last step."""
+def resume(run_dir: Path, changes: dict[str, Any] | None = None) -> int:
+    """Continue a run from its newest complete checkpoint; return the last step.
+
+    `changes` maps keys of i2i.config.RESUMABLE to new values, e.g. {"train.steps": 40000} to
+    extend a finished run (the learning rate then decays over the new length); they are recorded
+    in train_config.json's `history`. A run already at its last step trains nothing and says so."""
     _init_distributed()
+    run_dir = Path(run_dir)
     config = load_config(run_dir)
-    return Trainer(config, run_dir, resume=True).fit()
+    if not config.data.dataroot:
+        raise ConfigError(f"{run_dir} was made by `i2i import`: it holds a generator but no training data or optimizer "
+                          "state to resume from; train a new run with `i2i train DATA`")
+    try:
+        reached = int(load_state(latest_checkpoint(run_dir))["step"])
+    except CheckpointError:
+        reached = 0
+    changed = config.change_for_resume(changes or {}, reached)
+    if config.train.steps < reached:
+        raise ConfigError(f"{run_dir} is at step {reached}; --steps {config.train.steps} would end before it "
+                          f"(--steps is the total, not the number of extra steps)")
+    is_main = not dist.is_initialized() or dist.get_rank() == 0
+    if config.train.steps == reached:
+        if is_main:
+            tqdm.write(f"{run_dir}: already trained to its last step {reached}; nothing to do (train longer with "
+                       f"`i2i train --resume {run_dir} --steps {2 * reached}`)")
+        return reached
+    trainer = Trainer(config, run_dir, resume=True)  # checks the data before the config is rewritten
+    if changed and is_main:
+        save_config(config, run_dir)
+        tqdm.write(f"{run_dir}: changed {', '.join(f'{key} {old} → {new}' for key, (old, new) in changed.items())} "
+                   "(recorded in train_config.json's history)")
+    return trainer.fit()

@@ -15,6 +15,15 @@ MODELS: dict[str, type[TranslationModel]] = {
     "recycle_gan": RecycleGANModel,
 }
 
+# The other spellings users bring along (JoliGEN and `i2i import --from` say cyclegan).
+ALIASES = {"cyclegan": "cycle_gan", "recyclegan": "recycle_gan"}
+NAMES = (*MODELS, *ALIASES)
+
+
+def canonical_name(name: str) -> str:
+    """A model name or one of its aliases → the name configs store."""
+    return ALIASES.get(name, name)
+
 
 def model_class(name: object) -> type[TranslationModel]:
     """The class of config `model` `name`; ConfigError naming the choices otherwise."""
@@ -23,4 +32,4 @@ def model_class(name: object) -> type[TranslationModel]:
     return MODELS[name]
 
 
-__all__ = ["MODELS", "TranslationModel", "model_class"]
+__all__ = ["ALIASES", "MODELS", "NAMES", "TranslationModel", "canonical_name", "model_class"]
