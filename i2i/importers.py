@@ -36,7 +36,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling errors come in many types
         raise CheckpointError(f"{path}: not a loadable weights-only PyTorch checkpoint ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0][:120]})") from None
+                              f"{(str(exc).splitlines() or ['empty or truncated file'])[0][:120]})") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
