@@ -151,7 +151,7 @@ class Trainer:
         step = self.start_step
         started = time.perf_counter()
         self.model.train()
-        with StopRequest() as stop:
+        with StopRequest() as stop, progress:  # the bar ends its line also when a step raises
             for batch in self._loader():
                 batch = {key: self._to_device(value) for key, value in batch.items()}
                 torch.manual_seed(hash((t.seed, self.rank, step)) % 2**63)  # dropout, if any, replays on resume
@@ -165,7 +165,6 @@ class Trainer:
                     self._on_step(step, lr, losses, window, writer, progress, started)
                 if stop.requested:
                     break
-        progress.close()
         if self.is_main:
             self._save(step)
             if writer:

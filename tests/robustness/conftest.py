@@ -82,11 +82,10 @@ BATCH_DRIVER = """
 import json, resource, sys, traceback
 from click.testing import CliRunner
 from i2i.cli import cli
-limit = int(sys.argv[1])
-if limit:
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 out = []
-for args in json.loads(sys.argv[2]):
+for limit, args in json.loads(sys.argv[1]):
+    # only the soft limit: the next command may raise it again
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit or resource.RLIM_INFINITY, resource.RLIM_INFINITY))
     result = CliRunner().invoke(cli, args)
     crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
     out.append({"exit": result.exit_code, "output": result.output,
@@ -95,11 +94,11 @@ print("RESULTS" + json.dumps(out))
 """
 
 
-def cli_batch(commands: list[list], file_size_limit: int = 0) -> list[dict]:
-    """Run several CLI commands in one child process (one torch import), optionally under an
-    RLIMIT_FSIZE file-size limit: a full disk as the writers see it (EFBIG)."""
-    done = subprocess.run([sys.executable, "-c", BATCH_DRIVER, str(file_size_limit),
-                           json.dumps([[str(a) for a in c] for c in commands])],
+def cli_batch(commands: list[tuple[int, list]]) -> list[dict]:
+    """Run several CLI commands, each (file_size_limit, args), in one child process (one torch
+    import); a non-zero limit is an RLIMIT_FSIZE: a full disk as the writers see it (EFBIG)."""
+    done = subprocess.run([sys.executable, "-c", BATCH_DRIVER,
+                           json.dumps([[limit, [str(a) for a in args]] for limit, args in commands])],
                           capture_output=True, text=True, env=child_env(), timeout=300)
     assert done.returncode == 0 and "RESULTS" in done.stdout, done.stderr[-3000:]
     return json.loads(done.stdout.split("RESULTS", 1)[1])
