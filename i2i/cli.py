@@ -189,7 +189,8 @@ def _read_json(path: Path) -> dict:
 @click.argument("source", metavar="INPUT")
 @click.argument("output_dir", type=click.Path(path_type=Path))
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True, help="Which generator to use.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Images per forward pass (equal sizes are batched).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Images per forward pass (equal sizes are batched).")
 @click.option("--device", default="cpu", show_default=True, help="torch device: cpu, cuda, cuda:1 ...")
 @click.option("--backend", type=click.Choice(["auto", "torch", "triton", "onnxruntime", "tensorrt"]), default="auto",
               show_default=True, help="torch = PyTorch eager; triton = fused Triton kernels (CUDA); onnxruntime = an "
@@ -199,11 +200,14 @@ def _read_json(path: Path) -> dict:
 @click.option("--resume", is_flag=True, help="Skip inputs whose output already exists.")
 @click.option("--strict", is_flag=True, help="Stop at the first unreadable image instead of skipping it.")
 @click.option("--shard", help="i/n: process every n-th input starting at i (0-based). Under torchrun: RANK/WORLD_SIZE.")
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Decoding and encoding threads each.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Decoding and encoding threads each.")
 @click.option("--max-pixels", type=click.IntRange(min=1), help=MAX_PIXELS_HELP)
-@click.option("--tile", type=click.IntRange(min=1), help="Translate images larger than TILE×TILE pixels in overlapping tiles (torch "
+@click.option("--tile", type=click.IntRange(min=1),
+              help="Translate images larger than TILE×TILE pixels in overlapping tiles (torch "
               "backend), for images too large for memory.")
-@click.option("--overlap", type=click.IntRange(min=0), default=32, show_default=True, help="Pixels each tile reaches into its neighbours.")
+@click.option("--overlap", type=click.IntRange(min=0), default=32, show_default=True,
+              help="Pixels each tile reaches into its neighbours.")
 @click.option("--tile-stats", type=click.Choice(["exact", "tile"]), default="exact", show_default=True,
               help="exact = instance-norm statistics of the whole image (no seams; ~L/2 extra passes for L norm "
                    "layers); tile = each tile's own (one pass, tone may shift between tiles).")

@@ -69,7 +69,7 @@ def check_pixels(source: Path | str, width: int, height: int, max_pixels: int) -
     if width * height > max_pixels:
         raise DataError(
             f"{source}: {width}x{height} is {width * height / 1e6:.1f} megapixels, above the limit of "
-            f"{max_pixels / 1e6:g}; if the image is genuine, raise --max-pixels (and use --tile to translate it in pieces)"
+            f"{max_pixels / 1e6:g}; if the image is genuine, raise --max-pixels (--tile translates it in pieces)"
         )
 
 
@@ -316,7 +316,8 @@ def save_checkpoint(
             try:
                 save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path))
             except SafetensorError as exc:  # safetensors reports I/O failures (disk full) as its own error
-                raise WriteError(f"{final / path.name}: cannot write ({exc}); free disk space or write elsewhere") from None
+                raise WriteError(f"{final / path.name}: cannot write ({exc}); free disk space or write elsewhere") \
+                    from None
         with reporting_write_errors(final / "state.json"):
             (tmp / "state.json").write_text(json.dumps(state, indent=2))
     atomic_write_bytes(checkpoint_root / LATEST_FILENAME, final.name.encode())
@@ -331,7 +332,8 @@ _CHECKPOINT_NAME = re.compile(rf"^{CHECKPOINT_PREFIX}(\d+)$")
 def checkpoint_folders(checkpoint_root: Path) -> list[Path]:
     """The checkpoint folders under `checkpoint_root`, newest (highest step) first."""
     root = Path(checkpoint_root)
-    found = [(int(m[1]), p) for p in root.glob(f"{CHECKPOINT_PREFIX}*") if (m := _CHECKPOINT_NAME.match(p.name)) and p.is_dir()]
+    found = [(int(match[1]), path) for path in root.glob(f"{CHECKPOINT_PREFIX}*")
+             if (match := _CHECKPOINT_NAME.match(path.name)) and path.is_dir()]
     return [path for _, path in sorted(found, reverse=True)]
 
 
@@ -406,7 +408,7 @@ def open_video(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> cv2.VideoCap
     """An opened capture of a video file whose frame size is within `max_pixels`; DataError otherwise."""
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
-        raise DataError(f"{path}: not a video OpenCV can read; convert it (e.g. ffmpeg -i in -c:v libx264 out.mp4) or remove it")
+        raise DataError(f"{path}: not a video OpenCV can read; convert it (ffmpeg -i in out.mp4) or remove it")
     width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
     try:
         check_pixels(path, width, height, max_pixels)

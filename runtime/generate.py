@@ -157,6 +157,8 @@ def generate_dataset(
     atomic_write_bytes(report.manifest, "".join(json.dumps(r) + "\n" for r in records).encode())
     if index == 0:
         for label, target in labels.items():
+            if not label.is_file():
+                raise DataError(f"{label}: listed in {inputs.root / 'paths.txt'} but missing; fix the list or add the file")
             atomic_write_bytes(target, label.read_bytes())
     classes = _classes_from_folders(predictor, inputs.root, todo) if predictor.class_conditional else None
 

@@ -192,7 +192,8 @@ def stylize_video(predictor: Predictor, source: Path, output: Path, temporal: st
     if output.is_dir():
         raise DataError(f"{output}: is a folder; give the output video's file name (e.g. {output / 'out.mp4'})")
     if frames.frames is not None and output.resolve().parent.is_relative_to(frames.path.resolve()):
-        raise DataError(f"{output}: inside the frame folder {frames.path}, whose frames it would join; write it elsewhere")
+        raise DataError(f"{output}: inside the frame folder {frames.path}, whose frames it would join; "
+                        "write it elsewhere")
     with reporting_write_errors(output.parent):
         output.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(output.parent)

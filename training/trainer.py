@@ -378,7 +378,8 @@ def train(config: RunConfig, run_dir: Path) -> int:
 def _refuse_run_inside_data(run_dir: Path, dataroot: Path) -> None:
     """A run directory inside a domain folder would add its samples to that domain's images."""
     for folder in sorted(dataroot.glob("*")):
-        if folder.is_dir() and folder.name[:-1] in ("train", "test", "val") and run_dir.resolve().is_relative_to(folder.resolve()):
+        inside = run_dir.resolve().is_relative_to(folder.resolve())
+        if folder.is_dir() and folder.name[:-1] in ("train", "test", "val") and inside:
             raise ConfigError(f"--out {run_dir}: inside the data folder {folder}, whose images it would join; "
                               "put runs outside the dataset (e.g. runs/)")
 

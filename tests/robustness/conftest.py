@@ -18,8 +18,8 @@ from i2i.cli import cli
 
 from ..conftest import untrained_run
 
-TINY_TRAIN = ["--size", "32", "--ngf", "8", "--ndf", "8", "--netG", "resnet_6blocks", "--channels", "1", "--workers", "0",
-              "--sample-every", "1000", "--no-flip"]
+TINY_TRAIN = ["--size", "32", "--ngf", "8", "--ndf", "8", "--netG", "resnet_6blocks", "--channels", "1",
+              "--workers", "0", "--sample-every", "1000", "--no-flip"]
 
 
 def make_images(folder: Path, count: int, size: int = 32, seed: int = 0) -> list[Path]:

@@ -119,7 +119,8 @@ def test_generate_paths_file(dataset, data):
         assert _printable(error)
         return
     for path in inputs.images + inputs.label_files:  # every output path generate derives stays inside
-        assert path_inside(dataset / "out", path.relative_to(dataset)).resolve().is_relative_to((dataset / "out").resolve())
+        target = path_inside(dataset / "out", path.relative_to(dataset))
+        assert target.resolve().is_relative_to((dataset / "out").resolve())
 
 
 PNG_SHAPES = st.tuples(st.integers(1, 20), st.integers(1, 20), st.sampled_from([None, 1, 3, 4]))
@@ -143,7 +144,8 @@ def test_mask(data, width, height):
 
 def _png(height: int, width: int, channels: int | None) -> bytes:
     shape = (height, width) if channels is None else (height, width, channels)
-    return cv2.imencode(".png", np.random.default_rng(height * width).integers(0, 4, shape, dtype=np.uint8))[1].tobytes()
+    labels = np.random.default_rng(height * width).integers(0, 4, shape, dtype=np.uint8)
+    return cv2.imencode(".png", labels)[1].tobytes()
 
 
 def _section(kind: type) -> st.SearchStrategy:

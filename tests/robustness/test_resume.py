@@ -26,7 +26,8 @@ STEPS = 4
 def finished(tmp_path_factory, data) -> Path:
     """A 4-step run with checkpoints at steps 2, 3 and 4 (the newest three are kept)."""
     run = tmp_path_factory.mktemp("finished") / "run"
-    assert_ok(invoke("train", data, "--out", run, *TINY_TRAIN, "--steps", STEPS, "--save-every", "1", "--log-every", "1"))
+    assert_ok(invoke("train", data, "--out", run, *TINY_TRAIN, "--steps", STEPS, "--save-every", "1",
+                     "--log-every", "1"))
     return run
 
 
@@ -44,7 +45,8 @@ def leftover(folder: Path, name: str, directory: bool = False) -> Path:
 
 
 def records(run: Path) -> list[dict]:
-    return [{k: v for k, v in json.loads(line).items() if k != "time"} for line in (run / "losses.jsonl").read_text().splitlines()]
+    lines = (run / "losses.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "time"} for line in lines]
 
 
 @pytest.mark.parametrize("damage", ["latest missing", "latest empty", "latest names a missing step",

@@ -135,7 +135,8 @@ def test_bad_options_and_files_are_one_line(tmp_path, data, run):
     assert_user_error(invoke("video", run, data / "testA", tmp_path), "is a folder")
 
     (tmp_path / "empty.pth").write_bytes(b"")
-    assert_user_error(invoke("import", tmp_path / "empty.pth", "--from", "cyclegan", "--out", tmp_path / "imp"), "empty.pth")
+    assert_user_error(invoke("import", tmp_path / "empty.pth", "--from", "cyclegan", "--out", tmp_path / "imp"),
+                      "empty.pth")
     single = tmp_path / "single"
     make_images(single, 1)
     assert_user_error(invoke("eval", single, data / "testB"), "single", "at least 2")
