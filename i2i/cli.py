@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import importlib
 import json
@@ -13,6 +14,10 @@ import click
 from . import __version__
 from .config import DATASET_MODES, GAN_MODES, GENERATORS, RESUMABLE, TRAIN_PRECISIONS
 from .errors import ConfigError, UserError, one_line
+
+OUTPUT_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.ENOTDIR, errno.EEXIST)
+MAX_PIXELS_HELP = ("Refuse images (and video frames) above this many pixels, read from the header before decoding.  "
+                   "[default: 50000000, with --tile 500000000]")
 
 
 class UserErrorGroup(click.Group):
@@ -33,6 +38,13 @@ class UserErrorGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except OSError as error:  # a write the library did not wrap (a third-party writer): the path and the cause
+            if error.errno not in OUTPUT_ERRNOS:
+                raise
+            failure = click.ClickException(f"{error.filename or 'output'}: {error.strerror}; free disk space or "
+                                           "choose another, writable output path")
+            failure.exit_code = UserError.exit_code
+            raise failure from None
 
 
 class RegistryChoice(click.Choice):
@@ -179,9 +191,15 @@ def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps,
 
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the config file as UTF-8 JSON") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a JSON object with train_config.json keys (G, D, data, train, alg), "
+                          f"got a {type(raw).__name__}")
+    return raw
 
 
 @cli.command()
@@ -189,7 +207,8 @@ def _read_json(path: Path) -> dict:
 @click.argument("source", metavar="INPUT")
 @click.argument("output_dir", type=click.Path(path_type=Path))
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True, help="Which generator to use.")
-@click.option("--batch-size", type=int, default=8, show_default=True, help="Images per forward pass (equal sizes are batched).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Images per forward pass (equal sizes are batched).")
 @click.option("--device", default="cpu", show_default=True, help="torch device: cpu, cuda, cuda:1 ...")
 @click.option("--backend", type=RegistryChoice("i2i.runtime.predictor:BACKENDS"), default="auto",
               show_default=True, help="torch = PyTorch eager; triton = fused Triton kernels (CUDA); onnxruntime = an "
@@ -199,15 +218,19 @@ def _read_json(path: Path) -> dict:
 @click.option("--resume", is_flag=True, help="Skip inputs whose output already exists.")
 @click.option("--strict", is_flag=True, help="Stop at the first unreadable image instead of skipping it.")
 @click.option("--shard", help="i/n: process every n-th input starting at i (0-based). Under torchrun: RANK/WORLD_SIZE.")
-@click.option("--workers", type=int, default=2, show_default=True, help="Decoding and encoding threads each.")
-@click.option("--tile", type=int, help="Translate images larger than TILE×TILE pixels in overlapping tiles (torch "
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Decoding and encoding threads each.")
+@click.option("--max-pixels", type=click.IntRange(min=1), help=MAX_PIXELS_HELP)
+@click.option("--tile", type=click.IntRange(min=1),
+              help="Translate images larger than TILE×TILE pixels in overlapping tiles (torch "
               "backend), for images too large for memory.")
-@click.option("--overlap", type=int, default=32, show_default=True, help="Pixels each tile reaches into its neighbours.")
+@click.option("--overlap", type=click.IntRange(min=0), default=32, show_default=True,
+              help="Pixels each tile reaches into its neighbours.")
 @click.option("--tile-stats", type=RegistryChoice("i2i.runtime.tiling:TILE_STATS"), default="exact", show_default=True,
               help="exact = instance-norm statistics of the whole image (no seams; ~L/2 extra passes for L norm "
                    "layers); tile = each tile's own (one pass, tone may shift between tiles).")
 def generate(run_dir, source, output_dir, direction, batch_size, device, backend, precision, resume, strict, shard,
-             workers, tile, overlap, tile_stats) -> None:
+             workers, max_pixels, tile, overlap, tile_stats) -> None:
     """Translate every image of INPUT — a folder (recursive), a .txt list of paths or a glob
     pattern in quotes — with MODEL (a run directory, an exported .onnx or a TensorRT .engine),
     writing each to its relative path under OUTPUT_DIR at its own size, plus a manifest.
@@ -217,6 +240,7 @@ def generate(run_dir, source, output_dir, direction, batch_size, device, backend
     segmenter or classifier directly."""
     import os
 
+    from i2i.io import pixel_limit
     from i2i.runtime import load
     from i2i.runtime.generate import generate_dataset
 
@@ -228,7 +252,8 @@ def generate(run_dir, source, output_dir, direction, batch_size, device, backend
     predictor = load(run_dir, backend=backend, device=device, direction=direction, batch_size=batch_size,
                      precision=precision, tile=tile, overlap=overlap, tile_stats=tile_stats)
     report = generate_dataset(predictor, source, output_dir, model_name=str(run_dir), resume=resume, strict=strict,
-                              shard=(int(parts[0]), int(parts[1])), workers=workers)
+                              shard=(int(parts[0]), int(parts[1])), workers=workers,
+                              max_pixels=pixel_limit(max_pixels, tiled=tile is not None))
     click.echo(f"{output_dir}: {report.written} images in {report.seconds:.1f} s ({report.images_per_second:.1f} images/s), "
                f"{report.skipped_existing} already there, {len(report.failed)} unreadable skipped; "
                f"manifest {report.manifest.name}")
@@ -250,21 +275,25 @@ def generate(run_dir, source, output_dir, direction, batch_size, device, backend
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--backend", type=RegistryChoice("i2i.runtime.predictor:BACKENDS"), default="auto",
               show_default=True)
-@click.option("--batch-size", type=int, default=4, show_default=True, help="Frames per forward pass.")
-@click.option("--max-frames", type=int, help="Stop after this many frames.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Frames per forward pass.")
+@click.option("--max-frames", type=click.IntRange(min=1), help="Stop after this many frames.")
+@click.option("--max-pixels", type=click.IntRange(min=1), help="Refuse a video whose frames have more pixels than "
+              "this.  [default: 50000000]")
 @click.option("--alpha", type=float, help="recycle/flow: largest weight of the temporal guess.  [default: recycle 0.9, flow 0.7]")
 @click.option("--sigma", type=float, help="recycle/flow: disagreement (grey levels) at which the guess's weight falls "
               "to 1/e of alpha.  [default: recycle 40, flow 24]")
-def video(run_dir, source, output, temporal, report, direction, device, backend, batch_size, max_frames, alpha,
-          sigma) -> None:
+def video(run_dir, source, output, temporal, report, direction, device, backend, batch_size, max_frames, max_pixels,
+          alpha, sigma) -> None:
     """Stylize the video (or frame folder) INPUT into OUTPUT (.mp4/.avi) at the source's size
     and frame rate, streaming; audio is copied when ffmpeg is installed."""
+    from i2i.io import pixel_limit
     from i2i.runtime import load
     from i2i.runtime.video import stylize_video
 
     predictor = load(run_dir, backend=backend, device=device, direction=direction, batch_size=batch_size)
     result = stylize_video(predictor, source, output, temporal, run_dir if temporal == "recycle" else None, report,
-                           batch_size, max_frames, alpha=alpha, sigma=sigma, device=device)
+                           batch_size, max_frames, alpha=alpha, sigma=sigma, device=device,
+                           max_pixels=pixel_limit(max_pixels))
     summary = result.summary()
     if result.truncated_at is not None:
         click.echo(f"warning: {source} is truncated or corrupt: stopped at frame {result.truncated_at}", err=True)

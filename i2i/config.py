@@ -220,6 +220,8 @@ class RunConfig:
             (self.data.load_size >= self.data.crop_size, "data.load_size must be >= data.crop_size"),
             (self.G.ngf >= 1 and self.D.ndf >= 1, "G.ngf and D.ndf must be positive"),
             (self.train.steps >= 1 and self.train.batch_size >= 1, "train.steps and train.batch_size must be >= 1"),
+            (self.data.num_workers >= 0, "data.num_workers (--workers) must be >= 0"),
+            (0 < self.train.lr < float("inf"), f"train.lr (--lr) {self.train.lr} must be positive and finite"),
             (0.0 <= self.train.decay_start <= 1.0, "train.decay_start is a fraction of the steps, in [0, 1]"),
             (self.train.precision in TRAIN_PRECISIONS, f"train.precision must be one of {', '.join(TRAIN_PRECISIONS)}"),
             (min(self.train.save_every, self.train.sample_every, self.train.log_every) >= 1,
@@ -267,6 +269,8 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "config") -> "RunConfig":
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{source}: expected a JSON object of config sections, got {type(raw).__name__}")
         schema = raw.get("schema", SCHEMA_VERSION)
         if not isinstance(schema, int) or schema > SCHEMA_VERSION:
             raise ConfigError(

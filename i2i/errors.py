@@ -23,6 +23,15 @@ class CheckpointError(UserError):
     """A run directory or checkpoint that is missing, incomplete or corrupt."""
 
 
+class WriteError(UserError):
+    """An output that cannot be written: disk full, a file-size limit, permissions, or a file where
+    a folder is needed. Whatever was half-written has been removed."""
+
+
+class TrainingDiverged(UserError):
+    """Training produced a non-finite loss; the last good checkpoint is kept."""
+
+
 class MissingDependencyError(UserError):
     """An optional dependency that the requested feature needs is not installed."""
 

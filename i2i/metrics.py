@@ -18,13 +18,14 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 from typing import Callable
+from unittest import mock
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from .errors import DataError, MissingDependencyError
+from .errors import CheckpointError, DataError, MissingDependencyError
 from .image import to_channels
 from .io import list_images, read_image
 
@@ -101,20 +102,30 @@ def efficientnet_lite0_extractor(device: torch.device) -> Callable[[torch.Tensor
     return features
 
 
+FID_INCEPTION_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"
+
+
 def inception_extractor(device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
     try:
-        from pytorch_fid.inception import InceptionV3
+        from pytorch_fid import inception as fid_inception
     except ImportError:
         raise MissingDependencyError(
             "the standard FID Inception network needs pytorch-fid (pip install pytorch-fid) and its weights "
-            "pt_inception-2015-12-05-6726825d.pth in ~/.cache/torch/hub/checkpoints/; or use --extractor efficientnet-lite0"
+            f"{FID_INCEPTION_WEIGHTS} in ~/.cache/torch/hub/checkpoints/; or use --extractor efficientnet-lite0"
         ) from None
+    path = Path(torch.hub.get_dir()) / "checkpoints" / FID_INCEPTION_WEIGHTS
+    if not path.is_file():
+        raise MissingDependencyError(f"{path}: FID Inception weights missing (i2i does not download them); put "
+                                     f"{FID_INCEPTION_WEIGHTS} there or use --extractor efficientnet-lite0")
     try:
-        net = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).eval().to(device)
-    except Exception as exc:  # the weights download fails offline
-        raise MissingDependencyError(
-            f"FID Inception weights unavailable ({type(exc).__name__}); put pt_inception-2015-12-05-6726825d.pth in "
-            "~/.cache/torch/hub/checkpoints/ or use --extractor efficientnet-lite0") from None
+        weights = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling errors come in many types
+        raise CheckpointError(f"{path}: not a weights-only checkpoint ({type(exc).__name__}); delete it and fetch "
+                              "the original file again") from None
+    # pytorch-fid loads the file itself through torch.hub, which unpickles arbitrary objects
+    # (weights_only=False); hand it the tensors loaded above instead.
+    with mock.patch.object(fid_inception, "load_state_dict_from_url", lambda *args, **kwargs: weights):
+        net = fid_inception.InceptionV3([fid_inception.InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).eval().to(device)
 
     def features(images: torch.Tensor) -> torch.Tensor:
         return net(images.to(device).float() / 255)[0].flatten(1)
@@ -148,8 +159,8 @@ def folder_features(folder: Path, extractor: str = "efficientnet-lite0", batch_s
                     device: str = "cpu") -> np.ndarray:
     """Features of every image under `folder`."""
     paths = list_images(folder)
-    if not paths:
-        raise DataError(f"{folder}: no images to evaluate")
+    if len(paths) < 2:  # a covariance needs two samples
+        raise DataError(f"{folder}: {len(paths)} image(s); Fréchet distance and KID need at least 2 per folder")
     extract = make_extractor(extractor, device)
     chunks = []
     with tqdm(total=len(paths), unit="img", desc=f"features {Path(folder).name}", dynamic_ncols=True) as progress:

@@ -8,6 +8,10 @@
 - Every output is written atomically and recorded in a JSON-lines manifest as it lands;
   `resume` skips outputs that exist; `shard=(i, n)` takes every n-th input from the i-th,
   so n processes or machines split the work deterministically, each with its own manifest.
+- Every output path stays inside the output folder (a list line with `..`, an absolute
+  path or a symlink leading out is refused); at each start the manifest is reconciled with
+  the outputs on disk (a kill can land between an output's rename and its manifest line)
+  and the temporaries of killed runs are removed.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import glob
 import hashlib
 import json
 import os
-import shutil
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,8 +30,20 @@ import numpy as np
 from tqdm import tqdm
 
 from i2i.config import RunConfig
-from i2i.errors import DataError
-from i2i.io import IMAGE_EXTENSIONS, atomic_write_bytes, list_images, read_image, write_image
+from i2i.errors import ConfigError, DataError
+from i2i.io import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_EXTENSIONS,
+    append_line,
+    atomic_write_bytes,
+    list_images,
+    path_inside,
+    read_image,
+    read_json_lines,
+    read_text_lines,
+    remove_stale_temporaries,
+    write_image,
+)
 
 from .predictor import Predictor
 
@@ -80,7 +96,7 @@ def collect_inputs(source: str | Path) -> InputSet:
         images = list_images(path)
     elif path.is_file() and path.suffix.lower() in (".txt", ".lst"):
         images = []
-        for line in path.read_text().splitlines():
+        for line in read_text_lines(path):
             if line.strip():
                 entry = Path(line.strip())
                 images.append(entry if entry.is_absolute() else path.parent / entry)
@@ -101,12 +117,17 @@ def collect_inputs(source: str | Path) -> InputSet:
 
 def _labelled_inputs(root: Path, listing: Path) -> InputSet:
     images, labels = [], []
-    for number, line in enumerate(listing.read_text().splitlines(), start=1):
+    for number, line in enumerate(read_text_lines(listing), start=1):
         fields = line.split()
         if not fields:
             continue
         if len(fields) != 2:
             raise DataError(f"{listing}:{number}: expected 'image_path label_path'")
+        for name in fields:
+            relative = Path(os.path.normpath(name))
+            if relative.is_absolute() or relative.parts[:1] == ("..",):
+                raise DataError(f"{listing}:{number}: {name} is outside the dataset folder {root}; "
+                                "list paths relative to it, without '..'")
         images.append(root / fields[0])
         labels.append(root / fields[1])
     labels.append(listing)
@@ -123,10 +144,16 @@ def generate_dataset(
     shard: tuple[int, int] = (0, 1),
     chunk: int = 64,
     workers: int = 2,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> GenerateReport:
-    """Translate every input image (see module doc); returns counts, failures and timing."""
+    """Translate every input image (see module doc); returns counts, failures and timing.
+    Images above `max_pixels` are refused from their header, before decoding."""
+    if workers < 1:
+        raise ConfigError(f"--workers {workers}: must be at least 1")
     inputs = collect_inputs(source)
     output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise DataError(f"{output_dir}: exists and is not a folder; choose another output folder")
     if output_dir.resolve().is_relative_to(inputs.root.resolve()):
         raise DataError(f"{output_dir}: output folder is inside the input folder {inputs.root}; choose another output")
     index, count = shard
@@ -134,38 +161,45 @@ def generate_dataset(
         raise DataError(f"shard {index}/{count}: the index must be in 0..{count - 1}")
     todo = inputs.images[index::count]
     report = GenerateReport(manifest=output_dir / (MANIFEST if count == 1 else f"manifest.shard-{index}-of-{count}.jsonl"))
-    targets = {path: output_dir / path.relative_to(inputs.root) for path in todo}
+    targets = {path: path_inside(output_dir, path.relative_to(inputs.root)) for path in todo}
+    labels = {label: path_inside(output_dir, label.relative_to(inputs.root)) for label in inputs.label_files}
+    remove_stale_temporaries(output_dir, recursive=True)
+    records = _reconcile_manifest(report.manifest, [targets[p] for p in todo], resume, predictor.input_channels)
     if resume:
-        done = [p for p in todo if targets[p].is_file()]
+        done = {p for p in todo if targets[p].is_file()}
         report.skipped_existing = len(done)
-        todo = [p for p in todo if not targets[p].is_file()]
-    output_dir.mkdir(parents=True, exist_ok=True)
+        todo = [p for p in todo if p not in done]
+    atomic_write_bytes(report.manifest, "".join(json.dumps(r) + "\n" for r in records).encode())
     if index == 0:
-        _copy_labels(inputs, output_dir)
+        for label, target in labels.items():
+            if not label.is_file():
+                raise DataError(f"{label}: listed in {inputs.root / 'paths.txt'} but missing; fix the list or add the file")
+            atomic_write_bytes(target, label.read_bytes())
     classes = _classes_from_folders(predictor, inputs.root, todo) if predictor.class_conditional else None
 
     started = time.perf_counter()
     with ThreadPoolExecutor(workers) as decoders, ThreadPoolExecutor(workers) as encoders, \
-            open(report.manifest, "a") as manifest, \
             tqdm(total=len(todo), unit="img", desc=f"generate {index + 1}/{count}" if count > 1 else "generate",
                  dynamic_ncols=True) as progress:
 
         def decode(path: Path) -> np.ndarray | None:
             try:
-                return read_image(path, predictor.input_channels)
+                return read_image(path, predictor.input_channels, max_pixels)
             except DataError as error:
                 if strict:
                     raise
                 report.failed.append(str(error))
                 return None
 
+        manifest_lock = threading.Lock()
+
         def encode(path: Path, image: np.ndarray, seconds: float) -> None:
             target = targets[path]
             encoded = write_image(target, image)  # hashed from memory, not read back from disk
             record = {"input": str(path), "output": str(target), "sha256": hashlib.sha256(encoded).hexdigest(), "model": model_name,
                       "backend": predictor.backend, "seconds": round(seconds, 4)}
-            manifest.write(json.dumps(record) + "\n")
-            manifest.flush()
+            with manifest_lock:
+                append_line(report.manifest, json.dumps(record))
 
         def finish(writes: list, done: int) -> None:
             for write in writes:
@@ -200,21 +234,44 @@ def generate_dataset(
     return report
 
 
-def _copy_labels(inputs: InputSet, output_dir: Path) -> None:
-    for label in inputs.label_files:
-        target = output_dir / label.relative_to(inputs.root)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(label, target)
+def _reconcile_manifest(manifest: Path, targets: list[Path], resume: bool, channels: int) -> list[dict]:
+    """The manifest records to keep before this run appends its own: one per output on disk.
+
+    A kill can land between an output's rename and its manifest line, or cut a line short.
+    With `resume`, an output without its line is decoded and recorded, or deleted to be
+    redone; without it, records of the outputs about to be rewritten are dropped."""
+    records, damaged = read_json_lines(manifest) if manifest.is_file() else ([], [])
+    if damaged:
+        tqdm.write(f"{manifest}: dropped {len(damaged)} incomplete line(s) left by an interrupted run")
+    by_output = {Path(str(r.get("output"))).resolve(): r for r in records if r.get("output")}
+    wanted = {target.resolve(): target for target in targets}
+    if not resume:
+        return [r for key, r in by_output.items() if key not in wanted]
+    for key, target in wanted.items():
+        if key in by_output or not target.is_file():
+            continue
+        try:
+            read_image(target, channels)
+        except DataError:
+            target.unlink()
+            continue
+        by_output[key] = {"output": str(target), "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
+                          "reconciled": True}
+    return [r for key, r in by_output.items() if key not in wanted or wanted[key].is_file()]
 
 
 def merge_manifests(output_dir: Path) -> Path:
     """Merge the per-shard manifests of `output_dir` into one manifest.jsonl, sorted by input."""
     records = []
     for part in sorted(Path(output_dir).glob("manifest.shard-*.jsonl")):
-        records += [json.loads(line) for line in part.read_text().splitlines() if line.strip()]
+        part_records, damaged = read_json_lines(part)
+        if damaged:
+            raise DataError(f"{part}: {len(damaged)} damaged line(s), first {damaged[0][:60]!r}; rerun that shard "
+                            "with --resume to repair its manifest")
+        records += part_records
     if not records:
         raise DataError(f"{output_dir}: no shard manifests (manifest.shard-*.jsonl) to merge")
-    records.sort(key=lambda r: r["input"])
+    records.sort(key=lambda r: str(r.get("input", r.get("output"))))
     target = Path(output_dir) / MANIFEST
     atomic_write_bytes(target, "".join(json.dumps(r) + "\n" for r in records).encode())
     return target

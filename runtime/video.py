@@ -28,9 +28,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from i2i.errors import ConfigError, DataError
+from i2i.errors import ConfigError, DataError, WriteError
 from i2i.image import pad_to_multiple, to_channels, to_model_input, to_pixel_values
-from i2i.io import atomic_write_bytes, list_images, read_image
+from i2i.io import (
+    DEFAULT_MAX_PIXELS,
+    atomic_write_bytes,
+    count_video_frames,
+    list_images,
+    open_video,
+    read_image,
+    remove_stale_temporaries,
+    reporting_write_errors,
+    temporary_prefix,
+)
 from i2i.rundir import load_predictor
 
 from .flicker import occlusion_mask, warp, warping_error
@@ -66,21 +76,19 @@ class VideoReport:
 class FrameSource:
     """Frames of a video file or a folder of images, streamed in order, as uint8 HWC."""
 
-    def __init__(self, path: Path, channels: int):
-        self.path, self.channels = Path(path), channels
+    def __init__(self, path: Path, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS):
+        self.path, self.channels, self.max_pixels = Path(path), channels, max_pixels
         if self.path.is_dir():
             self.frames = list_images(self.path)
             if not self.frames:
                 raise DataError(f"{self.path}: no frames (images) in this folder")
-            first = read_image(self.frames[0], channels)
+            first = read_image(self.frames[0], channels, max_pixels)
             self.fps, self.expected = 25.0, len(self.frames)
             self.height, self.width = first.shape[:2]
             return
         if not self.path.is_file():
             raise DataError(f"{self.path}: no such video file or frame folder")
-        capture = cv2.VideoCapture(str(self.path))
-        if not capture.isOpened():
-            raise DataError(f"{self.path}: not a video OpenCV can read; re-encode it (ffmpeg -i in -c:v libx264 out.mp4)")
+        capture = open_video(self.path, max_pixels)  # refuses a frame size above max_pixels before decoding
         self.frames = None
         # Variable frame rate videos report their average rate: the output plays at that rate.
         self.fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
@@ -91,9 +99,9 @@ class FrameSource:
     def __iter__(self) -> Iterator[np.ndarray]:
         if self.frames is not None:
             for path in self.frames:
-                yield read_image(path, self.channels)
+                yield read_image(path, self.channels, self.max_pixels)
             return
-        capture = cv2.VideoCapture(str(self.path))
+        capture = open_video(self.path, self.max_pixels)
         try:
             while True:
                 ok, frame = capture.read()
@@ -167,17 +175,30 @@ def _writer(path: Path, fps: float, size: tuple[int, int]):
 
 def stylize_video(predictor: Predictor, source: Path, output: Path, temporal: str = "none", run_dir: Path | None = None,
                   report: bool = False, batch_size: int = 4, max_frames: int | None = None, alpha: float | None = None,
-                  sigma: float | None = None, cut: float = 40.0, device: str = "cpu") -> VideoReport:
+                  sigma: float | None = None, cut: float = 40.0, device: str = "cpu",
+                  max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoReport:
     """Write the stylized video to `output` (atomically; audio copied when ffmpeg is present).
-    alpha/sigma default to the mode's TEMPORAL_DEFAULTS."""
+    alpha/sigma default to the mode's TEMPORAL_DEFAULTS. The written file is decoded again and
+    must hold every frame, or nothing is left under `output` and WriteError says why."""
     if temporal not in TEMPORAL_MODES:
         raise ConfigError(f"--temporal {temporal}: choose one of {', '.join(TEMPORAL_MODES)}")
+    if max_frames is not None and max_frames < 1:
+        raise ConfigError(f"--max-frames {max_frames}: must be at least 1 (or left out for the whole video)")
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size {batch_size}: must be at least 1")
     if temporal in TEMPORAL_DEFAULTS:
         default_alpha, default_sigma = TEMPORAL_DEFAULTS[temporal]
         alpha, sigma = default_alpha if alpha is None else alpha, default_sigma if sigma is None else sigma
-    frames = FrameSource(source, predictor.input_channels)
+    frames = FrameSource(source, predictor.input_channels, max_pixels)
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.is_dir():
+        raise DataError(f"{output}: is a folder; give the output video's file name (e.g. {output / 'out.mp4'})")
+    if frames.frames is not None and output.resolve().parent.is_relative_to(frames.path.resolve()):
+        raise DataError(f"{output}: inside the frame folder {frames.path}, whose frames it would join; "
+                        "write it elsewhere")
+    with reporting_write_errors(output.parent):
+        output.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(output.parent)
     if temporal == "recycle":
         if run_dir is None or not Path(run_dir).is_dir():
             raise ConfigError("--temporal recycle needs a recycle_gan run directory as MODEL (its predictors are there)")
@@ -189,7 +210,7 @@ def stylize_video(predictor: Predictor, source: Path, output: Path, temporal: st
     result = VideoReport(fps=frames.fps, temporal=temporal)
     started = time.perf_counter()
     total = min(frames.expected or max_frames or 0, max_frames or frames.expected) or None
-    with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as tmp, \
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=temporary_prefix(output.name), suffix=".tmp") as tmp, \
             tqdm(total=total, unit="frame", desc="video", dynamic_ncols=True) as progress:
         silent = Path(tmp) / f"video{output.suffix or '.mp4'}"
         writer = None
@@ -232,11 +253,26 @@ def stylize_video(predictor: Predictor, source: Path, output: Path, temporal: st
                                    "-map", "1:a?", "-c", "copy", "-shortest", str(muxed)], capture_output=True)
             if done.returncode == 0:
                 final, result.audio = muxed, "copied"
-        final.replace(output)
+        _check_encoded(final, output, result.frames, max_pixels)
+        with reporting_write_errors(output):
+            final.replace(output)
     result.seconds = time.perf_counter() - started
     if report:
         write_report(result, output)
     return result
+
+
+def _check_encoded(path: Path, output: Path, frames: int, max_pixels: int) -> None:
+    """WriteError unless the encoded file `path` decodes to `frames` frames: OpenCV's writer
+    reports no I/O errors, so a full disk would otherwise leave an undecodable video."""
+    try:
+        written = count_video_frames(path, max_pixels)
+    except DataError:
+        written = 0
+    if written != frames:
+        free = shutil.disk_usage(path.parent).free / 1e6
+        raise WriteError(f"{output}: the encoder wrote {written} of {frames} frames ({free:.0f} MB free on its disk; "
+                         "a full disk or a file-size limit?); free space or write elsewhere")
 
 
 def write_report(result: VideoReport, output: Path) -> None:

@@ -13,13 +13,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from i2i.config import DataConfig
 from i2i.errors import DataError
 from i2i.image import array_to_model_input
-from i2i.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, count_video_frames, list_images, read_image, read_video_frames
+from i2i.io import (
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    count_video_frames,
+    image_size,
+    list_images,
+    read_image,
+    read_video_frames,
+)
 
 from .labels import LabelProblem, LabelScan, load_label, scan_classes, scan_paths_file
 
@@ -53,11 +60,7 @@ def check_image_folder(folder: Path, min_size: int | None) -> list[Path]:
     for path in paths:
         if path.stat().st_size == 0:
             raise DataError(f"{path}: file is empty (0 bytes); delete or replace it")
-        try:
-            with Image.open(path) as img:
-                width, height = img.size
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-            raise DataError(f"{path}: not a readable image ({exc.__class__.__name__}); delete or replace it") from None
+        width, height = image_size(path)  # refuses decompression bombs before any worker decodes one
         if min_size is not None and min(width, height) < min_size:
             raise DataError(
                 f"{path}: {width}x{height} is smaller than the crop size {min_size}; "

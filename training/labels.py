@@ -11,15 +11,15 @@ warnings and the sample is left out.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from i2i.errors import DataError
-from i2i.io import list_images
+from i2i.io import image_size, list_images, read_text_lines
 
 Box = tuple[int, float, float, float, float]
 
@@ -107,7 +107,14 @@ def rasterize(boxes: list[Box], height: int, width: int) -> np.ndarray:
 
 
 def read_mask(path: Path, width: int, height: int, n_classes: int) -> np.ndarray:
-    mask = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED) if path.is_file() and path.stat().st_size else None
+    data = np.fromfile(path, np.uint8) if path.is_file() else np.zeros(0, np.uint8)
+    try:  # the header first: a mask declaring another size than its image (a bomb) is never decoded
+        header = image_size(path, sys.maxsize, data.tobytes()) if data.size else None
+    except DataError:
+        header = None
+    if header is not None and header != (width, height):
+        raise LabelProblem(f"{path}: mask is {header[0]}x{header[1]}, its image {width}x{height}")
+    mask = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if header is not None else None
     if mask is None:
         raise LabelProblem(f"{path}: not a readable mask image")
     if mask.ndim != 2:
@@ -133,7 +140,7 @@ def scan_paths_file(domain: Path, mode: str, n_classes: int, skip_bad: bool) -> 
     if not listing.is_file():
         raise DataError(f"{listing}: missing; {mode} datasets list 'image_path {mode}_path' pairs in paths.txt")
     scan = LabelScan([])
-    for number, line in enumerate(listing.read_text().splitlines(), start=1):
+    for number, line in enumerate(read_text_lines(listing), start=1):
         if not line.strip():
             continue
         try:
@@ -143,10 +150,9 @@ def scan_paths_file(domain: Path, mode: str, n_classes: int, skip_bad: bool) -> 
                 if not path.is_file():
                     raise LabelProblem(f"{path} does not exist")
             try:
-                with Image.open(image) as img:
-                    width, height = img.size
-            except (OSError, SyntaxError):
-                raise LabelProblem(f"{image} is not a readable image") from None
+                width, height = image_size(image)
+            except DataError as error:
+                raise LabelProblem(str(error)) from None
             if mode == "bbox":
                 read_boxes(label, width, height, n_classes)
             else:

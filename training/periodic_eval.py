@@ -13,7 +13,7 @@ import torch
 
 from i2i.config import RunConfig
 from i2i.image import to_model_input
-from i2i.io import list_images, read_image
+from i2i.io import append_line, list_images, read_image
 from i2i.metrics import feature_statistics, frechet_distance, image_features, kernel_inception_distance, make_extractor
 from i2i.visualize import tensor_to_uint8
 
@@ -51,8 +51,7 @@ class PeriodicEvaluator:
         record = {"step": step, "extractor": "efficientnet-lite0", "images": len(outputs),
                   "frechet_distance": frechet_distance(*feature_statistics(fake), *self.real_statistics),
                   "kid": kernel_inception_distance(fake, self.real, subsets=20)[0]}
-        with open(run_dir / EVAL_LOG, "a") as handle:
-            handle.write(json.dumps(record) + "\n")
+        append_line(run_dir / EVAL_LOG, json.dumps(record))
         writer.add_scalar("eval/frechet_distance_lite0", record["frechet_distance"], step)
         writer.add_scalar("eval/kid_lite0", record["kid"], step)
         return record

@@ -1,12 +1,15 @@
 """The training loop shared by every model: data, steps, logging, samples, checkpoints, resume.
 
 Runs as one process, or one process per GPU/CPU worker under `torchrun` (gradients are
-averaged across processes; rank 0 alone writes to the run directory).
+averaged across processes; rank 0 alone writes to the run directory). Resuming takes the
+newest checkpoint whose files all load, whatever `latest` says; the first non-finite loss
+stops training with the last good checkpoint kept.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import time
@@ -20,8 +23,19 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 from i2i.config import RunConfig, load_config, save_config
-from i2i.errors import CheckpointError, ConfigError
-from i2i.io import atomic_write_bytes, latest_checkpoint, load_state, load_tensors, save_checkpoint
+from i2i.errors import CheckpointError, ConfigError, TrainingDiverged
+from i2i.io import (
+    append_line,
+    atomic_write_bytes,
+    check_checkpoint_files,
+    checkpoint_candidates,
+    latest_checkpoint,
+    load_state,
+    load_tensors,
+    read_json_lines,
+    remove_stale_temporaries,
+    save_checkpoint,
+)
 from i2i.nets import size_multiple
 from i2i.rundir import GENERATORS
 from i2i.visualize import plot_loss_curves, save_image_grid, tensor_to_uint8
@@ -30,6 +44,8 @@ from .datasets import LabeledDataset, TemporalDataset, UnalignedDataset
 from .models import MODELS, TranslationModel
 
 LOSS_LOG = "losses.jsonl"
+# Records a resume rewinds past (they are logged again) and damaged lines: moved here, not lost.
+SUPERSEDED_LOG = "losses.superseded.jsonl"
 SAMPLE_COUNT = 4
 TIMED_STEPS = 5  # the expected duration is printed after this many steps
 
@@ -139,12 +155,13 @@ class Trainer:
             tqdm.write(self.summary())
         started = time.perf_counter()
         self.model.train()
-        with StopRequest() as stop:
+        with StopRequest() as stop, progress:  # the bar ends its line also when a step raises
             for batch in self._loader():
                 batch = {key: self._to_device(value) for key, value in batch.items()}
                 torch.manual_seed(hash((t.seed, self.rank, step)) % 2**63)  # dropout, if any, replays on resume
                 lr = self.model.set_learning_rate(step)
                 losses = self.model.training_step(batch, step)
+                _stop_if_diverged(losses, step + 1, lr, self.run_dir)
                 step += 1
                 window.append(losses)
                 progress.update(1)
@@ -156,7 +173,6 @@ class Trainer:
                                    f"{_duration(per_step * (t.steps - step))} to step {t.steps}")
                 if stop.requested:
                     break
-        progress.close()
         if self.is_main:
             self._save(step)
             if writer:
@@ -192,8 +208,7 @@ class Trainer:
         if step % t.log_every == 0 or step == t.steps:
             means = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
             record = {"step": step, "lr": lr, **means, "time": round(time.perf_counter() - started, 3)}
-            with open(self.run_dir / LOSS_LOG, "a") as handle:
-                handle.write(json.dumps(record) + "\n")
+            append_line(self.run_dir / LOSS_LOG, json.dumps(record))
             for name, value in means.items():
                 writer.add_scalar(f"loss/{name}", value, step)
             writer.add_scalar("lr", lr, step)
@@ -218,6 +233,9 @@ class Trainer:
 
     def _save(self, step: int) -> None:
         model = self.model
+        for name, net in model.networks.items():  # finite losses can still leave inf/nan weights (a huge --lr)
+            if not all(bool(torch.isfinite(p).all()) for p in net.parameters()):
+                raise _diverged(self.run_dir, step, f"{name} has non-finite weights", self.config.train.lr)
         files = {name: net.state_dict() for name, net in model.networks.items()}
         optimizer_state = {}
         for name, optimizer in model.optimizers.items():
@@ -229,14 +247,40 @@ class Trainer:
         save_checkpoint(self.run_dir / "checkpoints", step, files, state, self.config.train.keep_checkpoints)
 
     def _restore(self) -> int:
-        try:
-            folder = latest_checkpoint(self.run_dir)
-        except CheckpointError:
+        """Load the newest checkpoint that is complete (every file present and loadable) and
+        return its step; CheckpointError when there is none."""
+        if self.is_main:
+            remove_stale_temporaries(self.run_dir, recursive=True)
+        skipped = []
+        for folder in checkpoint_candidates(self.run_dir):
+            try:
+                state, files = self._read_checkpoint(folder)
+            except CheckpointError as error:
+                skipped.append(f"{folder.name}: {error}")
+                continue
+            self._apply_checkpoint(folder, state, files)
+            step = int(state["step"])
             if self.is_main:
-                tqdm.write(f"{self.run_dir}: no checkpoint yet, starting from step 0")
-            _truncate_log(self.run_dir / LOSS_LOG, 0)
-            return 0
+                moved = _rewind_log(self.run_dir, step)
+                note = f"; skipped {len(skipped)} incomplete newer checkpoint(s), first {skipped[0]}" if skipped else ""
+                note += f"; {moved} log line(s) past it moved to {SUPERSEDED_LOG}" if moved else ""
+                tqdm.write(f"resuming {self.run_dir} from {folder.name}{note}")
+            return step
+        reason = f" ({len(skipped)} incomplete, newest {skipped[0]})" if skipped else ""
+        raise CheckpointError(f"{self.run_dir}: no complete checkpoint to resume from{reason}; "
+                              f"start a new run with `i2i train DATA --out` another folder, or delete {self.run_dir}")
+
+    def _read_checkpoint(self, folder: Path) -> tuple[dict, dict[str, dict[str, torch.Tensor]]]:
+        """state.json and every tensor file a resume needs, loaded (and so verified) before any is applied."""
         state = load_state(folder)
+        check_checkpoint_files(folder, state)
+        model = self.model
+        names = list(model.networks) + [f"optimizer_{name}" for name in model.optimizers] + list(model.extra_state())
+        if not isinstance(state.get("optimizers"), dict) or set(state["optimizers"]) != set(model.optimizers):
+            raise CheckpointError(f"{folder / 'state.json'}: optimizer state missing or for another model")
+        return state, {name: load_tensors(folder / f"{name}.safetensors") for name in names}
+
+    def _apply_checkpoint(self, folder: Path, state: dict, files: dict[str, dict[str, torch.Tensor]]) -> None:
         if state.get("world_size", 1) != self.world:
             raise ConfigError(
                 f"{folder}: saved by {state['world_size']} process(es), resuming with {self.world}; "
@@ -244,20 +288,28 @@ class Trainer:
             )
         model = self.model
         for name, net in model.networks.items():
-            tensors = load_tensors(folder / f"{name}.safetensors")
             try:
-                net.load_state_dict(tensors)
+                net.load_state_dict(files[name])
             except RuntimeError as exc:
                 raise CheckpointError(f"{folder / name}.safetensors does not match train_config.json ({str(exc).splitlines()[0]})") from None
         for name, optimizer in model.optimizers.items():
-            tensors = load_tensors(folder / f"optimizer_{name}.safetensors")
-            optimizer.load_state_dict(_unflatten_optimizer(tensors, state["optimizers"][name]))
-        model.load_extra_state({name: load_tensors(folder / f"{name}.safetensors") for name in model.extra_state()})
-        step = int(state["step"])
-        if self.is_main:
-            _truncate_log(self.run_dir / LOSS_LOG, step)
-            tqdm.write(f"resuming {self.run_dir} from {folder.name}")
-        return step
+            optimizer.load_state_dict(_unflatten_optimizer(files[f"optimizer_{name}"], state["optimizers"][name]))
+        model.load_extra_state({name: files[name] for name in model.extra_state()})
+
+
+def _stop_if_diverged(losses: dict[str, float], step: int, lr: float, run_dir: Path) -> None:
+    """TrainingDiverged at the first non-finite loss: later steps would only spread it, and no
+    checkpoint of these weights is written, so the last good one stays the newest."""
+    bad = [name for name, value in losses.items() if not math.isfinite(value)]
+    if bad:
+        raise _diverged(run_dir, step, f"loss {bad[0]} is {losses[bad[0]]}", lr)
+
+
+def _diverged(run_dir: Path, step: int, what: str, lr: float) -> TrainingDiverged:
+    kept = checkpoint_candidates(run_dir)
+    where = f"the last good checkpoint is {kept[0]}" if kept else "no checkpoint was written"
+    return TrainingDiverged(f"step {step}: {what} (training diverged; {where}); "
+                            f"lower the learning rate (--lr, now {lr:g}) or use --precision fp32")
 
 
 def _dataset(config: RunConfig):
@@ -304,12 +356,19 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], groups: list[dict]) -
     return {"state": state, "param_groups": groups}
 
 
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log records after `step`: a resumed run rewrites them."""
+def _rewind_log(run_dir: Path, step: int) -> int:
+    """Keep the loss records up to `step` in the log; move later ones (the resumed run logs
+    them again) and damaged lines (a kill mid-write) to SUPERSEDED_LOG. Returns how many moved."""
+    path = run_dir / LOSS_LOG
     if not path.exists():
-        return
-    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-    atomic_write_bytes(path, "".join(line + "\n" for line in kept).encode())
+        return 0
+    records, damaged = read_json_lines(path)
+    kept = [r for r in records if isinstance(r.get("step"), int) and r["step"] <= step]
+    moved = [json.dumps(r) for r in records if r not in kept] + damaged
+    if moved:
+        append_line(run_dir / SUPERSEDED_LOG, "\n".join(moved))
+        atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in kept).encode())
+    return len(moved)
 
 
 def _pick_device() -> torch.device:
@@ -345,8 +404,11 @@ def train(config: RunConfig, run_dir: Path) -> int:
     _init_distributed()
     run_dir = Path(run_dir)
     config.validate()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--out {run_dir}: exists and is not a folder; pick another --out")
     if (run_dir / "train_config.json").exists():
         raise ConfigError(f"{run_dir} already holds a run; continue it with `i2i train --resume {run_dir}` or pick another --out")
+    _refuse_run_inside_data(run_dir, Path(config.data.dataroot))
     trainer = Trainer(config, run_dir)  # validates the data before anything is written
     if trainer.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -356,6 +418,15 @@ def train(config: RunConfig, run_dir: Path) -> int:
             atomic_write_bytes(run_dir / "skipped_samples.txt", "".join(m + "\n" for m in skipped).encode())
             tqdm.write(f"skipped {len(skipped)} bad sample(s) (--skip-bad); listed in {run_dir / 'skipped_samples.txt'}")
     return trainer.fit()
+
+
+def _refuse_run_inside_data(run_dir: Path, dataroot: Path) -> None:
+    """A run directory inside a domain folder would add its samples to that domain's images."""
+    for folder in sorted(dataroot.glob("*")):
+        inside = run_dir.resolve().is_relative_to(folder.resolve())
+        if folder.is_dir() and folder.name[:-1] in ("train", "test", "val") and inside:
+            raise ConfigError(f"--out {run_dir}: inside the data folder {folder}, whose images it would join; "
+                              "put runs outside the dataset (e.g. runs/)")
 
 
 def resume(run_dir: Path, changes: dict[str, Any] | None = None) -> int:
