@@ -112,22 +112,21 @@ def generate_dataset(
     """Translate every input image (see module doc); returns counts, failures and timing."""
     inputs = collect_inputs(source)
     output_dir = Path(output_dir)
-    if output_dir.resolve().is_relative_to(inputs.root.resolve()):
-        raise DataError(f"{output_dir}: output folder is inside the input folder {inputs.root}; choose another output")
+    check_output_dir(inputs.root, output_dir)
     index, count = shard
     if not 0 <= index < count:
         raise DataError(f"shard {index}/{count}: the index must be in 0..{count - 1}")
     todo = inputs.images[index::count]
     report = GenerateReport(manifest=output_dir / (MANIFEST if count == 1 else f"manifest.shard-{index}-of-{count}.jsonl"))
-    targets = {path: output_dir / path.relative_to(inputs.root) for path in todo}
+    targets = {path: output_path(inputs.root, path, output_dir) for path in todo}
     if resume:
         done = [p for p in todo if targets[p].is_file()]
         report.skipped_existing = len(done)
         todo = [p for p in todo if not targets[p].is_file()]
     output_dir.mkdir(parents=True, exist_ok=True)
     if index == 0:
-        _copy_labels(inputs, output_dir)
-    classes = _classes_from_folders(predictor, inputs.root, todo) if predictor.class_conditional else None
+        copy_labels(inputs, output_dir)
+    classes = classes_from_folders(predictor, inputs.root, todo) if predictor.class_conditional else None
 
     started = time.perf_counter()
     with ThreadPoolExecutor(workers) as decoders, ThreadPoolExecutor(workers) as encoders, \
@@ -142,13 +141,11 @@ def generate_dataset(
                 if strict:
                     raise
                 report.failed.append(str(error))
+                manifest.write(json.dumps(failure_record(path, error)) + "\n")
                 return None
 
         def encode(path: Path, image: np.ndarray, seconds: float) -> None:
-            target = targets[path]
-            encoded = write_image(target, image)  # hashed from memory, not read back from disk
-            record = {"input": str(path), "output": str(target), "sha256": hashlib.sha256(encoded).hexdigest(), "model": model_name,
-                      "backend": predictor.backend, "seconds": round(seconds, 4)}
+            record = write_output(path, targets[path], image, model_name, predictor.backend, seconds)
             manifest.write(json.dumps(record) + "\n")
             manifest.flush()
 
@@ -182,7 +179,44 @@ def generate_dataset(
     return report
 
 
-def _copy_labels(inputs: InputSet, output_dir: Path) -> None:
+def check_output_dir(input_root: Path, output_dir: Path) -> None:
+    if output_dir.resolve().is_relative_to(input_root.resolve()):
+        raise DataError(f"{output_dir}: output folder is inside the input folder {input_root}; choose another output")
+
+
+def output_path(input_root: Path, path: Path, output_dir: Path) -> Path:
+    """Where an input's translation goes: its path relative to the input root, under output_dir."""
+    return output_dir / path.relative_to(input_root)
+
+
+def write_output(path: Path | str, target: Path, image: np.ndarray, model_name: str, backend: str,
+                 seconds: float) -> dict:
+    """Write one translation atomically; returns its manifest record."""
+    encoded = write_image(target, image)  # hashed from memory, not read back from disk
+    return {"input": str(path), "output": str(target), "sha256": hashlib.sha256(encoded).hexdigest(),
+            "model": model_name, "backend": backend, "seconds": round(seconds, 4)}
+
+
+def failure_record(path: Path | str, error: Exception) -> dict:
+    """The manifest line of an input that could not be translated, with the reason."""
+    return {"input": str(path), "failed": str(error)}
+
+
+def recorded_outputs(manifest: Path) -> set[str]:
+    """Outputs the manifest lists as written; a line cut short by a kill is ignored."""
+    outputs = set()
+    if manifest.is_file():
+        for line in manifest.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if "sha256" in record:
+                outputs.add(record["output"])
+    return outputs
+
+
+def copy_labels(inputs: InputSet, output_dir: Path) -> None:
     for label in inputs.label_files:
         target = output_dir / label.relative_to(inputs.root)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -202,7 +236,7 @@ def merge_manifests(output_dir: Path) -> Path:
     return target
 
 
-def _classes_from_folders(predictor: Predictor, input_dir: Path, paths: list[Path]) -> list[int]:
+def classes_from_folders(predictor: Predictor, input_dir: Path, paths: list[Path]) -> list[int]:
     """Class-conditional models read each image's class from its top folder, as in training
     (INPUT/<class>/image.png), so the output tree keeps the labels."""
     names = predictor.config.data.class_names
