@@ -230,16 +230,12 @@ def _generate_on_ray(ctx: click.Context, address: str | None, actors: str | None
     if not address or shard or strict:
         raise ConfigError("--ray runs the whole job and lists bad images in the manifest: drop --shard and --strict; "
                           "--actors needs --ray")
-    low, _, high = actors.partition("-") if actors else ("", "", "")
-    if actors and not (low.isdigit() and (high or low).isdigit()):
-        raise ConfigError(f"--actors {actors}: expected N or MIN-MAX, e.g. 2 or 1-8")
     p = ctx.params
     explicit_device = ctx.get_parameter_source("device") is not click.core.ParameterSource.DEFAULT
     load_options = {"path": p["run_dir"], "backend": p["backend"], "device": p["device"] if explicit_device else None,
                     "direction": p["direction"], "batch_size": p["batch_size"], "precision": p["precision"],
                     "tile": p["tile"], "overlap": p["overlap"], "tile_stats": p["tile_stats"]}
-    report = generate_on_ray(load_options, p["source"], p["output_dir"], address,
-                             (int(low), int(high or low)) if actors else None, p["resume"], str(p["run_dir"]))
+    report = generate_on_ray(load_options, p["source"], p["output_dir"], address, actors, p["resume"], str(p["run_dir"]))
     click.echo(f"{p['output_dir']}: {report.written} images in {report.seconds:.1f} s ({report.images_per_second:.1f} "
                f"images/s; start-up {report.startup_seconds:.1f} s) on {report.nodes} Ray node(s), {report.actors} "
                f"actor(s), {report.skipped_existing} already there, {len(report.failed)} unreadable skipped; "

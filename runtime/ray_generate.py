@@ -25,11 +25,20 @@ from i2i.errors import CheckpointError, ConfigError, DataError, MissingDependenc
 from i2i.io import IMAGE_EXTENSIONS, decode_image, read_image
 
 from .generate import (
-    MANIFEST, GenerateReport, InputSet, check_output_dir, classes_from_folders, collect_inputs, copy_labels,
-    failure_record, output_path, recorded_outputs, write_output,
+    MANIFEST,
+    GenerateReport,
+    InputSet,
+    check_output_dir,
+    classes_from_folders,
+    collect_inputs,
+    copy_labels,
+    failure_record,
+    output_path,
+    recorded_outputs,
+    write_output,
 )
 
-CHUNK = 32  # images per actor call: enough to fill the predictor's batches, small enough to spread a job
+CHUNK = 32  # most images per actor call: fills the predictor's batches, small enough to spread a job
 
 
 @dataclass
@@ -37,6 +46,7 @@ class RayReport(GenerateReport):
     actors: str = ""
     startup_seconds: float = 0.0  # connecting until the first batch is back (actors started, one batch translated)
     nodes: int = 0
+    first_batch: int = 0  # images that came back with the start-up
 
 
 def generate_on_ray(
@@ -44,17 +54,19 @@ def generate_on_ray(
     source: str,
     output_dir: Path,
     address: str = "auto",
-    actors: int | tuple[int, int] | None = None,
+    actors: str | None = None,
     resume: bool = False,
     model_name: str = "",
-    chunk: int = CHUNK,
 ) -> RayReport:
     """Translate every input of `source` on the Ray cluster at `address` (`auto`: the running
     one, else a new local one). `load_options` are `runtime.load`'s arguments, applied in each
     actor; device None means cuda when the cluster has GPUs (one per actor), else cpu.
-    `actors`: a fixed pool size or (min, max) autoscaling bounds; default 1 … the CPUs/GPUs."""
+    `actors`: "N" (a fixed pool) or "MIN-MAX" (autoscaling bounds); default 1 … the CPUs/GPUs."""
     ray = _import_ray()
     inputs, root_url = _collect(source)
+    low, _, high = (actors or "1").partition("-")
+    if not (low.isdigit() and (high or low).isdigit() and 1 <= int(low) <= int(high or low)):
+        raise ConfigError(f"--actors {actors}: expected N or MIN-MAX with 1 <= MIN <= MAX, e.g. 2 or 1-8")
     output_dir = Path(output_dir)
     if not Path(load_options["path"]).exists():
         raise CheckpointError(f"{load_options['path']}: no such run directory or exported model")
@@ -63,7 +75,8 @@ def generate_on_ray(
     started = time.perf_counter()
     _connect(ray, address)
     try:
-        return _run(ray, inputs, root_url, output_dir, load_options, actors, resume, model_name, chunk, started)
+        pool = (int(low), int(high or low)) if actors else None
+        return _run(ray, inputs, root_url, output_dir, load_options, pool, resume, model_name, started)
     except ray.exceptions.RayError as error:
         cause = _user_cause(error)
         if cause is None:
@@ -73,16 +86,28 @@ def generate_on_ray(
         ray.shutdown()
 
 
-def _run(ray, inputs: InputSet, root_url: str | None, output_dir: Path, load_options: dict, actors, resume: bool,
-         model_name: str, chunk: int, started: float) -> RayReport:
+def _run(
+    ray,
+    inputs: InputSet,
+    root_url: str | None,
+    output_dir: Path,
+    load_options: dict,
+    pool: tuple[int, int] | None,
+    resume: bool,
+    model_name: str,
+    started: float,
+) -> RayReport:
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0))
     nodes = [node for node in ray.nodes() if node["Alive"]]
     _check_writable(ray, nodes, output_dir)
     options = dict(load_options, device=load_options.get("device") or ("cuda" if gpus else "cpu"))
-    pool = _pool_size(actors, gpus or int(resources.get("CPU", 1)))
-    report = RayReport(manifest=output_dir / MANIFEST, nodes=len(nodes),
-                       actors=f"{pool[0]}" if pool[0] == pool[1] else f"{pool[0]}-{pool[1]}")
+    pool = pool or (1, max(1, gpus or int(resources.get("CPU", 1))))
+    report = RayReport(
+        manifest=output_dir / MANIFEST,
+        nodes=len(nodes),
+        actors=f"{pool[0]}" if pool[0] == pool[1] else f"{pool[0]}-{pool[1]}",
+    )
     recorded = recorded_outputs(report.manifest) if resume else set()
     rows = []
     for key in inputs.images:
@@ -92,26 +117,48 @@ def _run(ray, inputs: InputSet, root_url: str | None, output_dir: Path, load_opt
             continue
         # Workers may run in another folder: they read and write absolute paths, the manifest shows them as given.
         source = f"{root_url}/{key.relative_to(inputs.root)}" if root_url else os.path.abspath(key)
-        rows.append({"input": source if root_url else str(key), "output": str(target), "source": source,
-                     "key": str(key) if root_url else source, "target": os.path.abspath(target)})
+        rows.append(
+            {
+                "input": source if root_url else str(key),
+                "output": str(target),
+                "source": source,
+                "key": str(key) if root_url else source,
+                "target": os.path.abspath(target),
+            }
+        )
     output_dir.mkdir(parents=True, exist_ok=True)
     copy_labels(inputs, output_dir)
     _end_with_newline(report.manifest)
 
     batches = []
     if rows:
+        # At least four calls per actor, so small jobs spread too; whole predictor batches, so equal-sized
+        # images are batched as in one process (some CPU kernels round differently by batch size).
+        batch = options.get("batch_size", 8)
+        chunk = batch * max(1, min(CHUNK // batch, -(-len(rows) // (4 * pool[1] * batch))))
         root = str(inputs.root) if root_url else os.path.abspath(inputs.root)
         translated = ray.data.from_items(rows, override_num_blocks=-(-len(rows) // chunk)).map_batches(
-            Translator, fn_constructor_kwargs={"load_options": options, "input_root": root,
-                                               "remote": root_url is not None, "model_name": model_name},
-            batch_size=chunk, compute=ray.data.ActorPoolStrategy(min_size=pool[0], max_size=pool[1]),
-            num_cpus=1, num_gpus=1 if gpus else 0)
+            Translator,
+            fn_constructor_kwargs={
+                "load_options": options,
+                "input_root": root,
+                "remote": root_url is not None,
+                "model_name": model_name,
+            },
+            batch_size=chunk,
+            compute=ray.data.ActorPoolStrategy(min_size=pool[0], max_size=pool[1]),
+            num_cpus=1,
+            num_gpus=1 if gpus else 0,
+        )
         batches = translated.iter_batches(batch_size=None)
     seen: set[str] = set()
-    with open(report.manifest, "a") as manifest, \
-            tqdm(total=len(rows), unit="img", desc="generate on ray", dynamic_ncols=True) as progress:
+    with (
+        open(report.manifest, "a") as manifest,
+        tqdm(total=len(rows), unit="img", desc="generate on ray", dynamic_ncols=True) as progress,
+    ):
         for batch in batches:
-            report.startup_seconds = report.startup_seconds or time.perf_counter() - started
+            if not report.first_batch:
+                report.startup_seconds, report.first_batch = time.perf_counter() - started, len(batch["record"])
             for line in batch["record"]:
                 record = json.loads(line)
                 if record["input"] in seen:  # a retried block delivered twice: keep the first
@@ -160,8 +207,9 @@ class Translator:
         outputs = self.predictor(images, classes or None) if images else []
         per_image = (time.perf_counter() - tick) / max(1, len(images))
         for k, image in zip(usable, outputs):
-            record = write_output(batch["input"][k], Path(batch["target"][k]), image, self.model_name,
-                                  self.predictor.backend, per_image)
+            record = write_output(
+                batch["input"][k], Path(batch["target"][k]), image, self.model_name, self.predictor.backend, per_image
+            )
             records[k] = {**record, "output": str(batch["output"][k])}
         return {"record": [json.dumps(record) for record in records]}
 
@@ -187,8 +235,10 @@ def _collect(source: str) -> tuple[InputSet, str | None]:
         filesystem, root = fsspec.core.url_to_fs(source)
     except (ImportError, ValueError) as error:
         scheme = source.split("://", 1)[0]
-        raise MissingDependencyError(f"{source}: no filesystem for '{scheme}://' is installed ({error}); install its "
-                                     "fsspec package (s3fs, gcsfs, adlfs …)") from None
+        raise MissingDependencyError(
+            f"{source}: no filesystem for '{scheme}://' is installed ({error}); install its "
+            "fsspec package (s3fs, gcsfs, adlfs …)"
+        ) from None
     try:
         if any(ch in root for ch in "*?["):
             found = filesystem.glob(root)
@@ -222,13 +272,19 @@ def _connect(ray, address: str) -> None:
         try:
             socket.create_connection((host, int(port)), timeout=5).close()
         except OSError as error:
-            raise ConfigError(f"--ray {address}: no Ray cluster answers there ({error.strerror or error}); start one "
-                              "with `ray start --head` or use --ray auto") from None
+            raise ConfigError(
+                f"--ray {address}: no Ray cluster answers there ({error.strerror or error}); start one "
+                "with `ray start --head` or use --ray auto"
+            ) from None
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # one progress line of our own instead of Ray Data's per operator
     context.enable_auto_log_stats = False
-    ray.init(address=None if address == "auto" else address, logging_level=logging.ERROR,
-             log_to_driver=False, configure_logging=True)
+    ray.init(
+        address=None if address == "auto" else address,
+        logging_level=logging.ERROR,
+        log_to_driver=False,
+        configure_logging=True,
+    )
     logging.getLogger("ray.data").setLevel(logging.ERROR)
 
 
@@ -236,33 +292,30 @@ def _check_writable(ray, nodes: list[dict], output_dir: Path) -> None:
     """Ask every node whether it can create files in the output folder, before writing anything."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    probe = ray.remote(num_cpus=0)(_writable_reason)
-    answers = ray.get([probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
-                       .remote(str(output_dir.resolve())) for node in nodes])
+    def writable_reason(output_dir: str) -> str | None:
+        # Nested, so Ray ships it by value: the nodes' workers answer without importing i2i and torch.
+        path = Path(output_dir)
+        while not path.exists():
+            path = path.parent
+        if not path.is_dir():
+            return f"{path} is a file"
+        return None if os.access(path, os.W_OK | os.X_OK) else f"{path} is not writable"
+
+    probe = ray.remote(num_cpus=0)(writable_reason)
+    answers = ray.get(
+        [
+            probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)).remote(
+                str(output_dir.resolve())
+            )
+            for node in nodes
+        ]
+    )
     for node, reason in zip(nodes, answers):
         if reason:
-            raise DataError(f"{output_dir}: workers on node {node['NodeManagerAddress']} cannot write there ({reason}); "
-                            "choose an output folder every node can write (a shared mount)")
-
-
-def _writable_reason(output_dir: str) -> str | None:
-    path = Path(output_dir)
-    while not path.exists():
-        path = path.parent
-    if not path.is_dir():
-        return f"{path} is a file"
-    if not os.access(path, os.W_OK | os.X_OK):
-        return f"{path} is not writable"
-    return None
-
-
-def _pool_size(actors: int | tuple[int, int] | None, slots: int) -> tuple[int, int]:
-    if actors is None:
-        return 1, max(1, slots)
-    low, high = (actors, actors) if isinstance(actors, int) else actors
-    if not 1 <= low <= high:
-        raise ConfigError(f"--actors {low}-{high}: expected N or MIN-MAX with 1 <= MIN <= MAX")
-    return low, high
+            raise DataError(
+                f"{output_dir}: workers on node {node['NodeManagerAddress']} cannot write there ({reason}); "
+                "choose an output folder every node can write (a shared mount)"
+            )
 
 
 def _end_with_newline(manifest: Path) -> None:
