@@ -125,6 +125,23 @@ def test_ray_output_equals_one_process(cluster, digits_run, digits, tmp_path, mo
     assert "not a readable image" in failures[0]["failed"]
 
 
+def test_url_source_read_through_fsspec(cluster, digits_run, digits, tmp_path):
+    """An fsspec URL (file:// here; s3:// and gs:// take the same path) gives the local outputs."""
+    from i2i.runtime.ray_generate import generate_on_ray
+
+    source = tmp_path / "in" / "sub"
+    source.mkdir(parents=True)
+    for path in list_images(digits / "testB")[:6]:
+        shutil.copy(path, source)
+    generate_dataset(load(digits_run), f"{tmp_path}/in/**/*.png", tmp_path / "one")
+    url = f"file://{tmp_path}/in/**/*.png"
+    report = generate_on_ray({"path": digits_run}, url, tmp_path / "on_ray", cluster.address, actors="1")
+    assert report.written == 6
+    assert files_of(tmp_path / "on_ray") == files_of(tmp_path / "one")
+    inputs = sorted(json.loads(line)["input"] for line in (tmp_path / "on_ray" / "manifest.jsonl").open())
+    assert inputs == [f"file://{source}/{p.name}" for p in sorted(source.iterdir())]
+
+
 def test_node_removed_mid_job_every_image_once(cluster, photos_run, photo_job, tmp_path):
     """A worker node dies while its actor translates; Ray restarts the actor on a replacement
     node and re-runs the lost work; every image lands once, identical to one-process output."""
