@@ -224,7 +224,8 @@ def generate(ctx, run_dir, source, output_dir, direction, batch_size, device, ba
                f"manifest {report.manifest.name}")
 
 
-def _generate_on_ray(ctx: click.Context, address: str | None, actors: str | None, shard: str | None, strict: bool) -> None:
+def _generate_on_ray(ctx: click.Context, address: str | None, actors: str | None, shard: str | None,
+                     strict: bool) -> None:
     from i2i.runtime.ray_generate import generate_on_ray
 
     if not address or shard or strict:
