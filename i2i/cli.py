@@ -236,7 +236,8 @@ def _generate_on_ray(ctx: click.Context, address: str | None, actors: str | None
     load_options = {"path": p["run_dir"], "backend": p["backend"], "device": p["device"] if explicit_device else None,
                     "direction": p["direction"], "batch_size": p["batch_size"], "precision": p["precision"],
                     "tile": p["tile"], "overlap": p["overlap"], "tile_stats": p["tile_stats"]}
-    report = generate_on_ray(load_options, p["source"], p["output_dir"], address, actors, p["resume"], str(p["run_dir"]))
+    report = generate_on_ray(load_options, p["source"], p["output_dir"], address, actors, p["resume"],
+                             str(p["run_dir"]))
     click.echo(f"{p['output_dir']}: {report.written} images in {report.seconds:.1f} s ({report.images_per_second:.1f} "
                f"images/s; start-up {report.startup_seconds:.1f} s) on {report.nodes} Ray node(s), {report.actors} "
                f"actor(s), {report.skipped_existing} already there, {len(report.failed)} unreadable skipped; "
