@@ -229,8 +229,13 @@ def _read_json(path: Path) -> dict:
 @click.option("--tile-stats", type=RegistryChoice("i2i.runtime.tiling:TILE_STATS"), default="exact", show_default=True,
               help="exact = instance-norm statistics of the whole image (no seams; ~L/2 extra passes for L norm "
                    "layers); tile = each tile's own (one pass, tone may shift between tiles).")
-def generate(run_dir, source, output_dir, direction, batch_size, device, backend, precision, resume, strict, shard,
-             workers, max_pixels, tile, overlap, tile_stats) -> None:
+@click.option("--ray", "ray_address", is_flag=False, flag_value="auto", metavar="[ADDRESS]",
+              help="Run on a Ray cluster (pip install 'i2i[ray]'): `--ray` joins the running one or starts a local "
+                   "one, `--ray HOST:PORT` joins that one. Put it last, after OUTPUT_DIR.")
+@click.option("--actors", help="--ray: predictor actors, N or MIN-MAX (autoscaling).  [default: 1-CPUs, or 1-GPUs]")
+@click.pass_context
+def generate(ctx, run_dir, source, output_dir, direction, batch_size, device, backend, precision, resume, strict, shard,
+             workers, max_pixels, tile, overlap, tile_stats, ray_address, actors) -> None:
     """Translate every image of INPUT — a folder (recursive), a .txt list of paths or a glob
     pattern in quotes — with MODEL (a run directory, an exported .onnx or a TensorRT .engine),
     writing each to its relative path under OUTPUT_DIR at its own size, plus a manifest.
@@ -244,6 +249,9 @@ def generate(run_dir, source, output_dir, direction, batch_size, device, backend
     from i2i.runtime import load
     from i2i.runtime.generate import generate_dataset
 
+    if ray_address or actors:
+        _generate_on_ray(ctx, ray_address, actors, shard, strict, pixel_limit(max_pixels, tiled=tile is not None))
+        return
     if shard is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         shard = f"{os.environ.get('RANK', '0')}/{os.environ['WORLD_SIZE']}"
     parts = (shard or "0/1").split("/")
@@ -260,6 +268,26 @@ def generate(run_dir, source, output_dir, direction, batch_size, device, backend
     note = report.scale_note(predictor.config)
     if note:
         click.echo(note)
+
+
+def _generate_on_ray(ctx: click.Context, address: str | None, actors: str | None, shard: str | None,
+                     strict: bool, max_pixels: int) -> None:
+    from i2i.runtime.ray_generate import generate_on_ray
+
+    if not address or shard or strict:
+        raise ConfigError("--ray runs the whole job and lists bad images in the manifest: drop --shard and --strict; "
+                          "--actors needs --ray")
+    p = ctx.params
+    explicit_device = ctx.get_parameter_source("device") is not click.core.ParameterSource.DEFAULT
+    load_options = {"path": p["run_dir"], "backend": p["backend"], "device": p["device"] if explicit_device else None,
+                    "direction": p["direction"], "batch_size": p["batch_size"], "precision": p["precision"],
+                    "tile": p["tile"], "overlap": p["overlap"], "tile_stats": p["tile_stats"]}
+    report = generate_on_ray(load_options, p["source"], p["output_dir"], address, actors, p["resume"],
+                             str(p["run_dir"]), max_pixels)
+    click.echo(f"{p['output_dir']}: {report.written} images in {report.seconds:.1f} s ({report.images_per_second:.1f} "
+               f"images/s; start-up {report.startup_seconds:.1f} s) on {report.nodes} Ray node(s), {report.actors} "
+               f"actor(s), {report.skipped_existing} already there, {len(report.failed)} unreadable skipped; "
+               f"manifest {report.manifest.name}")
 
 
 @cli.command()

@@ -86,44 +86,56 @@ def image_size(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, data: bytes | N
     return width, height
 
 
-def read_image(path: Path, channels: int = 3, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def read_image(path: Path, channels: int = 3, max_pixels: int = DEFAULT_MAX_PIXELS,
+               name: str | Path | None = None) -> np.ndarray:
     """Decode an image file to uint8 HWC (RGB for 3 channels, H×W×1 for 1).
 
     16-bit images are scaled to 8 bits, alpha is composited over white, palette and
     grayscale images are expanded; anything unreadable, or larger than `max_pixels`,
-    raises DataError naming the file.
+    raises DataError naming the file (as `name`, where the caller knows it by another path).
     """
     path = Path(path)
+    name = path if name is None else name
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror}); check the path and permissions") from None
+        raise DataError(f"{name}: cannot read ({exc.strerror}); check the path and permissions") from None
+    return decode_image(data, channels, name, max_pixels)
+
+
+def decode_image(data: bytes | np.ndarray, channels: int, name: str | Path,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """`read_image` for bytes already in memory (a file fetched from object storage); `name`
+    is the file the errors mention. The header is checked against `max_pixels` before decoding."""
+    data = np.frombuffer(data, np.uint8) if isinstance(data, bytes) else data
     if data.size == 0:
-        raise DataError(f"{path}: file is empty (0 bytes); delete or replace it")
-    image_size(path, max_pixels, data.tobytes())
+        raise DataError(f"{name}: file is empty (0 bytes); delete or replace it")
+    image_size(name, max_pixels, data.tobytes())
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
-        image = _decode_with_pillow(path)
+        image = _decode_with_pillow(data, name)
     elif image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA if image.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-    return _to_uint8_channels(image, channels, path)
+    return _to_uint8_channels(image, channels, name)
 
 
-def _decode_with_pillow(path: Path) -> np.ndarray:
+def _decode_with_pillow(data: np.ndarray, name: str | Path) -> np.ndarray:
     try:
-        with Image.open(path) as img:
+        with Image.open(io.BytesIO(data.tobytes())) as img:
             img.load()
             mode = "RGBA" if "A" in img.getbands() or "transparency" in img.info else "RGB"
             return np.asarray(img.convert(mode if img.mode not in ("L", "I;16", "I") else img.mode))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc}); delete or replace it") from None
+    except UnidentifiedImageError:
+        raise DataError(f"{name}: not a readable image (unknown format or corrupt); delete or replace it") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise DataError(f"{name}: not a readable image ({exc}); delete or replace it") from None
 
 
-def _to_uint8_channels(image: np.ndarray, channels: int, path: Path) -> np.ndarray:
+def _to_uint8_channels(image: np.ndarray, channels: int, name: str | Path) -> np.ndarray:
     if image.dtype == np.uint16:
         image = (image.astype(np.uint32) * 255 + 32767) // 65535
     elif image.dtype in (np.int32, np.float32, np.float64):
-        raise DataError(f"{path}: {image.dtype} images are not supported; convert to 8- or 16-bit")
+        raise DataError(f"{name}: {image.dtype} images are not supported; convert to 8- or 16-bit")
     image = image.astype(np.uint8)
     if image.ndim == 2:
         image = image[:, :, None]

@@ -152,17 +152,13 @@ def generate_dataset(
         raise ConfigError(f"--workers {workers}: must be at least 1")
     inputs = collect_inputs(source)
     output_dir = Path(output_dir)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise DataError(f"{output_dir}: exists and is not a folder; choose another output folder")
-    if output_dir.resolve().is_relative_to(inputs.root.resolve()):
-        raise DataError(f"{output_dir}: output folder is inside the input folder {inputs.root}; choose another output")
+    check_output_dir(inputs.root, output_dir)
     index, count = shard
     if not 0 <= index < count:
         raise DataError(f"shard {index}/{count}: the index must be in 0..{count - 1}")
     todo = inputs.images[index::count]
     report = GenerateReport(manifest=output_dir / (MANIFEST if count == 1 else f"manifest.shard-{index}-of-{count}.jsonl"))
-    targets = {path: path_inside(output_dir, path.relative_to(inputs.root)) for path in todo}
-    labels = {label: path_inside(output_dir, label.relative_to(inputs.root)) for label in inputs.label_files}
+    targets = {path: output_path(inputs.root, path, output_dir) for path in todo}
     remove_stale_temporaries(output_dir, recursive=True)
     records = _reconcile_manifest(report.manifest, [targets[p] for p in todo], resume, predictor.input_channels)
     if resume:
@@ -171,13 +167,11 @@ def generate_dataset(
         todo = [p for p in todo if p not in done]
     atomic_write_bytes(report.manifest, "".join(json.dumps(r) + "\n" for r in records).encode())
     if index == 0:
-        for label, target in labels.items():
-            if not label.is_file():
-                raise DataError(f"{label}: listed in {inputs.root / 'paths.txt'} but missing; fix the list or add the file")
-            atomic_write_bytes(target, label.read_bytes())
-    classes = _classes_from_folders(predictor, inputs.root, todo) if predictor.class_conditional else None
+        copy_labels(inputs, output_dir)
+    classes = classes_from_folders(predictor, inputs.root, todo) if predictor.class_conditional else None
 
     started = time.perf_counter()
+    manifest_lock = threading.Lock()
     with ThreadPoolExecutor(workers) as decoders, ThreadPoolExecutor(workers) as encoders, \
             tqdm(total=len(todo), unit="img", desc=f"generate {index + 1}/{count}" if count > 1 else "generate",
                  dynamic_ncols=True) as progress:
@@ -189,15 +183,12 @@ def generate_dataset(
                 if strict:
                     raise
                 report.failed.append(str(error))
+                with manifest_lock:
+                    append_line(report.manifest, json.dumps(failure_record(path, error)))
                 return None
 
-        manifest_lock = threading.Lock()
-
         def encode(path: Path, image: np.ndarray, seconds: float) -> None:
-            target = targets[path]
-            encoded = write_image(target, image)  # hashed from memory, not read back from disk
-            record = {"input": str(path), "output": str(target), "sha256": hashlib.sha256(encoded).hexdigest(), "model": model_name,
-                      "backend": predictor.backend, "seconds": round(seconds, 4)}
+            record = write_output(path, targets[path], image, model_name, predictor.backend, seconds)
             with manifest_lock:
                 append_line(report.manifest, json.dumps(record))
 
@@ -260,6 +251,47 @@ def _reconcile_manifest(manifest: Path, targets: list[Path], resume: bool, chann
     return [r for key, r in by_output.items() if key not in wanted or wanted[key].is_file()]
 
 
+def check_output_dir(input_root: Path, output_dir: Path) -> None:
+    """DataError unless `output_dir` can be a folder of its own outside the input tree."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise DataError(f"{output_dir}: exists and is not a folder; choose another output folder")
+    if output_dir.resolve().is_relative_to(input_root.resolve()):
+        raise DataError(f"{output_dir}: output folder is inside the input folder {input_root}; choose another output")
+
+
+def output_path(input_root: Path, path: Path, output_dir: Path) -> Path:
+    """Where an input's translation goes: its path relative to the input root, under output_dir
+    (DataError if that would lead outside it)."""
+    return path_inside(output_dir, path.relative_to(input_root))
+
+
+def write_output(path: Path | str, target: Path, image: np.ndarray, model_name: str, backend: str,
+                 seconds: float) -> dict:
+    """Write one translation atomically; returns its manifest record."""
+    encoded = write_image(target, image)  # hashed from memory, not read back from disk
+    return {"input": str(path), "output": str(target), "sha256": hashlib.sha256(encoded).hexdigest(),
+            "model": model_name, "backend": backend, "seconds": round(seconds, 4)}
+
+
+def failure_record(path: Path | str, error: Exception) -> dict:
+    """The manifest line of an input that could not be translated, with the reason."""
+    return {"input": str(path), "failed": str(error)}
+
+
+def recorded_outputs(manifest: Path) -> set[str]:
+    """Outputs the manifest lists as written; a line cut short by a kill is ignored."""
+    records = read_json_lines(manifest)[0] if manifest.is_file() else []
+    return {record["output"] for record in records if "sha256" in record}
+
+
+def copy_labels(inputs: InputSet, output_dir: Path) -> None:
+    """Copy a labelled dataset's label files (and paths.txt) to their places under output_dir."""
+    for label in inputs.label_files:
+        if not label.is_file():
+            raise DataError(f"{label}: listed in {inputs.root / 'paths.txt'} but missing; fix the list or add the file")
+        atomic_write_bytes(path_inside(output_dir, label.relative_to(inputs.root)), label.read_bytes())
+
+
 def merge_manifests(output_dir: Path) -> Path:
     """Merge the per-shard manifests of `output_dir` into one manifest.jsonl, sorted by input."""
     records = []
@@ -277,7 +309,7 @@ def merge_manifests(output_dir: Path) -> Path:
     return target
 
 
-def _classes_from_folders(predictor: Predictor, input_dir: Path, paths: list[Path]) -> list[int]:
+def classes_from_folders(predictor: Predictor, input_dir: Path, paths: list[Path]) -> list[int]:
     """Class-conditional models read each image's class from its top folder, as in training
     (INPUT/<class>/image.png), so the output tree keeps the labels."""
     names = predictor.config.data.class_names
