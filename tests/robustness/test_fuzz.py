@@ -27,8 +27,8 @@ from i2i.io import path_inside
 from i2i.runtime.generate import collect_inputs
 from i2i.training.labels import LabelProblem, parse_box_line, parse_paths_line, read_boxes, read_mask, scan_paths_file
 
-EXAMPLES = {"box_line": 2000, "box_file": 1000, "paths_line": 1000, "train_paths_file": 1000,
-            "generate_paths_file": 1000, "mask": 1000, "config_dict": 2000, "config_file": 500, "output_path": 500}
+EXAMPLES = {"box_line": 2500, "box_file": 1000, "paths_line": 1000, "train_paths_file": 1000,
+            "generate_paths_file": 1000, "mask": 1000, "config_dict": 1000, "config_file": 500, "output_path": 1000}
 assert sum(EXAMPLES.values()) == 10_000
 
 
