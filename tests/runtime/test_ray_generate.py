@@ -9,12 +9,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from filelock import FileLock
 from i2i.runtime import load
 from i2i.runtime.generate import generate_dataset
 
@@ -37,14 +39,18 @@ NODE = {"num_cpus": 1, "object_store_memory": 80 * 2**20, "node_ip_address": "12
 @pytest.fixture(scope="module")
 def cluster():
     """A head without CPUs (the driver's node) and two one-CPU worker nodes: each actor of a pool
-    of two lands on its own node. Shared by the module, shut down with it."""
-    nodes = Cluster(initialize_head=True, head_node_args={**NODE, "num_cpus": 0, "include_dashboard": False})
-    for _ in range(2):
-        nodes.add_node(**NODE)
-    nodes.wait_for_nodes()
-    yield nodes
-    ray.shutdown()
-    nodes.shutdown()
+    of two lands on its own node. Shared by the module, shut down with it. One cluster at a time
+    on the machine (pytest-xdist workers, parallel runs): a head takes fixed ports (8265, …)."""
+    with FileLock(Path(tempfile.gettempdir()) / "i2i-ray-test-cluster.lock"):
+        nodes = Cluster(initialize_head=True, head_node_args={**NODE, "num_cpus": 0, "include_dashboard": False})
+        try:
+            for _ in range(2):
+                nodes.add_node(**NODE)
+            nodes.wait_for_nodes()
+            yield nodes
+        finally:
+            ray.shutdown()
+            nodes.shutdown()
 
 
 @pytest.fixture(scope="module")
