@@ -65,3 +65,21 @@ def test_bench_an_exported_onnx_file(tmp_path, tiny_run):
     assert [r["backend"] for r in rows] == ["torch eager fp32 (CPU)", "torch eager bf16 autocast (CPU)",
                                             "i2i onnxruntime g.onnx (CPU, uint8 in/out)"]
     assert json.loads((tmp_path / "bench" / "bench.json").read_text())[0]["input"] == [1, 1, 32, 32]
+
+
+def test_cuda_rows_time_separate_fp32_and_fp16_modules():
+    # .half() converts a module in place; the fp32 row must keep fp32 weights after the fp16 copy is made.
+    import torch
+
+    from i2i.benchmarks.latency import precision_variants
+
+    net = build_generator(GeneratorConfig("resnet_6blocks", ngf=4), 3, 3).eval()
+    variants = precision_variants(net, torch.device("cpu"))
+    fp32, half = variants["fp32"], variants["fp16_channels_last"]
+    assert fp32 is not half and fp32 is not net
+    assert {p.dtype for p in fp32.parameters()} == {torch.float32}
+    assert {p.dtype for p in half.parameters()} == {torch.float16}
+    assert {p.dtype for p in net.parameters()} == {torch.float32}  # the caller's module is left as it was
+    conv = next(m for m in half.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not any(a.data_ptr() == b.data_ptr() for a, b in zip(fp32.parameters(), half.parameters()))
