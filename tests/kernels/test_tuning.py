@@ -42,6 +42,7 @@ def test_nothing_is_measured_on_the_cpu():
     assert LayerTuner.for_device(torch.device("cpu")) is None
 
 
+@pytest.mark.slow  # a whole generator on the Triton interpreter, twice
 def test_layers_run_what_the_cache_file_chose(tmp_path):
     torch.manual_seed(0)
     net = build_generator(GeneratorConfig("resnet_6blocks", ngf=4), 3, 3).eval()
