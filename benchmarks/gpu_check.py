@@ -33,10 +33,11 @@ SCHEMA = 1
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # Max |kernel − float64 torch| / max(1, max |reference|) each storage dtype is held to.
 TOLERANCE = {"fp32": 1e-4, "fp16": 4e-3, "bf16": 3e-2}
-# Step → (seconds on an H200, seconds for the CPU dry run). The GPU budgets add up to 7.5 min.
+# Step → (seconds on an H200, seconds for the CPU dry run on a shared 2-core machine). The GPU
+# budgets add up to 7.5 min; a step's process start (torch import, CUDA init) counts in its budget.
 STEPS = {
-    "kernels": (60, 120), "tune": (80, 5), "generators": (60, 150), "latency_256_b1": (70, 90),
-    "latency_256_b8": (45, 5), "latency_1080p": (55, 5), "bandwidth": (15, 30), "end_to_end": (60, 90),
+    "kernels": (60, 300), "tune": (80, 60), "generators": (60, 300), "latency_256_b1": (70, 300),
+    "latency_256_b8": (45, 60), "latency_1080p": (55, 60), "bandwidth": (15, 120), "end_to_end": (60, 300),
 }
 LATENCY_SHAPES = {"latency_256_b1": (1, 256, 256), "latency_256_b8": (8, 256, 256), "latency_1080p": (1, 1080, 1920)}
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -88,7 +89,7 @@ def relative_error(actual: torch.Tensor, reference: torch.Tensor) -> dict:
 def kernel_cases(quick: bool) -> tuple[list, list]:
     """Instance-norm shapes (N, C, H, W) and conv layers (N, C_in, H, W, C_out, k, stride, pad, mode, transposed)."""
     if quick:
-        return [(1, 5, 9, 11)], [(1, 3, 12, 10, 4, 7, 1, 3, "reflect", False), (1, 6, 9, 8, 5, 3, 2, 1, "zeros", True)]
+        return [(1, 5, 9, 11)], [(1, 3, 6, 5, 4, 3, 1, 1, "reflect", False), (1, 6, 5, 4, 5, 3, 2, 1, "zeros", True)]
     norms = [(1, 64, 256, 256), (1, 128, 128, 128), (1, 256, 64, 64), (8, 256, 64, 64), (1, 64, 1080, 1920)]
     convs = [(1, 3, 256, 256, 64, 7, 1, 3, "reflect", False), (1, 64, 256, 256, 128, 3, 2, 1, "zeros", False),
              (1, 128, 128, 128, 256, 3, 2, 1, "zeros", False), (1, 256, 64, 64, 256, 3, 1, 1, "reflect", False),
@@ -107,11 +108,13 @@ def step_kernels(log: StepLog, device: torch.device, quick: bool) -> None:
     generator = torch.Generator(device).manual_seed(0)
     for dtype_name, dtype in DTYPES.items():
         for shape in norms:
-            for variant in ("plain", "relu", "residual"):
+            for variant in ("residual",) if quick else ("plain", "relu", "residual"):
                 def norm_case(shape=shape, variant=variant):
                     x = torch.randn(shape, generator=generator, device=device).to(dtype)
                     x = x.contiguous(memory_format=torch.channels_last) if dtype != torch.float32 else x
-                    skip = torch.randn(shape, generator=generator, device=device).to(dtype) if variant == "residual" else None
+                    skip = None
+                    if variant == "residual":
+                        skip = torch.randn(shape, generator=generator, device=device).to(dtype)
                     y = instance_norm(x, activation="relu" if variant == "relu" else "none", residual=skip)
                     ref = instance_norm_reference(x.double(), activation="relu" if variant == "relu" else "none",
                                                   residual=None if skip is None else skip.double())
@@ -119,7 +122,8 @@ def step_kernels(log: StepLog, device: torch.device, quick: bool) -> None:
                 log.case("instance_norm", f"{dtype_name} {'x'.join(map(str, shape))} {variant}", norm_case)
         for layer in convs:
             n, c_in, h, w, c_out, k, stride, pad, mode, transposed = layer
-            tiles = candidate_tiles(dtype, c_in, c_out) if c_in == c_out == 256 and h == 64 else candidate_tiles(dtype, c_in, c_out)[:1]
+            tiles = candidate_tiles(dtype, c_in, c_out)
+            tiles = tiles if c_in == c_out == 256 and h == 64 else tiles[:1]  # every tile on the residual conv
             for tile in tiles:
                 def conv_case(tile=tile):
                     x = torch.randn((n, c_in, h, w), generator=generator, device=device).to(dtype)
@@ -134,7 +138,8 @@ def step_kernels(log: StepLog, device: torch.device, quick: bool) -> None:
                            else conv2d_reference(*args, stride, pad, mode))
                     return tolerance_verdict(relative_error(y, ref), dtype_name)
                 kind = "convT" if transposed else f"conv {mode}"
-                log.case("conv", f"{dtype_name} {n}x{c_in}x{h}x{w}->{c_out} {kind} k{k} s{stride} {tile.name}", conv_case)
+                name = f"{dtype_name} {n}x{c_in}x{h}x{w}->{c_out} {kind} k{k} s{stride} {tile.name}"
+                log.case("conv", name, conv_case)
 
 
 def tolerance_verdict(errors: dict, dtype_name: str) -> dict:
@@ -171,7 +176,8 @@ def step_tune(log: StepLog, device: torch.device, quick: bool) -> None:
                            tuner)
     for name, (n, h, w) in LATENCY_SHAPES.items():
         def tune_case(n=n, h=h, w=w):
-            x = torch.randn(n, 3, h, w, device=device, dtype=torch.float16).contiguous(memory_format=torch.channels_last)
+            x = torch.randn(n, 3, h, w, device=device, dtype=torch.float16)
+            x = x.contiguous(memory_format=torch.channels_last)
             with torch.inference_mode():
                 fused(x)
             return {}
@@ -200,7 +206,8 @@ def step_generators(log: StepLog, device: torch.device, quick: bool, data: Path)
                 model = build(net_g, ngf).to(device, dtype)
                 xd = x.to(dtype)
                 if device.type == "cuda":
-                    model, xd = model.to(memory_format=torch.channels_last), xd.contiguous(memory_format=torch.channels_last)
+                    model = model.to(memory_format=torch.channels_last)
+                    xd = xd.contiguous(memory_format=torch.channels_last)
                 with torch.inference_mode():
                     levels = to_levels(fuse_generator(model)(xd))
                     eager = to_levels(model(xd))
@@ -255,7 +262,8 @@ def latency_variants(net: torch.nn.Module, x: torch.Tensor, device: torch.device
 
 
 def onnxruntime_variants(net: torch.nn.Module, x: torch.Tensor, device: torch.device) -> list[tuple[str, object]]:
-    names = {"CUDAExecutionProvider": "onnxruntime CUDA EP fp32", "TensorrtExecutionProvider": "onnxruntime TensorRT EP fp32"}
+    names = {"CUDAExecutionProvider": "onnxruntime CUDA EP fp32",
+             "TensorrtExecutionProvider": "onnxruntime TensorRT EP fp32"}
     try:
         import onnxruntime as ort
     except ImportError:
@@ -308,7 +316,8 @@ def step_latency(log: StepLog, device: torch.device, quick: bool, shape_name: st
     by_name = {r["backend"]: r.get("median_ms") for r in rows}
     for r in rows:
         if r.get("median_ms"):
-            for column, base in (("x_eager_fp32", "torch eager fp32"), ("x_torch_compile", "torch.compile max-autotune fp16")):
+            for column, base in (("x_eager_fp32", "torch eager fp32"),
+                                 ("x_torch_compile", "torch.compile max-autotune fp16")):
                 r[column] = by_name[base] / r["median_ms"] if by_name.get(base) else None
     log.save()
 
@@ -341,8 +350,8 @@ def step_bandwidth(log: StepLog, device: torch.device, quick: bool) -> None:
     log.set("bytes", size)
     log.set("copy", {"ms": copy_ms, "gb_per_s": 2 * size / copy_ms / 1e6})
     for name, fn, traffic in (("fused instance norm (stats + apply)", lambda: instance_norm(x), 3 * size),
-                              ("normalize pass alone (partials given)", lambda: instance_norm(x, partials=(partials, 1)),
-                               2 * size)):
+                              ("normalize pass alone (partials given)",
+                               lambda: instance_norm(x, partials=(partials, 1)), 2 * size)):
         def case(fn=fn, traffic=traffic):
             ms = measure(fn)
             return {"ms": ms, "bytes_moved": traffic, "gb_per_s": traffic / ms / 1e6,
@@ -390,8 +399,8 @@ def step_end_to_end(log: StepLog, device: torch.device, quick: bool, data: Path)
 
         def video_case():
             predictor = load(run, backend=backend, device=device.type, precision=precision, batch_size=4)
-            result = stylize_video(predictor, clip, Path(tmp) / "out.mp4", batch_size=4, max_frames=3 if quick else None,
-                                   device=device.type)
+            result = stylize_video(predictor, clip, Path(tmp) / "out.mp4", batch_size=4,
+                                   max_frames=3 if quick else None, device=device.type)
             return {"command": f"i2i video RUN {clip.name} OUT.mp4 --device {device.type} --backend {backend}"
                                + ("" if precision == "fp32" else f" (precision {precision})"),
                     "frames": result.frames, "run_seconds": result.seconds, **result.summary()}
@@ -457,7 +466,8 @@ def check(out: Path, device: str, quick: bool, data: Path, budget_scale: float =
             status = "ok" if done.returncode == 0 else "failed"
             error = done.stderr[-4000:] if done.returncode else None
         except subprocess.TimeoutExpired as expired:
-            stderr = expired.stderr.decode(errors="replace") if isinstance(expired.stderr, bytes) else expired.stderr or ""
+            stderr = expired.stderr or ""
+            stderr = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
             status, error = "timeout", f"stopped after its {budget:.0f} s budget\n{stderr[-2000:]}"
         step_file = out / "steps" / f"{name}.json"
         results = json.loads(step_file.read_text()) if step_file.is_file() else {}
@@ -496,13 +506,14 @@ def markdown(result: dict) -> str:
     for name in LATENCY_SHAPES:
         rows = result["steps"].get(name, {}).get("results", {}).get("rows", [])
         if rows:
-            lines += ["", f"## {name}", "", "| backend | median ms | p90 ms | img/s | peak MB | × eager fp32 | × compile |",
+            lines += ["", f"## {name}", "",
+                      "| backend | median ms | p90 ms | img/s | peak MB | × eager fp32 | × compile |",
                       "|---|---|---|---|---|---|---|"]
             for r in rows:
                 if r.get("median_ms"):
                     fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
-                    lines.append(f"| {r['backend']} | {r['median_ms']:.3f} | {r['p90_ms']:.3f} | {r['images_per_s']:.1f} | "
-                                 f"{fmt(r['peak_mb'], '.0f')} | {fmt(r.get('x_eager_fp32'), '.2f')} | "
+                    lines.append(f"| {r['backend']} | {r['median_ms']:.3f} | {r['p90_ms']:.3f} | "
+                                 f"{r['images_per_s']:.1f} | {fmt(r['peak_mb'], '.0f')} | {fmt(r.get('x_eager_fp32'), '.2f')} | "
                                  f"{fmt(r.get('x_torch_compile'), '.2f')} |")
                 else:
                     lines.append(f"| {r['backend']} | {r.get('note') or 'error'} | | | | | |")

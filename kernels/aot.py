@@ -129,7 +129,8 @@ def compile_and_measure(config: KernelConfig, arch: int) -> dict:
     shared = compiled.metadata.shared + int(resources["SHARED"])
     threads = 32 * config.num_warps
     row.update(registers=registers, stack_bytes=int(resources["STACK"]), shared_bytes=shared,
-               spill_stores=len(re.findall(r"\bSTL(\.\w+)*\s", sass)), spill_loads=len(re.findall(r"\bLDL(\.\w+)*\s", sass)),
+               spill_stores=len(re.findall(r"\bSTL(\.\w+)*\s", sass)),
+               spill_loads=len(re.findall(r"\bLDL(\.\w+)*\s", sass)),
                threads=threads, shared_limit=SHARED_LIMIT[arch])
     problems = []
     if row["spill_stores"] or row["spill_loads"]:

@@ -232,7 +232,8 @@ def instance_norm(
         c, h * w, *strides, *spatial_strides(y), *spatial_strides(res), cfg["chunk"], n_splits, cfg["n_c_blocks"],
         eps, negative_slope,
         ACTIVATION=ACTIVATION_CODES[activation], HAS_AFFINE=weight is not None, HAS_RESIDUAL=residual is not None,
-        SHIFTED=partials is None, MERGE=MERGE_BLOCK, BLOCK_HW=tile.block_hw, BLOCK_C=tile.block_c, num_warps=tile.num_warps,
+        SHIFTED=partials is None, MERGE=MERGE_BLOCK, BLOCK_HW=tile.block_hw, BLOCK_C=tile.block_c,
+        num_warps=tile.num_warps,
     )
     return y
 

@@ -1,4 +1,5 @@
-"""`i2i bench` end to end on a tiny generator, the roofline's FLOP count by hand, and the GPU check's CPU dry run."""
+"""`i2i bench` end to end on a tiny generator, the roofline's FLOP count by hand, and the GPU
+check's CPU dry run."""
 
 import json
 
