@@ -35,11 +35,12 @@ test: setup
 	$(MAKE) test-triton36
 
 # The kernels under Triton 3.6 too (what GPU machines with torch 2.11 carry): its interpreter runs
-# the kernel tests, and its compiler the ahead-of-time report for sm_90. Only triton is added, in
-# its own folder that shadows the venv's Triton 3.9 through PYTHONPATH.
+# the kernel tests, and its compiler the ahead-of-time report for sm_90. Only triton (and NumPy
+# 2.3: Triton 3.6's interpreter calls int() on 1-element arrays, an error since NumPy 2.4) is
+# added, in its own folder that shadows the venv's through PYTHONPATH.
 TRITON36 := .triton36
 $(TRITON36)/.installed: Makefile
-	$(PY) -m pip install -q --retries 1 --timeout 30 --no-deps --target $(TRITON36) "triton==3.6.0"
+	$(PY) -m pip install -q --retries 1 --timeout 30 --no-deps --target $(TRITON36) "triton==3.6.0" "numpy==2.3.*"
 	touch $@
 
 test-triton36: setup $(TRITON36)/.installed
