@@ -107,7 +107,9 @@ def test_gpu_check_dry_run_writes_every_step(tmp_path, photos):
     steps = {name: step["results"] for name, step in result["steps"].items()}
     for section in ("instance_norm", "conv"):
         assert steps["kernels"][section] and all(c["within_tolerance"] for c in steps["kernels"][section])
-    assert "skipped" in steps["tune"]  # nothing to measure on a CPU
+    assert result["steps"]["tune"]["status"] == "skipped"  # nothing to measure on a CPU
+    assert [name for name, step in result["steps"].items() if step["status"] != "ok"] == [
+        "tune", "latency_256_b8", "latency_1080p"]
     assert steps["generators"]["generators"][0]["max_level_diff"] <= 1
     rows = {r["backend"]: r for r in steps["latency_256_b1"]["rows"]}
     assert rows["torch eager fp32"]["x_eager_fp32"] == 1.0 and rows["i2i triton fp16"]["median_ms"] > 0
