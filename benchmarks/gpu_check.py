@@ -7,8 +7,8 @@ Each step runs in its own process under a time budget (a CUDA error or a hang in
 cannot take the others down) and fails soft: its traceback is recorded and the next step
 runs. Every step writes its results as it goes, so a step stopped at its budget keeps what it
 measured. `--device cpu --quick` is the dry run the test suite makes (Triton interpreter, tiny
-shapes). Needs only torch, Triton, numpy, OpenCV, Pillow, click, safetensors and tqdm (all on
-the bare machine); ONNX Runtime rows run where its CUDA/TensorRT providers exist.
+shapes). Imports only torch, Triton, NumPy, OpenCV, Pillow, safetensors and tqdm (all on the
+bare machine); ONNX Runtime rows run where its CUDA/TensorRT providers exist.
 """
 
 from __future__ import annotations
