@@ -38,7 +38,7 @@ class NormTile:
 
 
 NCHW_TILE = NormTile(1, 1024)  # a run of pixels of one plane
-CHANNELS_LAST_TILE = NormTile(64, 64)  # 64 channels (the generators have 64–256) of 64 pixels
+CHANNELS_LAST_TILE = NormTile(64, 64, 8)  # 64 channels (the generators have 64–256) of 64 pixels; 4 warps spill
 NORM_TILES = (NCHW_TILE, CHANNELS_LAST_TILE)
 
 
