@@ -9,7 +9,7 @@ TORCH := torch==2.13.0
 TORCH_INDEX := $(if $(shell command -v nvidia-smi 2>/dev/null),,--extra-index-url https://download.pytorch.org/whl/cpu)
 DEMO := demo_out
 
-.PHONY: setup demo lint test bench clean
+.PHONY: setup demo lint test test-triton36 bench gpu-check gpu-data clean
 
 setup: $(VENV)/.installed
 
@@ -36,6 +36,36 @@ lint: setup
 
 test: setup
 	$(PY) -m pytest -n 2 --durations=15 tests
+	$(MAKE) test-triton36
+
+# The kernels under Triton 3.6 too (what GPU machines with torch 2.11 carry): its interpreter runs
+# the kernel tests, and its compiler the ahead-of-time report for sm_90. Only triton (and NumPy
+# 2.3: Triton 3.6's interpreter calls int() on 1-element arrays, an error since NumPy 2.4) is
+# added, in its own folder that shadows the venv's through PYTHONPATH.
+TRITON36 := .triton36
+$(TRITON36)/.installed: Makefile
+	$(PY) -m pip install -q --retries 1 --timeout 30 --no-deps --target $(TRITON36) "triton==3.6.0" "numpy==2.3.*"
+	touch $@
+
+test-triton36: setup $(TRITON36)/.installed
+	PYTHONPATH=$(TRITON36) TRITON_INTERPRET=1 $(PY) -m pytest -n 2 -q -p no:cacheprovider \
+		tests/kernels/test_instance_norm.py tests/kernels/test_conv.py
+	PYTHONPATH=$(TRITON36) $(PY) -m i2i.kernels.aot --archs 90 --out $(TRITON36)/aot_report
+
+# GPU acceptance on a bare GPU machine (torch + Triton preinstalled, no network): installs i2i
+# without dependencies (WHEELS=folder adds carried wheels first) and runs every check into GPU_OUT.
+GPU_OUT ?= benchmarks/results/gpu_check
+DATA ?= ../shared/data
+gpu-check:
+	$(if $(WHEELS),$(PYTHON) -m pip install -q --no-index --no-deps $(WHEELS)/*.whl &&) \
+	$(PYTHON) -m pip install -q --no-deps --no-build-isolation -e .
+	$(PYTHON) -m i2i.benchmarks.gpu_check --out $(GPU_OUT) --data $(DATA)
+
+# The real data gpu-check reads (20 photos and a clip), copied into .gpu-data to carry to a GPU machine.
+gpu-data:
+	mkdir -p .gpu-data/photo2monet/testA .gpu-data/video
+	cp $$(ls $(DATA)/photo2monet/testA/*.jpg | head -20) .gpu-data/photo2monet/testA/
+	cp $(DATA)/video/cup.mp4 .gpu-data/video/
 
 clean:
-	rm -rf $(VENV) $(DEMO) runs .pytest_cache
+	rm -rf $(VENV) $(DEMO) runs .pytest_cache $(TRITON36) .gpu-data

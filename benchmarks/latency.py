@@ -254,6 +254,15 @@ def report(rows: list[dict], config: RunConfig, args: LatencyOptions, shape: lis
     return result
 
 
+def precision_variants(net: torch.nn.Module, device: torch.device) -> dict[str, torch.nn.Module]:
+    """Separate copies of `net` on `device`: fp32 (NCHW) and fp16 channels_last. Copies, because
+    `.half()` converts a module in place: one module cannot be both."""
+    import copy
+
+    return {"fp32": copy.deepcopy(net).to(device, torch.float32),
+            "fp16_channels_last": copy.deepcopy(net).to(device, torch.float16).to(memory_format=torch.channels_last)}
+
+
 def cuda_rows(net: torch.nn.Module, x: torch.Tensor, repeats: int, warmup: int,
               extra: list[tuple[str, Callable[[], object]]] = ()) -> list[dict]:
     """The GPU side: every variant (and `extra` ones) timed with the same synchronisation;
@@ -263,11 +272,11 @@ def cuda_rows(net: torch.nn.Module, x: torch.Tensor, repeats: int, warmup: int,
 
     sync = torch.cuda.synchronize
     rows = []
-    gpu_net = net.cuda()
+    nets = precision_variants(net, torch.device("cuda"))
+    fp32, half = nets["fp32"], nets["fp16_channels_last"]
     xc = x.cuda()
-    variants: list[tuple[str, Callable[[], object]]] = [("torch eager fp32 (CUDA)", lambda: gpu_net(xc))]
-    half = net.cuda().half().to(memory_format=torch.channels_last)
     xh = xc.half().contiguous(memory_format=torch.channels_last)
+    variants: list[tuple[str, Callable[[], object]]] = [("torch eager fp32 (CUDA)", lambda: fp32(xc))]
     variants.append(("torch eager fp16 channels_last (CUDA)", lambda: half(xh)))
     compiled = torch.compile(half, mode="max-autotune")
     variants.append(("torch.compile max-autotune fp16 (CUDA)", lambda: compiled(xh)))

@@ -7,17 +7,66 @@ where that is an integer in range), which gives exactly ConvTranspose2d's output
 epilogue adds the bias, optionally applies ReLU/LeakyReLU/tanh, and optionally writes the
 per-tile instance-norm moments, so the following norm only runs its normalize pass.
 Tiles never straddle two images, so each tile's moments belong to one (n, c) plane.
+
+The kernel loops over kernel taps and, inside, over input-channel blocks: both are runtime
+loops (not unrolled), so a 7×7 conv compiles to the same small body as a 3×3. A launch uses
+one ConvTile; `launch_tiles` lists every tile a launch can take, for autotuning
+(kernels/tuning.py) and the ahead-of-time resource report (kernels/aot.py).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import triton
 import triton.language as tl
 
-from .instance_norm import store_moments
+from .epilogue import ACTIVATION_CODES, apply_activation, store_moments
 
-EPILOGUE_ACTIVATIONS = {"none": 0, "relu": 1, "leaky_relu": 2, "tanh": 3}
+
+@dataclass(frozen=True)
+class ConvTile:
+    """BLOCK_M output pixels × BLOCK_N output channels per program, BLOCK_K input channels per step."""
+
+    block_m: int
+    block_n: int
+    block_k: int
+    num_warps: int
+    num_stages: int
+
+    def fitted(self, c_in: int, c_out: int) -> "ConvTile":
+        """This tile for a layer: a channel count of 16 or fewer (images in or out) gets a 16-wide
+        block (tl.dot's minimum) instead of a mostly masked one."""
+        return ConvTile(self.block_m, 16 if c_out <= 16 else self.block_n, 16 if c_in <= 16 else self.block_k,
+                        self.num_warps, self.num_stages)
+
+    @property
+    def name(self) -> str:
+        return f"m{self.block_m}n{self.block_n}k{self.block_k}w{self.num_warps}s{self.num_stages}"
+
+
+# Tiles autotuning chooses among for fp16/bf16 (tensor cores); the first is the default
+# where nothing was measured. fp32 runs the exact (IEEE) dot on one tile. Larger tiles (128×64
+# on 4 warps, 128×128 on 8) spill registers on sm_90: the AOT report (kernels/aot.py) fails them.
+HALF_TILES = (ConvTile(64, 64, 32, 4, 3), ConvTile(128, 64, 32, 8, 3), ConvTile(64, 128, 32, 8, 3))
+FP32_TILES = (ConvTile(64, 64, 16, 4, 2),)
+
+
+def candidate_tiles(dtype: torch.dtype, c_in: int, c_out: int) -> list[ConvTile]:
+    """Tiles worth measuring for a layer: every tuned tile where both channel counts are wide,
+    only the default where one side is a 1–3 channel image (the block is then fixed at 16)."""
+    tiles = FP32_TILES if dtype == torch.float32 else HALF_TILES
+    if c_in <= 16 or c_out <= 16:
+        tiles = tiles[:1]
+    return list(dict.fromkeys(tile.fitted(c_in, c_out) for tile in tiles))
+
+
+def launch_tiles(dtype: torch.dtype) -> list[ConvTile]:
+    """Every tile a launch of `dtype` can take (the union of candidate_tiles over layers)."""
+    widths = (3, 64)  # an image side (≤ 16 channels) and a feature side
+    return list(dict.fromkeys(tile for c_in in widths for c_out in widths
+                              for tile in candidate_tiles(dtype, c_in, c_out)))
 
 
 @triton.jit
@@ -32,9 +81,7 @@ def _source_index(o, k, size, STRIDE: tl.constexpr, PAD: tl.constexpr, REFLECT: 
         if REFLECT:
             i = tl.where(i < 0, -i, i)
             i = tl.where(i >= size, 2 * size - 2 - i, i)
-            valid = (i >= 0) & (i < size)
-        else:
-            valid = (i >= 0) & (i < size)
+        valid = (i >= 0) & (i < size)
     return tl.where(valid, i, 0), valid
 
 
@@ -58,37 +105,34 @@ def conv2d_kernel(
     ow = m % OW
     co = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     co_mask = co < C_out
+    # Offsets inside one image fit in int32 (the launcher checks): 64-bit only for the image's base.
     x_image = x_ptr + n.to(tl.int64) * sx_n
 
     acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
-    for kh in tl.static_range(KH):
+    for tap in range(0, KH * KW):
+        kh = tap // KW
+        kw = tap % KW
         ih, h_ok = _source_index(oh, kh, H, STRIDE, PAD, REFLECT, TRANSPOSED)
-        for kw in tl.static_range(KW):
-            iw, w_ok = _source_index(ow, kw, W, STRIDE, PAD, REFLECT, TRANSPOSED)
-            pixel = ih.to(tl.int64) * sx_h + iw.to(tl.int64) * sx_w
-            row_ok = m_mask & h_ok & w_ok
-            for c0 in range(0, C_in, BLOCK_K):
-                ci = c0 + tl.arange(0, BLOCK_K)
-                ci_mask = ci < C_in
-                a = tl.load(x_image + pixel[:, None] + ci[None, :].to(tl.int64) * sx_c,
-                            mask=row_ok[:, None] & ci_mask[None, :], other=0.0)
-                b = tl.load(w_ptr + ci[:, None] * sw_ci + co[None, :] * sw_co + kh * sw_h + kw * sw_w,
-                            mask=ci_mask[:, None] & co_mask[None, :], other=0.0)
-                if DOT_IN_FP32:
-                    acc = tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision="ieee")
-                elif IEEE:
-                    acc = tl.dot(a, b, acc, input_precision="ieee")
-                else:
-                    acc = tl.dot(a, b, acc)
+        iw, w_ok = _source_index(ow, kw, W, STRIDE, PAD, REFLECT, TRANSPOSED)
+        pixel = ih * sx_h + iw * sx_w
+        row_ok = m_mask & h_ok & w_ok
+        w_tap = w_ptr + kh * sw_h + kw * sw_w
+        for c0 in range(0, C_in, BLOCK_K):
+            ci = c0 + tl.arange(0, BLOCK_K)
+            ci_mask = ci < C_in
+            a = tl.load(x_image + pixel[:, None] + ci[None, :] * sx_c, mask=row_ok[:, None] & ci_mask[None, :], other=0.0)
+            b = tl.load(w_tap + ci[:, None] * sw_ci + co[None, :] * sw_co, mask=ci_mask[:, None] & co_mask[None, :],
+                        other=0.0)
+            if DOT_IN_FP32:
+                acc = tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision="ieee")
+            elif IEEE:
+                acc = tl.dot(a, b, acc, input_precision="ieee")
+            else:
+                acc = tl.dot(a, b, acc)
 
     if HAS_BIAS:
         acc += tl.load(b_ptr + co, mask=co_mask, other=0.0).to(tl.float32)[None, :]
-    if ACTIVATION == 1:
-        acc = tl.maximum(acc, 0.0)
-    elif ACTIVATION == 2:
-        acc = tl.where(acc >= 0, acc, acc * negative_slope)
-    elif ACTIVATION == 3:
-        acc = 1.0 - 2.0 / (tl.exp(2.0 * acc) + 1.0)  # tanh, saturating cleanly at ±1
+    acc = apply_activation(acc, ACTIVATION, negative_slope)
     if WRITE_MOMENTS:
         valid = m_mask[:, None] & co_mask[None, :]
         count = tl.sum(valid.to(tl.float32), axis=0)
@@ -96,13 +140,9 @@ def conv2d_kernel(
         centered = tl.where(valid, acc - mean[None, :], 0.0)
         store_moments(partial_ptr, n, co, co_mask, C_out, m_tile, n_m_tiles, mean, tl.sum(centered * centered, axis=0), count)
 
-    y_offsets = (n.to(tl.int64) * sy_n + co[None, :].to(tl.int64) * sy_c
-                 + oh[:, None].to(tl.int64) * sy_h + ow[:, None].to(tl.int64) * sy_w)
-    tl.store(y_ptr + y_offsets, acc.to(y_ptr.dtype.element_ty), mask=m_mask[:, None] & co_mask[None, :])
-
-
-def _block(size: int, cap: int) -> int:
-    return max(16, min(cap, triton.next_power_of_2(size)))  # tl.dot needs every dim >= 16
+    y_offsets = co[None, :] * sy_c + oh[:, None] * sy_h + ow[:, None] * sy_w
+    tl.store(y_ptr + n.to(tl.int64) * sy_n + y_offsets, acc.to(y_ptr.dtype.element_ty),
+             mask=m_mask[:, None] & co_mask[None, :])
 
 
 def conv2d(
@@ -117,12 +157,13 @@ def conv2d(
     activation: str = "none",
     negative_slope: float = 0.2,
     with_moments: bool = False,
+    tile: ConvTile | None = None,
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, int] | None]:
     """Convolution (or transposed convolution) of NCHW `x`; returns (y, moments) where
     moments = (buffer [N, C_out, tiles, 3], tiles) for kernels.instance_norm, or None.
 
     `weight` is [C_out, C_in, KH, KW] (conv) or [C_in, C_out, KH, KW] (transposed), as torch.
-    The output keeps the input's memory format.
+    The output keeps the input's memory format. `tile` defaults to the untuned first candidate.
     """
     if pad_mode not in ("zeros", "reflect"):
         raise ValueError(f"pad_mode must be zeros or reflect, not {pad_mode}")
@@ -143,21 +184,24 @@ def conv2d(
             raise ValueError(f"reflection padding {padding} needs an input larger than {h}x{w}")
     if w_ci != c_in:
         raise ValueError(f"weight expects {w_ci} input channels, input has {c_in} (grouped conv is not supported)")
+    if max(c_in * h * w, c_out * oh * ow) >= 2**31:
+        raise ValueError(f"one image of {c_in}x{h}x{w} → {c_out}x{oh}x{ow} is too large for 32-bit offsets")
+    tile = tile or candidate_tiles(x.dtype, c_in, c_out)[0]
     memory_format = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and c_in > 1 else torch.contiguous_format
     y = torch.empty((n, c_out, oh, ow), device=x.device, dtype=x.dtype, memory_format=memory_format)
-    block_m, block_n, block_k = 64, _block(c_out, 64), _block(c_in, 32)
-    n_m_tiles = triton.cdiv(oh * ow, block_m)
+    n_m_tiles = triton.cdiv(oh * ow, tile.block_m)
     moments = torch.empty((n, c_out, n_m_tiles, 3), device=x.device, dtype=torch.float32) if with_moments else y
-    grid = (n * n_m_tiles, triton.cdiv(c_out, block_n))
+    grid = (n * n_m_tiles, triton.cdiv(c_out, tile.block_n))
     conv2d_kernel[grid](
         x, weight, bias if bias is not None else weight, y, moments,
         c_in, h, w, c_out, oh, ow, *x.stride(), sw_co, sw_ci, weight.stride(2), weight.stride(3), *y.stride(),
         n_m_tiles, negative_slope,
         KH=kh, KW=kw, STRIDE=stride, PAD=padding, REFLECT=pad_mode == "reflect", TRANSPOSED=transposed,
-        HAS_BIAS=bias is not None, ACTIVATION=EPILOGUE_ACTIVATIONS[activation], WRITE_MOMENTS=with_moments,
+        HAS_BIAS=bias is not None, ACTIVATION=ACTIVATION_CODES[activation], WRITE_MOMENTS=with_moments,
         IEEE=x.dtype == torch.float32,
         # Triton's CPU interpreter multiplies bf16 bit patterns as integers; only there, widen first.
-        DOT_IN_FP32=x.dtype == torch.bfloat16 and triton.knobs.runtime.interpret, BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k,
-        num_warps=4, num_stages=3,
+        DOT_IN_FP32=x.dtype == torch.bfloat16 and triton.knobs.runtime.interpret,
+        BLOCK_M=tile.block_m, BLOCK_N=tile.block_n, BLOCK_K=tile.block_k, num_warps=tile.num_warps,
+        num_stages=tile.num_stages,
     )
     return y, ((moments, n_m_tiles) if with_moments else None)

@@ -3,22 +3,43 @@
 y = act((x − mean) · rstd · weight + bias) (+ residual), statistics per (n, c) over H×W.
 
 Pass 1 splits each (n, c) plane into chunks, one program per (n, channel block, chunk), and
-writes the chunk's (mean, M2, count) — per-block two-pass moments merged with Chan's
-parallel formula, so there is no E[x²]−E[x]² cancellation. Pass 2 merges the partials of
-its plane the same way and normalizes its chunk. The conv kernel can write the same
+writes the chunk's (mean, M2, count) of x − x[0] — per-block two-pass moments merged with
+Chan's parallel formula, so there is no E[x²]−E[x]² cancellation. Pass 2 merges the partials
+of its plane the same way and normalizes its chunk as ((x − x[0]) − mean) · rstd. The conv kernel can write the same
 partials from its epilogue (kernels/conv.py), leaving only pass 2. Accumulation is fp32
 for fp16/bf16/fp32 storage; NCHW and channels_last both work through strides.
+
+Every launch uses one of the few tiles in NORM_TILES (and MERGE_BLOCK, PLANE_BLOCK), so the
+ahead-of-time report (kernels/aot.py) can compile each configuration a launch can take.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import triton
 import triton.language as tl
 
-ACTIVATION_CODES = {"none": 0, "relu": 1, "leaky_relu": 2}
-MAX_SPLITS = 64
+from .epilogue import ACTIVATION_CODES, apply_activation, store_moments
+
+MAX_SPLITS = 64  # partials the apply kernel merges itself; more are merged by merge_partials_kernel first
+MERGE_BLOCK = 8  # partials merged per step of the apply kernel's loop
 TARGET_PROGRAMS = 1024  # enough programs to fill an H100's 132 SMs several times over
+
+
+@dataclass(frozen=True)
+class NormTile:
+    """A program's tile: BLOCK_C channels × BLOCK_HW pixels (4096 elements, or 1024 along a plane)."""
+
+    block_c: int
+    block_hw: int
+    num_warps: int = 4
+
+
+NCHW_TILE = NormTile(1, 1024)  # a run of pixels of one plane
+CHANNELS_LAST_TILE = NormTile(64, 64, 8)  # 64 channels (the generators have 64–256) of 64 pixels; 4 warps spill
+NORM_TILES = (NCHW_TILE, CHANNELS_LAST_TILE)
 
 
 @triton.jit
@@ -47,17 +68,17 @@ def instance_norm_stats_kernel(
     pid_plane, pid_split = tl.program_id(0), tl.program_id(1)
     n, channels, c_mask = _plane_offsets(pid_plane, C, n_c_blocks, BLOCK_C)
     base = x_ptr + n.to(tl.int64) * stride_n + channels[None, :].to(tl.int64) * stride_c
-    # Moments of x − x[0]: block sums of large, nearly equal values would lose the mean's
-    # low digits in fp32; shifted, they are sums of small numbers.
+    # Moments of x − x[0] (stored so; the apply kernel subtracts x[0] again): block sums of
+    # large, nearly equal values would lose the mean's low digits in fp32, shifted they do not.
     pivot = tl.load(base, mask=c_mask[None, :], other=0.0).to(tl.float32)
     start = pid_split * chunk
-    end = tl.minimum(start + chunk, HW)
     mean = tl.zeros([BLOCK_C], tl.float32)
     m2 = tl.zeros([BLOCK_C], tl.float32)
     count = tl.zeros([BLOCK_C], tl.float32)
-    for offset in range(start, end, BLOCK_HW):
-        hw = offset + tl.arange(0, BLOCK_HW)
-        mask = (hw[:, None] < end) & c_mask[None, :]
+    # Loop bounds are plain arguments: Triton 3.6's interpreter cannot bound a loop by a computed value.
+    for offset in range(0, chunk, BLOCK_HW):
+        hw = start + offset + tl.arange(0, BLOCK_HW)
+        mask = (hw[:, None] < HW) & c_mask[None, :]
         x = tl.load(base + hw[:, None].to(tl.int64) * stride_hw, mask=mask, other=0.0).to(tl.float32)
         x = tl.where(mask, x - pivot, 0.0)
         block_count = tl.sum(mask.to(tl.float32), axis=0)
@@ -65,24 +86,15 @@ def instance_norm_stats_kernel(
         centered = tl.where(mask, x - block_mean[None, :], 0.0)
         block_m2 = tl.sum(centered * centered, axis=0)
         mean, m2, count = merge_moments(mean, m2, count, block_mean, block_m2, block_count)
-    mean += tl.sum(pivot, axis=0)
     store_moments(partial_ptr, n, channels, c_mask, C, pid_split, n_splits, mean, m2, count)
-
-
-@triton.jit
-def store_moments(partial_ptr, n, channels, c_mask, C, split, n_splits, mean, m2, count):
-    """partials are laid out [N, C, n_splits, 3] in fp32."""
-    slot = partial_ptr + ((n * C + channels).to(tl.int64) * n_splits + split) * 3
-    tl.store(slot, mean, mask=c_mask)
-    tl.store(slot + 1, m2, mask=c_mask)
-    tl.store(slot + 2, count, mask=c_mask)
 
 
 @triton.jit
 def merge_partials_kernel(partial_ptr, merged_ptr, n_splits, BLOCK_S: tl.constexpr):
     """Merge the n_splits partials of one (n, c) plane into one; used when a producer (the
-    conv epilogue) wrote more partials than the apply kernel merges in registers."""
+    conv epilogue) wrote more partials than the apply kernel merges itself."""
     plane = tl.program_id(0).to(tl.int64)
+    reference = tl.load(partial_ptr + plane * n_splits * 3)
     mean = tl.zeros([BLOCK_S], tl.float32)
     m2 = tl.zeros([BLOCK_S], tl.float32)
     count = tl.zeros([BLOCK_S], tl.float32)
@@ -90,10 +102,10 @@ def merge_partials_kernel(partial_ptr, merged_ptr, n_splits, BLOCK_S: tl.constex
         s = offset + tl.arange(0, BLOCK_S)
         slot = partial_ptr + (plane * n_splits + s) * 3
         mask = s < n_splits
-        mean, m2, count = merge_moments(mean, m2, count, tl.load(slot, mask=mask, other=0.0),
+        mean, m2, count = merge_moments(mean, m2, count, tl.load(slot, mask=mask, other=0.0) - reference,
                                         tl.load(slot + 1, mask=mask, other=0.0), tl.load(slot + 2, mask=mask, other=0.0))
     mean, m2, count = tl.reduce((mean, m2, count), 0, merge_moments)
-    tl.store(merged_ptr + plane * 3, mean)
+    tl.store(merged_ptr + plane * 3, reference + mean)
     tl.store(merged_ptr + plane * 3 + 1, m2)
     tl.store(merged_ptr + plane * 3 + 2, count)
 
@@ -103,20 +115,27 @@ def instance_norm_apply_kernel(
     x_ptr, y_ptr, residual_ptr, weight_ptr, bias_ptr, partial_ptr,
     C, HW, stride_n, stride_c, stride_hw, y_stride_n, y_stride_c, y_stride_hw,
     r_stride_n, r_stride_c, r_stride_hw, chunk, n_splits, n_c_blocks, eps, negative_slope,
-    ACTIVATION: tl.constexpr, HAS_AFFINE: tl.constexpr, HAS_RESIDUAL: tl.constexpr,
-    SPLITS_POW2: tl.constexpr, BLOCK_HW: tl.constexpr, BLOCK_C: tl.constexpr,
+    ACTIVATION: tl.constexpr, HAS_AFFINE: tl.constexpr, HAS_RESIDUAL: tl.constexpr, SHIFTED: tl.constexpr,
+    MERGE: tl.constexpr, BLOCK_HW: tl.constexpr, BLOCK_C: tl.constexpr,
 ):
     pid_plane, pid_split = tl.program_id(0), tl.program_id(1)
     n, channels, c_mask = _plane_offsets(pid_plane, C, n_c_blocks, BLOCK_C)
 
-    splits = tl.arange(0, SPLITS_POW2)
-    slot = partial_ptr + ((n * C + channels[None, :]).to(tl.int64) * n_splits + splits[:, None]) * 3
-    p_mask = (splits[:, None] < n_splits) & c_mask[None, :]
-    mean, m2, count = tl.reduce(
-        (tl.load(slot, mask=p_mask, other=0.0), tl.load(slot + 1, mask=p_mask, other=0.0),
-         tl.load(slot + 2, mask=p_mask, other=0.0)),
-        0, merge_moments,
-    )
+    planes = (n * C + channels[None, :]).to(tl.int64) * n_splits
+    # Partial means merged as differences from the first one (exact for nearby values), so the
+    # merged mean is rounded once, not once per merge.
+    reference = tl.load(partial_ptr + planes * 3, mask=c_mask[None, :], other=0.0)
+    mean = tl.zeros([MERGE, BLOCK_C], tl.float32)
+    m2 = tl.zeros([MERGE, BLOCK_C], tl.float32)
+    count = tl.zeros([MERGE, BLOCK_C], tl.float32)
+    for s0 in range(0, n_splits, MERGE):
+        splits = s0 + tl.arange(0, MERGE)[:, None]
+        slot = partial_ptr + (planes + splits) * 3
+        p_mask = (splits < n_splits) & c_mask[None, :]
+        mean, m2, count = merge_moments(mean, m2, count, tl.load(slot, mask=p_mask, other=0.0) - reference,
+                                        tl.load(slot + 1, mask=p_mask, other=0.0), tl.load(slot + 2, mask=p_mask, other=0.0))
+    mean, m2, count = tl.reduce((mean, m2, count), 0, merge_moments)
+    mean += tl.sum(reference, axis=0)
     scale = 1.0 / tl.sqrt(m2 / tl.maximum(count, 1.0) + eps)
     shift = tl.zeros([BLOCK_C], tl.float32)
     if HAS_AFFINE:
@@ -125,19 +144,19 @@ def instance_norm_apply_kernel(
 
     n64 = n.to(tl.int64)
     c64 = channels[None, :].to(tl.int64)
+    pivot = tl.zeros([1, BLOCK_C], tl.float32)
+    if SHIFTED:  # the partials are moments of x − x[0] (the stats kernel's)
+        pivot = tl.load(x_ptr + n64 * stride_n + c64 * stride_c, mask=c_mask[None, :], other=0.0).to(tl.float32)
     start = pid_split * chunk
-    end = tl.minimum(start + chunk, HW)
-    for offset in range(start, end, BLOCK_HW):
-        hw = (offset + tl.arange(0, BLOCK_HW))[:, None].to(tl.int64)
-        mask = (hw < end) & c_mask[None, :]
+    for offset in range(0, chunk, BLOCK_HW):
+        hw = (start + offset + tl.arange(0, BLOCK_HW))[:, None]
+        mask = (hw < HW) & c_mask[None, :]
+        hw = hw.to(tl.int64)
         x = tl.load(x_ptr + n64 * stride_n + c64 * stride_c + hw * stride_hw, mask=mask, other=0.0).to(tl.float32)
-        # (x − mean)·scale, not x·scale − mean·scale: the subtraction of nearly equal values
+        # (x − x[0] − mean)·scale, not x·scale − mean·scale: subtracting nearly equal values
         # is exact, the difference of two large products is not.
-        y = (x - mean[None, :]) * scale[None, :] + shift[None, :]
-        if ACTIVATION == 1:
-            y = tl.maximum(y, 0.0)
-        elif ACTIVATION == 2:
-            y = tl.where(y >= 0, y, y * negative_slope)
+        y = apply_activation(((x - pivot) - mean[None, :]) * scale[None, :] + shift[None, :], ACTIVATION,
+                             negative_slope)
         if HAS_RESIDUAL:
             r_offsets = n64 * r_stride_n + c64 * r_stride_c + hw * r_stride_hw
             y += tl.load(residual_ptr + r_offsets, mask=mask, other=0.0).to(tl.float32)
@@ -155,19 +174,16 @@ def spatial_strides(t: torch.Tensor) -> tuple[int, int, int]:
 
 
 def plan(x: torch.Tensor) -> dict:
-    """Block sizes and the split of each plane: tiles follow the memory layout (a run of
-    channels for channels_last, a run of pixels for NCHW)."""
+    """The tile and the split of each plane: tiles follow the memory layout (a run of channels
+    for channels_last, a run of pixels for NCHW)."""
     n, c, h, w = x.shape
     hw = h * w
     channels_last = x.stride(1) == 1 and c > 1
-    block_c = min(64, triton.next_power_of_2(c)) if channels_last else 1
-    block_hw = max(16, min(4096 // block_c, triton.next_power_of_2(hw)))
-    n_c_blocks = triton.cdiv(c, block_c)
-    want = max(1, min(MAX_SPLITS, TARGET_PROGRAMS // (n * n_c_blocks), triton.cdiv(hw, block_hw)))
-    chunk = triton.cdiv(triton.cdiv(hw, want), block_hw) * block_hw
-    n_splits = triton.cdiv(hw, chunk)
-    return {"block_c": block_c, "block_hw": block_hw, "n_c_blocks": n_c_blocks, "chunk": chunk, "n_splits": n_splits,
-            "num_warps": 4 if block_hw * block_c >= 1024 else 2}
+    tile = CHANNELS_LAST_TILE if channels_last else NCHW_TILE
+    n_c_blocks = triton.cdiv(c, tile.block_c)
+    want = max(1, min(MAX_SPLITS, TARGET_PROGRAMS // (n * n_c_blocks), triton.cdiv(hw, tile.block_hw)))
+    chunk = triton.cdiv(triton.cdiv(hw, want), tile.block_hw) * tile.block_hw
+    return {"tile": tile, "n_c_blocks": n_c_blocks, "chunk": chunk, "n_splits": triton.cdiv(hw, chunk)}
 
 
 def instance_norm(
@@ -193,13 +209,14 @@ def instance_norm(
         raise ValueError(f"residual shape {tuple(residual.shape)} != input shape {tuple(x.shape)}")
     n, c, h, w = x.shape
     cfg = plan(x)
+    tile = cfg["tile"]
     strides = spatial_strides(x)
     grid = (n * cfg["n_c_blocks"], cfg["n_splits"])
     if partials is None:
         buffer = torch.empty((n, c, cfg["n_splits"], 3), device=x.device, dtype=torch.float32)
         instance_norm_stats_kernel[grid](
             x, buffer, c, h * w, *strides, cfg["chunk"], cfg["n_splits"], cfg["n_c_blocks"],
-            BLOCK_HW=cfg["block_hw"], BLOCK_C=cfg["block_c"], num_warps=cfg["num_warps"],
+            BLOCK_HW=tile.block_hw, BLOCK_C=tile.block_c, num_warps=tile.num_warps,
         )
         n_splits = cfg["n_splits"]
     else:
@@ -215,8 +232,8 @@ def instance_norm(
         c, h * w, *strides, *spatial_strides(y), *spatial_strides(res), cfg["chunk"], n_splits, cfg["n_c_blocks"],
         eps, negative_slope,
         ACTIVATION=ACTIVATION_CODES[activation], HAS_AFFINE=weight is not None, HAS_RESIDUAL=residual is not None,
-        SPLITS_POW2=triton.next_power_of_2(n_splits), BLOCK_HW=cfg["block_hw"], BLOCK_C=cfg["block_c"],
-        num_warps=cfg["num_warps"],
+        SHIFTED=partials is None, MERGE=MERGE_BLOCK, BLOCK_HW=tile.block_hw, BLOCK_C=tile.block_c,
+        num_warps=tile.num_warps,
     )
     return y
 
@@ -253,11 +270,7 @@ def instance_norm_plane_kernel(
         hw = offset + tl.arange(0, BLOCK)
         mask = hw < HW
         x = tl.load(x_ptr + base + hw, mask=mask, other=0.0).to(tl.float32)
-        y = (x - mean) * scale + shift
-        if ACTIVATION == 1:
-            y = tl.maximum(y, 0.0)
-        elif ACTIVATION == 2:
-            y = tl.where(y >= 0, y, y * NEGATIVE_SLOPE)
+        y = apply_activation((x - mean) * scale + shift, ACTIVATION, NEGATIVE_SLOPE)
         if HAS_RESIDUAL:
             y += tl.load(residual_ptr + base + hw, mask=mask, other=0.0).to(tl.float32)
         tl.store(y_ptr + base + hw, y.to(y_ptr.dtype.element_ty), mask=mask)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-ACTIVATIONS = ("none", "relu", "leaky_relu")
+ACTIVATIONS = ("none", "relu", "leaky_relu", "tanh")
 
 
 def instance_norm_reference(
@@ -32,6 +32,8 @@ def apply_activation(y: torch.Tensor, activation: str, negative_slope: float = 0
         return F.relu(y)
     if activation == "leaky_relu":
         return F.leaky_relu(y, negative_slope)
+    if activation == "tanh":
+        return torch.tanh(y)
     return y
 
 

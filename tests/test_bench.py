@@ -1,6 +1,9 @@
-"""`i2i bench` end to end on a tiny generator, and the roofline's FLOP count by hand."""
+"""`i2i bench` end to end on a tiny generator, the roofline's FLOP count by hand, and the GPU
+check's CPU dry run."""
 
 import json
+
+import pytest
 
 from click.testing import CliRunner
 
@@ -68,3 +71,53 @@ def test_bench_an_exported_onnx_file(tmp_path, tiny_run):
     assert [r["backend"] for r in rows] == ["torch eager fp32 (CPU)", "torch eager bf16 autocast (CPU)",
                                             "i2i onnxruntime g.onnx (CPU, uint8 in/out)"]
     assert json.loads((tmp_path / "bench" / "bench.json").read_text())[0]["input"] == [1, 1, 32, 32]
+
+
+def test_cuda_rows_time_separate_fp32_and_fp16_modules():
+    # .half() converts a module in place; the fp32 row must keep fp32 weights after the fp16 copy is made.
+    import torch
+
+    from i2i.benchmarks.latency import precision_variants
+
+    net = build_generator(GeneratorConfig("resnet_6blocks", ngf=4), 3, 3).eval()
+    variants = precision_variants(net, torch.device("cpu"))
+    fp32, half = variants["fp32"], variants["fp16_channels_last"]
+    assert fp32 is not half and fp32 is not net
+    assert {p.dtype for p in fp32.parameters()} == {torch.float32}
+    assert {p.dtype for p in half.parameters()} == {torch.float16}
+    assert {p.dtype for p in net.parameters()} == {torch.float32}  # the caller's module is left as it was
+    conv = next(m for m in half.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not any(a.data_ptr() == b.data_ptr() for a, b in zip(fp32.parameters(), half.parameters()))
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_run_writes_every_step(tmp_path, photos):
+    """`gpu_check --device cpu --quick`: the same script and JSON keys as the GPU run, on the
+    Triton interpreter with tiny shapes, so the command cannot rot between GPU runs."""
+    import subprocess
+    import sys
+
+    from i2i.benchmarks.gpu_check import STEPS
+
+    done = subprocess.run([sys.executable, "-m", "i2i.benchmarks.gpu_check", "--out", str(tmp_path), "--device", "cpu",
+                           "--quick", "--data", str(photos.parent)], capture_output=True, text=True)
+    result = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert done.returncode == 0, (done.stdout, {k: s["error"] for k, s in result["steps"].items() if s["error"]})
+    assert set(result) == {"schema", "command", "quick", "environment", "steps", "total_seconds"}
+    assert {"python", "torch", "triton", "cuda", "device"} <= set(result["environment"])
+    assert list(result["steps"]) == list(STEPS)
+    steps = {name: step["results"] for name, step in result["steps"].items()}
+    for section in ("instance_norm", "conv"):
+        assert steps["kernels"][section] and all(c["within_tolerance"] for c in steps["kernels"][section])
+    assert result["steps"]["tune"]["status"] == "skipped"  # nothing to measure on a CPU
+    assert [name for name, step in result["steps"].items() if step["status"] != "ok"] == [
+        "tune", "latency_256_b8", "latency_1080p"]
+    assert steps["generators"]["generators"][0]["max_level_diff"] <= 1
+    rows = {r["backend"]: r for r in steps["latency_256_b1"]["rows"]}
+    assert rows["torch eager fp32"]["x_eager_fp32"] == 1.0 and rows["i2i triton fp16"]["median_ms"] > 0
+    assert rows["i2i triton fp16 + CUDA graph"]["note"].startswith("skipped")
+    assert steps["bandwidth"]["copy"]["gb_per_s"] > 0 and len(steps["bandwidth"]["kernels"]) == 2
+    runs = {r["case"]: r for r in steps["end_to_end"]["runs"]}
+    assert runs["generate 20 photos 256x256"]["images"] == 2 and runs["video cup.mp4"]["frames"] == 3
+    assert "| latency_256_b1 |" in (tmp_path / "gpu_check.md").read_text()
