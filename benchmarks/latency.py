@@ -160,8 +160,11 @@ def main(argv: list[str] | None = None) -> dict:
     exported = None
     if args.model:
         from i2i.runtime import load
+        from i2i.runtime.predictor import FILE_BACKENDS
 
-        exported = load(args.model, device="cuda" if args.model.suffix == ".engine" else "cpu", batch_size=args.batch)
+        backend = FILE_BACKENDS.get(args.model.suffix, ("onnxruntime",))[0]  # its own runtime, not --backend auto's pick
+        exported = load(args.model, backend=backend, device="cuda" if backend == "tensorrt" else "cpu",
+                        batch_size=args.batch)
         config = exported.config
         torch.manual_seed(0)
         net = init_weights(build_generator(config.G, *generator_channels(config, exported.direction))).eval()

@@ -74,5 +74,5 @@ def read_ir(path: Path):
     if missing:
         raise ConfigError(f"{path}: not an i2i export (metadata {', '.join(missing)} missing); export with "
                           "`i2i export RUN --format openvino`")
-    info = model.get_rt_info()[RT_INFO_ROOT].astype(dict)
-    return model, {key: str(value) for key, value in info.items()}
+    info = model.get_rt_info()[RT_INFO_ROOT]
+    return model, {key: value.astype(str) for key, value in info.items()}

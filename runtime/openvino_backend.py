@@ -29,16 +29,17 @@ class OpenVINORunner:
         return np.round((np.clip(output, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8).transpose(0, 2, 3, 1)
 
 
-def compile_for_cpu(model, precision: str, threads: int | None = None) -> OpenVINORunner:
+def compile_for_cpu(model, precision: str, profile: bool = False) -> OpenVINORunner:
     """Compile with the hint for `precision`; bf16 falls back to fp32 (with a warning) on a
-    CPU without native bf16, where the plugin would emulate it slowly."""
+    CPU without native bf16, where the plugin would emulate it slowly. `profile` turns on the
+    per-layer performance counters (benchmarks/openvino_profile.py)."""
     ov = import_openvino()
     if precision == "bf16" and not cpu_has_native_bf16():
         warnings.warn("this CPU has no native bf16; running the bf16 export in fp32", stacklevel=2)
         precision = "fp32"
     config = {"INFERENCE_PRECISION_HINT": PRECISION_HINTS[precision], "PERFORMANCE_HINT": "LATENCY"}
-    if threads:
-        config["INFERENCE_NUM_THREADS"] = threads
+    if profile:
+        config["PERF_COUNT"] = True
     return OpenVINORunner(ov.Core().compile_model(model, "CPU", config), precision)
 
 

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from i2i.benchmarks.roofline import DEVICES, floor_seconds, layer_costs
@@ -19,11 +20,26 @@ def test_bench_writes_table_json_and_plot(tmp_path, photos):
     assert [r["input"] for r in runs] == [[1, 3, 32, 32], [2, 3, 32, 32]]
     for run in runs:
         assert run["rows"][0]["backend"] == "torch eager fp32 (CPU)" and run["rows"][0]["speedup_vs_eager_fp32"] == 1.0
-        assert {r["backend"] for r in run["rows"]} >= {"onnxruntime fp32 (CPU)", "onnxruntime int8 static QDQ (CPU)"}
+        assert {r["backend"] for r in run["rows"]} >= {"onnxruntime fp32 (CPU)", "onnxruntime int8 static QDQ (CPU)",
+                                                        "openvino fp32 (CPU)", "openvino int8 NNCF (CPU)"}
         assert all(r["median_ms"] > 0 and r["peak_mb"] > 50 for r in run["rows"])
         assert all(abs(r["images_per_s"] - run["input"][0] * 1e3 / r["median_ms"]) < 1e-6 for r in run["rows"])
-    assert "PSNR vs fp32" in result.output and "T4" in result.output
+        assert not any("quality" in r for r in run["rows"])  # random weights: no quality to measure
+    assert "T4" in result.output
     assert (tmp_path / "bench.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_bench_quality_column_for_a_run(tmp_path, tiny_run):
+    result = CliRunner().invoke(cli, ["bench", "--run", str(tiny_run), "--sizes", "32", "--repeats", "2",
+                                      "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    rows = {r["backend"]: r for r in json.loads((tmp_path / "bench.json").read_text())[0]["rows"]}
+    for name in ("onnxruntime int8 static QDQ (CPU)", "openvino int8 NNCF (CPU)"):
+        quality = rows[name]["quality"]
+        assert quality["precision"] == "int8" and quality["images"] == 48 and quality["fd_change"] >= 0
+        assert f"FD change {100 * quality['fd_change']:.2f} %" in result.output
+    assert "quality" not in rows["openvino fp32 (CPU)"]
 
 
 def test_roofline_counts_resnet9_flops_like_a_hand_count():
