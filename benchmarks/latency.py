@@ -101,7 +101,7 @@ def deployment_inputs(args: argparse.Namespace, config: RunConfig, net: torch.nn
         calibration = calibration_set(config, "AtoB")
     else:
         return ImageSet(Path(), [], []), None
-    if not args.run:
+    if not args.run or args.no_quality:
         return calibration, None
     eager = TorchRunner(net, torch.device("cpu"), torch.float32, False)
     return calibration, QualityGate(eager, *holdout_sets(config, "AtoB", calibration), max_fd_change=0.01)
@@ -155,6 +155,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--json", type=Path, help="Also write the results here.")
+    parser.add_argument("--no-quality", action="store_true",
+                        help="With --run: skip the quality figures (they do not depend on --size or --batch).")
     args = parser.parse_args(argv)
 
     exported = None

@@ -42,11 +42,11 @@ def quantize_onnx(model: onnx.ModelProto, calibration: list[np.ndarray], keep_fp
             item = next(self.items, None)
             return None if item is None else {INPUT_NAME: to_float(item)}
 
-    names = onnx_conv_names(model)
     with tempfile.TemporaryDirectory() as tmp:
         source, prepared, out = Path(tmp) / "fp32.onnx", Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
         onnx.save(model, str(source))
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        names = onnx_conv_names(onnx.load(str(prepared)))  # the names after pre-processing's graph optimizations
         quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         nodes_to_exclude=[names[i] for i in keep_fp32])

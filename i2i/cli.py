@@ -324,8 +324,10 @@ def eval_command(generated, real, train_real, extractor, target_train, target_te
               help="Folder for bench.json and bench.png.")
 def bench(run_dir, model_file, net_g, ngf, sizes, batches, photos, repeats, estimate_device, efficiency, train_data,
           out_dir) -> None:
-    """Latency (median, p90) of a generator on every backend available here, side by side with
-    PyTorch eager fp32 in the same run, for each size and batch; table, JSON and PNG plot."""
+    """Latency (median, p90) of a generator on every backend and export format × precision
+    installed here (ONNX Runtime fp32/int8, OpenVINO fp32/bf16/int8), side by side with PyTorch
+    eager fp32 in the same run, for each size and batch; with --run, reduced precisions get a
+    quality column (FD change, PSNR vs fp32 on held-out images); table, JSON and PNG plot."""
     from i2i.benchmarks import latency, roofline, train_speed
 
     if train_data is not None:
@@ -336,6 +338,7 @@ def bench(run_dir, model_file, net_g, ngf, sizes, batches, photos, repeats, esti
         for batch in [int(v) for v in batches.split(",")]:
             argv = ["--netG", net_g, "--ngf", str(ngf), "--size", str(size), "--batch", str(batch), "--repeats", str(repeats)]
             argv += ["--run", str(run_dir)] if run_dir else []
+            argv += ["--no-quality"] if results else []  # measured once: the gate's held-out images have their own size
             argv += ["--model", str(model_file)] if model_file else []
             argv += ["--photos", str(photos)] if photos else []
             results.append(latency.main(argv))
