@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> dict:
         from i2i.runtime import load
         from i2i.runtime.predictor import FILE_BACKENDS
 
-        backend = FILE_BACKENDS.get(args.model.suffix, ("onnxruntime",))[0]  # its own runtime, not --backend auto's pick
+        backend = FILE_BACKENDS.get(args.model.suffix, ("onnxruntime",))[0]  # its own runtime, not auto's pick
         exported = load(args.model, backend=backend, device="cuda" if backend == "tensorrt" else "cpu",
                         batch_size=args.batch)
         config = exported.config

@@ -39,7 +39,8 @@ def square(image: np.ndarray, side: int) -> np.ndarray:
     """Resize the shorter side to `side` and center-crop to side × side."""
     h, w = image.shape[:2]
     scale = side / min(h, w)
-    resized = cv2.resize(image, (max(side, round(w * scale)), max(side, round(h * scale))), interpolation=cv2.INTER_AREA)
+    size = (max(side, round(w * scale)), max(side, round(h * scale)))
+    resized = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     top, left = (resized.shape[0] - side) // 2, (resized.shape[1] - side) // 2
     crop = resized[top:top + side, left:left + side]
     return crop[:, :, None] if crop.ndim == 2 else np.ascontiguousarray(crop)

@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import onnx
@@ -83,7 +83,8 @@ def export(request: ExportRequest) -> ExportResult:
     if fmt.name == "tensorrt":
         from .tensorrt import parse_shapes
 
-        profile = parse_shapes(request.shapes, generator_channels(config, request.direction)[0], size_multiple(config.G))
+        channels = generator_channels(config, request.direction)[0]
+        profile = parse_shapes(request.shapes, channels, size_multiple(config.G))
     calibration = (calibration_set(config, request.direction, request.calib)
                    if request.precision in CALIBRATED else ImageSet(Path(), [], []))
     gate_sets = (holdout_sets(config, request.direction, calibration, request.holdout, request.gate_images)
@@ -94,7 +95,7 @@ def export(request: ExportRequest) -> ExportResult:
                                        onnx_precision)
     path = output_path(request, FORMATS["onnx"] if fmt.name == "tensorrt" else fmt)  # TensorRT builds from it
     result = ExportResult(path, parity)
-    result.lines = [f"  parity {r.what:>16} {str(r.shape):>18}  max error {r.max_error:.2e}" for r in parity.parity]
+    result.lines = [f"  parity {r.what:>16} {r.shape!s:>18}  max error {r.max_error:.2e}" for r in parity.parity]
     result.lines.append(f"ONNX graph checked: max error {parity.max_error:.2e} (tolerance {parity.tolerance:g})")
     gate = None
     if gate_sets is not None:

@@ -69,7 +69,8 @@ def read_ir(path: Path):
     try:
         model = ov.Core().read_model(str(path))
     except RuntimeError as exc:
-        raise ConfigError(f"{path}: OpenVINO cannot read it ({str(exc).splitlines()[-1][:160]}); re-export it") from None
+        reason = str(exc).splitlines()[-1][:160]
+        raise ConfigError(f"{path}: OpenVINO cannot read it ({reason}); re-export it") from None
     missing = [key for key in REQUIRED if not model.has_rt_info([RT_INFO_ROOT, key])]
     if missing:
         raise ConfigError(f"{path}: not an i2i export (metadata {', '.join(missing)} missing); export with "

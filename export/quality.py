@@ -13,7 +13,7 @@ against fp32 on calibration images measures how much that layer costs.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -117,7 +117,8 @@ def conv_sensitivity(net: nn.Module, images: list[np.ndarray]) -> list[float]:
     scores = []
     for module in order:
         low, high = ranges[module]
-        hook = module.register_forward_pre_hook(lambda m, inputs: (_fake_quantize(inputs[0], low, high, 256),))
+        hook = module.register_forward_pre_hook(
+            lambda m, inputs, low=low, high=high: (_fake_quantize(inputs[0], low, high, 256),))
         original = module.weight.data
         module.weight.data = _int8_weight(original, 1 if isinstance(module, nn.ConvTranspose2d) else 0)
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -31,7 +31,7 @@ class FastestRunner:
         for name, factory in self.factories.items():
             try:
                 runners[name] = factory()
-            except Exception as exc:  # e.g. a graph one runtime cannot convert; the others still run
+            except Exception as exc:  # noqa: BLE001 — e.g. a graph one runtime cannot convert; the others still run
                 skipped.append(f"{name} unavailable ({type(exc).__name__})")
                 continue
             runners[name](probe)  # warm-up: first-call allocation and kernel selection

@@ -11,14 +11,14 @@ from click.testing import CliRunner
 
 pytest.importorskip("openvino")
 
-from i2i.cli import cli  # noqa: E402
-from i2i.errors import ConfigError  # noqa: E402
-from i2i.export.exporter import ExportRequest, QualityGateError, export, quality_path  # noqa: E402
-from i2i.export.quality import psnr_uint8  # noqa: E402
-from i2i.io import list_images, read_image  # noqa: E402
-from i2i.runtime import load  # noqa: E402
+from i2i.cli import cli
+from i2i.errors import ConfigError
+from i2i.export.exporter import ExportRequest, QualityGateError, export, quality_path
+from i2i.export.quality import psnr_uint8
+from i2i.io import list_images, read_image
+from i2i.runtime import load
 
-from ..conftest import untrained_run  # noqa: E402
+from ..conftest import untrained_run
 
 GATE = {"gate_images": 3}
 
