@@ -78,6 +78,6 @@ def test_bench_an_exported_onnx_file(tmp_path, tiny_run):
     assert result.exit_code == 0, result.output
     assert "resnet_6blocks ngf 8, input 1x3x32x32" in result.output  # the roofline of the file's architecture
     rows = json.loads((tmp_path / "bench" / "bench.json").read_text())[0]["rows"]
-    assert [r["backend"] for r in rows] == ["torch eager fp32 (CPU)", "torch eager bf16 autocast (CPU)",
-                                            "i2i onnxruntime g.onnx (CPU, uint8 in/out)"]
+    assert [r["backend"] for r in rows if "bf16" not in r["backend"]] == [
+        "torch eager fp32 (CPU)", "i2i onnxruntime g.onnx (CPU, uint8 in/out)"]
     assert json.loads((tmp_path / "bench" / "bench.json").read_text())[0]["input"] == [1, 1, 32, 32]
