@@ -1,10 +1,13 @@
 """Generator latency, side by side in one run: PyTorch eager (the baseline every user has)
 against the other backends on this machine.
 
-CPU: torch fp32, torch bf16 autocast, ONNX Runtime fp32, ONNX Runtime int8 (static
-quantization calibrated on real photos; its output is compared with fp32 on held-out photos).
+CPU: torch fp32, torch bf16 autocast, then every export format × precision installed here
+(ONNX Runtime fp32 / int8 QDQ, OpenVINO fp32 / bf16 where the CPU has it / int8 NNCF), built by
+the exporter's functions and run through i2i's runtime runners (uint8 in and out, as `i2i
+generate` runs them). With --run, each reduced precision gets the export's quality figures:
+FD change and PSNR against fp32 on the run's held-out test images.
 CUDA: torch fp32 / fp16 channels_last, torch.compile, triton (+ CUDA graphs), ONNX Runtime CUDA.
-`--model FILE` times an exported .onnx (ONNX Runtime) or .engine (TensorRT) through i2i's
+`--model FILE` times an exported .onnx, .xml (OpenVINO) or .engine (TensorRT) through i2i's
 runtime instead, against eager torch running the same architecture (from the file's config;
 latency does not depend on the weights).
 
@@ -19,10 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import platform
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -37,6 +38,7 @@ from i2i.image import array_to_model_input, to_image_arrays
 from i2i.io import list_images, read_image
 from i2i.nets import build_generator, init_weights
 from i2i.rundir import generator_channels
+from i2i.runtime.predictor import TorchRunner
 
 
 def reset_peak_rss() -> None:
@@ -84,12 +86,6 @@ def photo_batches(folder: Path | None, size: int, count: int) -> list[np.ndarray
     return batches
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB between two [-1, 1] images (peak-to-peak 2)."""
-    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(4.0 / mse)
-
-
 def parse_sizes(text: str) -> list[int]:
     """`i2i bench --sizes`: square sides, each written S or SxS (256,512 or 256x256,512x512)."""
     sizes = []
@@ -102,32 +98,59 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
-def quantize_int8(onnx_path: Path, calibration: list[np.ndarray], out: Path) -> Path:
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+def deployment_inputs(args: LatencyOptions, config: RunConfig, net: torch.nn.Module):
+    """(calibration images, quality gate or None): calibration from --photos or the run's
+    training images; the gate (held-out test images, FD to real targets) for a --run only —
+    random weights have no quality to keep."""
+    from i2i.export.calibration import ImageSet, calibration_set, holdout_sets, read_set
+    from i2i.export.quality import QualityGate
 
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.items = iter(calibration)
+    if args.photos:
+        calibration = read_set(args.photos, generator_channels(config, "AtoB")[0], 16, side=args.size)
+    elif args.run:
+        calibration = calibration_set(config, "AtoB")
+    else:
+        return ImageSet(Path(), [], []), None
+    if not args.run or args.no_quality:
+        return calibration, None
+    eager = TorchRunner(net, torch.device("cpu"), torch.float32, False)
+    return calibration, QualityGate(eager, *holdout_sets(config, "AtoB", calibration), max_fd_change=0.01)
 
-        def get_next(self):
-            item = next(self.items, None)
-            return None if item is None else {"image": item}
 
-    prepared = out.with_suffix(".pre.onnx")
-    # The quantizer logs a root-logger WARNING per tensor it cannot fold ("Axis 1 is out-of-range");
-    # they are about its internals, not the user's model.
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        quant_pre_process(str(onnx_path), str(prepared), skip_symbolic_shape=True)
-        # QDQ with per-channel int8 weights and uint8 activations: what the VNNI kernels run fastest.
-        quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-    finally:
-        root.setLevel(level)
-    return out
+def deployment_variants(net: torch.nn.Module, config: RunConfig, calibration) -> list[tuple[str, str, Callable]]:
+    """(row name, precision, runner) for every CPU format × precision installed here, built by
+    the exporter's own functions; int8 rows need calibration images."""
+    import onnxruntime as ort
+
+    from i2i.export.formats import FORMATS, cpu_has_native_bf16
+    from i2i.export.onnx import build_onnx
+    from i2i.export.quantize import quantize_onnx
+    from i2i.runtime.onnxruntime_backend import OnnxRuntimeRunner
+
+    graph = build_onnx(net, config, "AtoB")
+    int8 = bool(calibration.images)
+
+    def onnxruntime(model) -> Callable:
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        return OnnxRuntimeRunner(session, "float", "fp32", torch.device("cpu"))
+
+    variants = [("onnxruntime fp32 (CPU)", "fp32", onnxruntime(graph))]
+    if int8:
+        variants.append(("onnxruntime int8 static QDQ (CPU)", "int8",
+                         onnxruntime(quantize_onnx(graph, calibration.batches()))))
+    if FORMATS["openvino"].installed:
+        from i2i.export.openvino import from_onnx
+        from i2i.export.quantize import quantize_openvino
+        from i2i.runtime.openvino_backend import compile_for_cpu
+
+        ir = from_onnx(graph)
+        variants.append(("openvino fp32 (CPU)", "fp32", compile_for_cpu(ir, "fp32")))
+        if cpu_has_native_bf16():
+            variants.append(("openvino bf16 (CPU)", "bf16", compile_for_cpu(ir, "bf16")))
+        if int8:
+            variants.append(("openvino int8 NNCF (CPU)", "int8",
+                             compile_for_cpu(quantize_openvino(ir, calibration.batches()), "int8")))
+    return variants
 
 
 @dataclass
@@ -144,13 +167,19 @@ class LatencyOptions:
     repeats: int = 20
     warmup: int = 3
     json: Path | None = field(default=None, metadata={"help": "Also write the results here."})
+    no_quality: bool = field(default=False, metadata={
+        "help": "With --run: skip the quality figures (they do not depend on --size or --batch)."})
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for option in fields(LatencyOptions):
+        flag, help_text = f"--{option.name.replace('_', '-')}", option.metadata.get("help")
+        if isinstance(option.default, bool):
+            parser.add_argument(flag, action="store_true", help=help_text)
+            continue
         kind = Path if "Path" in str(option.type) else type(option.default)
-        parser.add_argument(f"--{option.name}", type=kind, default=option.default, help=option.metadata.get("help"))
+        parser.add_argument(flag, type=kind, default=option.default, help=help_text)
     return measure(LatencyOptions(**vars(parser.parse_args(argv))))
 
 
@@ -159,8 +188,11 @@ def measure(args: LatencyOptions) -> dict:
     exported = None
     if args.model:
         from i2i.runtime import load
+        from i2i.runtime.predictor import FILE_BACKENDS
 
-        exported = load(args.model, device="cuda" if args.model.suffix == ".engine" else "cpu", batch_size=args.batch)
+        backend = FILE_BACKENDS.get(args.model.suffix, ("onnxruntime",))[0]  # its own runtime, not auto's pick
+        exported = load(args.model, backend=backend, device="cuda" if backend == "tensorrt" else "cpu",
+                        batch_size=args.batch)
         config = exported.config
         torch.manual_seed(0)
         net = init_weights(build_generator(config.G, *generator_channels(config, exported.direction))).eval()
@@ -175,7 +207,6 @@ def measure(args: LatencyOptions) -> dict:
         net = init_weights(build_generator(config.G, 3, 3)).eval()
     net.requires_grad_(False)
     photos = photo_batches(args.photos, args.size, 24)
-    real_photos = args.photos is not None and args.photos.is_dir()
     if generator_channels(config, exported.direction if exported else "AtoB")[0] == 1:
         photos = [p.mean(1, keepdims=True) for p in photos]
     x_np = np.concatenate([photos[0]] * args.batch)
@@ -189,35 +220,29 @@ def measure(args: LatencyOptions) -> dict:
         rows.append({"backend": name, "median_ms": statistics.median(samples), "p90_ms": float(np.percentile(samples, 90)),
                      "images_per_s": args.batch * 1e3 / statistics.median(samples), "peak_mb": peak_rss_mb(), "note": note})
 
-    with torch.inference_mode():
-        record("torch eager fp32 (CPU)", lambda: net(x))
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+    images = np.ascontiguousarray(to_image_arrays(x))
+    eager = TorchRunner(net, torch.device("cpu"), torch.float32, False)
+    record("torch eager fp32 (CPU)", lambda: eager(images))
+    if torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported():
+        # Without native bf16 the CPU emulates it: 3× slower on AVX-512 already, far worse on AVX2.
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
             record("torch eager bf16 autocast (CPU)", lambda: net(x))
 
-    import onnxruntime as ort
-
     if exported is not None:
-        images = np.ascontiguousarray(to_image_arrays(torch.from_numpy(x_np)))
         if exported.backend == "tensorrt":
             rows.extend(cuda_rows(net, x, args.repeats, args.warmup, [(f"i2i tensorrt {args.model.name}", lambda: exported.run(images))]))
         else:
-            record(f"i2i onnxruntime {args.model.name} (CPU, uint8 in/out)", lambda: exported.run(images))
+            record(f"i2i {exported.backend} {args.model.name} (CPU, uint8 in/out)", lambda: exported.run(images))
         return report(rows, config, args, list(x.shape))
 
-    from i2i.export.onnx import build_onnx
-
-    with tempfile.TemporaryDirectory() as tmp:
-        fp32_path = Path(tmp) / "g.onnx"
-        fp32_path.write_bytes(build_onnx(net, config, "AtoB").SerializeToString())
-        session = ort.InferenceSession(str(fp32_path), providers=["CPUExecutionProvider"])
-        record("onnxruntime fp32 (CPU)", lambda: session.run(None, {"image": x_np}))
-        int8_path = quantize_int8(fp32_path, photos[:16], Path(tmp) / "g_int8.onnx")
-        quantized = ort.InferenceSession(str(int8_path), providers=["CPUExecutionProvider"])
-        held_out = photos[16:] or photos[:1]
-        quality = [psnr(quantized.run(None, {"image": p})[0], session.run(None, {"image": p})[0]) for p in held_out]
-        record("onnxruntime int8 static QDQ (CPU)", lambda: quantized.run(None, {"image": x_np}),
-               f"PSNR vs fp32 {np.mean(quality):.1f} dB (min {np.min(quality):.1f}) on {len(held_out)} "
-               + (f"held-out photos of {args.photos}" if real_photos else "noise images (give --photos for real ones)"))
+    calibration, gate = deployment_inputs(args, config, net)
+    for name, precision, runner in deployment_variants(net, config, calibration):
+        quality = gate.measure(runner, precision) if gate is not None and precision != "fp32" else None
+        note = (f"FD change {100 * quality.fd_change:.2f} %, PSNR vs fp32 {quality.psnr_mean_db:.1f} dB "
+                f"(min {quality.psnr_min_db:.1f}) on {quality.images} held-out images" if quality else "")
+        record(name, lambda: runner(images), note)
+        if quality:
+            rows[-1]["quality"] = quality.to_dict()
 
     if cuda:
         rows.extend(cuda_rows(net, x, args.repeats, args.warmup))

@@ -158,11 +158,12 @@ def verification_inputs(config: RunConfig, direction: str, multiple: int, count:
     return inputs
 
 
-def export_onnx(run_dir: Path, out_path: Path | None = None, direction: str = "AtoB", opset: int = 17,
-                io_kind: str = "float", precision: str = "fp32") -> ExportReport:
-    """Export the run's generator for `direction` to ONNX, verify it in ONNX Runtime against
-    the torch generator and write it atomically; ExportError (nothing written) if it differs.
-    Class-conditional generators take the class plane as one more input channel."""
+def verified_onnx(run_dir: Path, direction: str = "AtoB", opset: int = 17, io_kind: str = "float",
+                  precision: str = "fp32") -> tuple[onnx.ModelProto, ExportReport, nn.Module]:
+    """The run's generator for `direction` as ONNX, verified in ONNX Runtime against the
+    torch generator (ExportError if it differs); returns it unwritten with its report and
+    the fp32 torch generator. Class-conditional generators take the class plane as one more
+    input channel."""
     import onnxruntime as ort
 
     started = time.perf_counter()
@@ -172,14 +173,25 @@ def export_onnx(run_dir: Path, out_path: Path | None = None, direction: str = "A
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     reference = net.float()
     tolerance = TOLERANCE[(io_kind, precision)]
-    report = ExportReport(Path(out_path or Path(run_dir) / f"generator_{direction}.onnx"), 0.0, len(data), tolerance)
+    report = ExportReport(Path(run_dir) / f"generator_{direction}.onnx", 0.0, len(data), tolerance)
     for what, batch in verification_inputs(config, direction, size_multiple(config.G)):
         report.parity.append(ParityResult(what, batch.shape, _max_error(session, reference, batch, io_kind, precision)))
     if report.max_error > tolerance:
         worst = max(report.parity, key=lambda r: r.max_error)
         raise ExportError(f"parity check failed: max error {worst.max_error:.3g} on {worst.what} {worst.shape} "
                           f"exceeds {tolerance:g}; nothing written")
-    atomic_write_bytes(report.path, data)
+    report.seconds = time.perf_counter() - started
+    return model, report, reference
+
+
+def export_onnx(run_dir: Path, out_path: Path | None = None, direction: str = "AtoB", opset: int = 17,
+                io_kind: str = "float", precision: str = "fp32") -> ExportReport:
+    """Export the run's generator for `direction` to ONNX, verified (see `verified_onnx`), and
+    write it atomically."""
+    started = time.perf_counter()
+    model, report, _ = verified_onnx(run_dir, direction, opset, io_kind, precision)
+    report.path = Path(out_path or report.path)
+    atomic_write_bytes(report.path, model.SerializeToString())
     report.seconds = time.perf_counter() - started
     return report
 

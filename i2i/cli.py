@@ -69,7 +69,7 @@ def cli(verbose: bool) -> None:
 
     \b
     i2i train DATA --out RUN          train (cycle_gan, cut, fastcut, recycle_gan) on DATA/trainA, trainB
-    i2i export RUN [--trt]            RUN/generator_AtoB.onnx (parity-checked) [+ TensorRT engine]
+    i2i export RUN [--format F]       RUN/generator_AtoB.onnx | .xml (OpenVINO) | .engine; --precision int8 ...
     i2i generate MODEL INPUT OUT      translate a folder / list / glob with a run dir, .onnx or .engine
     i2i video MODEL CLIP OUT.mp4      stylize a video, optionally temporally consistent
     i2i eval GENERATED REAL           FD / KID / MiFID, or label preservation
@@ -211,8 +211,9 @@ def _read_json(path: Path) -> dict:
               help="Images per forward pass (equal sizes are batched).")
 @click.option("--device", default="cpu", show_default=True, help="torch device: cpu, cuda, cuda:1 ...")
 @click.option("--backend", type=RegistryChoice("i2i.runtime.predictor:BACKENDS"), default="auto",
-              show_default=True, help="torch = PyTorch eager; triton = fused Triton kernels (CUDA); onnxruntime = an "
-              ".onnx MODEL; tensorrt = an .engine MODEL; auto = by file type, for run dirs triton on CUDA, else torch.")
+              show_default=True, help="torch = PyTorch eager; triton = fused Triton kernels (CUDA); "
+              "onnxruntime = an .onnx MODEL; openvino = an .xml (or .onnx) MODEL; tensorrt = an .engine MODEL; auto = "
+              "on the CPU the fastest installed one, timed on the first batch; on CUDA by file type, triton for runs.")
 @click.option("--precision", type=RegistryChoice("i2i.runtime.predictor:PRECISIONS"), default="fp32",
               show_default=True, help="Inference precision (fp16 needs CUDA).")
 @click.option("--resume", is_flag=True, help="Skip inputs whose output already exists.")
@@ -408,8 +409,10 @@ def eval_command(generated, real, train_real, extractor, target_train, target_te
               help="Folder for bench.json and bench.png.")
 def bench(run_dir, model_file, net_g, ngf, sizes, batches, photos, repeats, estimate_device, efficiency, train_data,
           out_dir) -> None:
-    """Latency (median, p90) of a generator on every backend available here, side by side with
-    PyTorch eager fp32 in the same run, for each size and batch; table, JSON and PNG plot."""
+    """Latency (median, p90) of a generator on every backend and export format × precision
+    installed here (ONNX Runtime fp32/int8, OpenVINO fp32/bf16/int8), side by side with PyTorch
+    eager fp32 in the same run, for each size and batch; with --run, reduced precisions get a
+    quality column (FD change, PSNR vs fp32 on held-out images); table, JSON and PNG plot."""
     from i2i.benchmarks import latency, roofline, train_speed
 
     if train_data is not None:
@@ -418,7 +421,9 @@ def bench(run_dir, model_file, net_g, ngf, sizes, batches, photos, repeats, esti
     results = []
     for size in latency.parse_sizes(sizes):
         for batch in [int(v) for v in batches.split(",")]:
-            options = latency.LatencyOptions(net_g, ngf, size, batch, run_dir, model_file, photos, repeats)
+            # Quality is measured once: the gate's held-out images have their own size.
+            options = latency.LatencyOptions(net_g, ngf, size, batch, run_dir, model_file, photos, repeats,
+                                             no_quality=bool(results))
             results.append(latency.measure(options))
             if estimate_device:
                 measured = results[-1]  # the architecture of --run/--model, not the --netG default
@@ -443,56 +448,57 @@ def merge_manifests_command(output_dir) -> None:
 
 
 @cli.command(name="export")
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("run_dir", metavar="RUN", required=False, type=click.Path(path_type=Path))
+@click.option("--format", "format_name", default="onnx", show_default=True,
+              help="onnx, openvino or tensorrt (see --formats).")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16", "int8"]), default="fp32", show_default=True,
+              help="Reduced precisions pass a quality gate (FD change on held-out images) before they are written.")
+@click.option("--calib", type=click.Path(path_type=Path), help="int8: calibration images of the source domain.  "
+              "[default: a sample of the run's trainA]")
+@click.option("--holdout", type=click.Path(path_type=Path), help="Quality gate: held-out source images (never the "
+              "calibration ones).  [default: the run's testA]")
+@click.option("--max-fd-change", type=float, default=0.01, show_default=True,
+              help="Quality gate: largest allowed relative change of the FD to real target images.")
+@click.option("--gate-images", type=click.IntRange(min=2), default=48, show_default=True,
+              help="Quality gate: held-out images to translate (4× as many real target images).")
+@click.option("--formats", "list_formats", is_flag=True, help="Print the formats table and exit.")
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Folder for the files.  [default: RUN]")
 @click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset (17..21).")
 @click.option("--io", "io_kind", type=click.Choice(["float", "uint8"]), default="float", show_default=True,
               help="float: NCHW in [-1, 1]; uint8: NHWC 0..255 in and out, normalization inside the graph.")
-@click.option("--fp16", is_flag=True, help="Half-precision weights and activations (ONNX and TensorRT).")
-@click.option("--trt", is_flag=True, help="Also build a TensorRT engine (needs TensorRT and an NVIDIA GPU).")
+@click.option("--fp16", is_flag=True, help="Same as --precision fp16.")
+@click.option("--trt", is_flag=True, help="Same as --format tensorrt.")
 @click.option("--shapes", default="1x256x256,1x512x512,4x1024x1024", show_default=True,
               help="TensorRT optimization profile: min,opt,max as NxHxW.")
 @click.option("--native-instance-norm", is_flag=True,
               help="Build the engine with TensorRT's own InstanceNormalization instead of the fused Triton plugins.")
 @click.option("--timing-cache", type=click.Path(path_type=Path), help="TensorRT timing cache file to reuse and update.")
-def export_command(run_dir, direction, out_dir, opset, io_kind, fp16, trt, shapes, native_instance_norm, timing_cache) -> None:
-    """Export RUN's generator to ONNX (dynamic batch, height and width; metadata inside).
+def export_command(run_dir, format_name, precision, calib, holdout, max_fd_change, gate_images, list_formats, direction,
+                   out_dir, opset, io_kind, fp16, trt, shapes, native_instance_norm, timing_cache) -> None:
+    """Export RUN's generator (dynamic batch, height and width; metadata inside) to ONNX,
+    OpenVINO IR or a TensorRT engine, at fp32, fp16, bf16 or int8.
 
-    The exported model is run in ONNX Runtime against the torch generator on random inputs
-    and real images first; it is written only if the outputs agree (max error ≤ 1e-4 for
-    fp32, 2e-2 for fp16, one grey level for uint8 I/O). With --trt, a TensorRT engine
-    (+ JSON sidecar) is built from it, with the instance norms fused into Triton plugins.
+    Every export is checked against the torch generator first (max error ≤ 1e-4 for fp32,
+    2e-2 for fp16, one grey level for uint8 I/O); reduced precisions are written only if the
+    FD of their outputs on held-out images moves by at most --max-fd-change (figures in the
+    file's metadata and in a .quality.json beside it).
     """
-    from i2i.export.onnx import export_onnx
+    from i2i.export.exporter import ExportRequest, export
+    from i2i.export.formats import format_table
 
-    if trt:
-        from i2i.export.plugins import import_tensorrt
-
-        import_tensorrt()  # fail before the ONNX export, not after
-    precision = "fp16" if fp16 else "fp32"
-    suffix = "" if (io_kind, precision) == ("float", "fp32") else f"_{io_kind}_{precision}"
-    out = (out_dir or run_dir) / f"generator_{direction}{suffix}.onnx"
-    report = export_onnx(run_dir, out, direction, opset, io_kind, precision)
-    for result in report.parity:
-        click.echo(f"  parity {result.what:>16} {str(result.shape):>18}  max error {result.max_error:.2e}")
-    click.echo(f"{report.path}: {report.size_bytes / 1e6:.2f} MB in {report.seconds:.1f} s, "
-               f"max error {report.max_error:.2e} (tolerance {report.tolerance:g})")
-    if trt:
-        from i2i.export.tensorrt import build_engine, parse_shapes
-        from i2i.nets import size_multiple
-        from i2i.rundir import generator_channels
-        from i2i.config import load_config
-
-        if io_kind != "float":
-            raise ConfigError("--trt builds from the float-I/O export; drop --io uint8")
-        config = load_config(run_dir)
-        profile = parse_shapes(shapes, generator_channels(config, direction)[0], size_multiple(config.G))
-        engine = report.path.with_suffix(".engine")
-        sidecar = build_engine(report.path, engine, profile, precision, fused=not native_instance_norm,
-                               timing_cache=timing_cache)
-        click.echo(f"{engine}: {sidecar.precision}, {sidecar.fused_plugins} fused instance norms, "
-                   f"TensorRT {sidecar.tensorrt_version} on {sidecar.gpu}, built in {sidecar.build_seconds:.1f} s")
+    if list_formats:
+        click.echo(format_table())
+        return
+    if run_dir is None:
+        raise ConfigError("give a RUN directory to export (or --formats to list the formats)")
+    if fp16 and precision not in ("fp32", "fp16") or trt and format_name not in ("onnx", "tensorrt"):
+        raise ConfigError("--fp16/--trt are spellings of --precision fp16/--format tensorrt; give one or the other")
+    request = ExportRequest(run_dir, "tensorrt" if trt else format_name, "fp16" if fp16 else precision, io_kind,
+                            direction, out_dir, opset, calib, holdout, max_fd_change, gate_images, shapes,
+                            native_instance_norm, timing_cache)
+    for line in export(request).lines:
+        click.echo(line)
 
 
 @cli.command(name="import")

@@ -8,6 +8,7 @@ the fused Triton kernels) and `OnnxRuntimeRunner` (an exported .onnx file).
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +24,10 @@ from i2i.image import pad_to_multiple, to_image_arrays, to_model_input, with_con
 from i2i.nets import size_multiple
 from i2i.rundir import class_plane_value, condition_channels, generator_channels, load_generator
 
-BACKENDS = ("auto", "torch", "triton", "onnxruntime", "tensorrt")
-FILE_BACKENDS = {".onnx": "onnxruntime", ".engine": "tensorrt"}
+from .auto_backend import FastestRunner
+
+BACKENDS = ("auto", "torch", "triton", "onnxruntime", "openvino", "tensorrt")
+FILE_BACKENDS = {".onnx": ("onnxruntime", "openvino"), ".xml": ("openvino",), ".engine": ("tensorrt",)}
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 Runner = Callable[[np.ndarray], np.ndarray]  # padded uint8 NHWC batch → uint8 NHWC batch
@@ -179,12 +182,15 @@ def load(
     overlap: int = 32,
     tile_stats: str = "exact",
 ) -> Predictor:
-    """A predictor for a run directory or an exported .onnx / .engine file: call it on one uint8
-    image or a list of them (see `Predictor.__call__`).
+    """A predictor for a run directory or an exported .onnx, .xml (OpenVINO) or .engine file:
+    call it on one uint8 image or a list of them (see `Predictor.__call__`).
 
     backend: `torch` (eager), `triton` (the fused kernels; CUDA, or the CPU interpreter when
-    TRITON_INTERPRET=1), `onnxruntime` (an .onnx file; CPU or CUDA provider), `tensorrt`
-    (an .engine file), `auto` (by file type; for run directories triton on CUDA, else torch). precision: fp32, fp16
+    TRITON_INTERPRET=1), `onnxruntime` (an .onnx file; CPU or CUDA provider), `openvino` (an
+    .xml or .onnx file; CPU), `tensorrt` (an .engine file), `auto` (on the CPU: the fastest of
+    the installed backends that can run the model, timed on the first batch — for a run
+    directory torch, and ONNX Runtime / OpenVINO on the generator traced in memory; on CUDA:
+    by file type, for run directories triton). precision: fp32, fp16
     (CUDA) or bf16. On CUDA, fixed shapes replay through CUDA graphs. `tile`: translate
     images larger than tile × tile pixels in overlapping tiles (torch backend; see
     runtime/tiling.py), the whole image staying in host memory.
@@ -196,25 +202,28 @@ def load(
     torch_device = _torch_device(device)
     on_cuda = torch_device.type == "cuda"
     path = Path(path)
-    file_backend = FILE_BACKENDS.get(path.suffix)
-    if file_backend or backend in FILE_BACKENDS.values():
+    file_backends = FILE_BACKENDS.get(path.suffix, ())
+    if file_backends or backend in ("onnxruntime", "openvino", "tensorrt"):
         if tile:
             raise ConfigError(f"{path}: --tile needs a run directory (torch backend): an exported graph computes its "
                               "instance-norm statistics per call, so tiles would not share them")
-        if backend not in ("auto", file_backend):
-            raise ConfigError(f"{path}: the {backend} backend cannot run it; .onnx files run on onnxruntime, "
-                              ".engine files on tensorrt, run directories on torch or triton")
-        if file_backend == "tensorrt":
-            from .tensorrt_backend import load_engine as load_file
-        else:
-            from .onnxruntime_backend import load_onnx as load_file
-        runner, config, file_direction = load_file(path, torch_device)
+        if backend not in ("auto", *file_backends):
+            raise ConfigError(f"{path}: the {backend} backend cannot run it; .onnx files run on onnxruntime or "
+                              "openvino, .xml on openvino, .engine on tensorrt, run directories on torch or triton")
+        chosen = backend if backend != "auto" else file_backends[0]
+        runner, config, file_direction = _load_file(path, chosen, torch_device)
         if direction != file_direction:
             raise ConfigError(f"{path} translates {file_direction}, not {direction}; export the {direction} generator")
-        return Predictor(runner, config, direction, file_backend, batch_size)
+        predictor = Predictor(runner, config, direction, chosen, batch_size)
+        if backend == "auto" and path.suffix == ".onnx" and not on_cuda and _installed("openvino"):
+            predictor.run = FastestRunner({"onnxruntime": lambda: runner,
+                                           "openvino": lambda: _load_file(path, "openvino", torch_device)[0]},
+                                          lambda name: setattr(predictor, "backend", name))
+        return predictor
     if precision == "fp16" and not on_cuda:
         raise ConfigError("fp16 inference needs a CUDA device; use fp32 or bf16 on the CPU")
     net, config = load_generator(path, direction)
+    auto = backend == "auto" and not tile
     if backend == "auto":
         backend = "torch"
         if on_cuda and not tile:
@@ -244,4 +253,52 @@ def load(
         from .cuda_graphs import CudaGraphRunner
 
         forward = CudaGraphRunner(forward)
-    return Predictor(TorchRunner(forward, torch_device, dtype, on_cuda), config, direction, backend, batch_size)
+    eager = TorchRunner(forward, torch_device, dtype, on_cuda)
+    predictor = Predictor(eager, config, direction, backend, batch_size)
+    if auto and not on_cuda and precision == "fp32":
+        predictor.run = FastestRunner({"torch": lambda: eager, **_exported_runners(net, config, direction)},
+                                      lambda name: setattr(predictor, "backend", name))
+    return predictor
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _load_file(path: Path, backend: str, device: torch.device) -> tuple[Runner, RunConfig, str]:
+    if backend == "tensorrt":
+        from .tensorrt_backend import load_engine as load_file
+    elif backend == "openvino":
+        from .openvino_backend import load_openvino as load_file
+    else:
+        from .onnxruntime_backend import load_onnx as load_file
+    return load_file(path, device)
+
+
+def _exported_runners(net: nn.Module, config: RunConfig, direction: str) -> dict[str, Callable[[], Runner]]:
+    """ONNX Runtime and OpenVINO runners over the generator traced in memory (the same
+    graph `i2i export` writes), built only when `--backend auto` times them."""
+    import functools
+
+    from i2i.export.onnx import build_onnx
+
+    graph = functools.cache(lambda: build_onnx(copy.deepcopy(net).float(), config, direction))
+
+    def onnxruntime() -> Runner:
+        import onnxruntime as ort
+
+        from .onnxruntime_backend import OnnxRuntimeRunner
+
+        session = ort.InferenceSession(graph().SerializeToString(), providers=["CPUExecutionProvider"])
+        return OnnxRuntimeRunner(session, "float", "fp32", torch.device("cpu"))
+
+    def openvino() -> Runner:
+        from i2i.export.openvino import from_onnx
+
+        from .openvino_backend import compile_for_cpu
+
+        return compile_for_cpu(from_onnx(graph()), "fp32")
+
+    return {"onnxruntime": onnxruntime} | ({"openvino": openvino} if _installed("openvino") else {})

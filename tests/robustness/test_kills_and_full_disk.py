@@ -19,7 +19,7 @@ import pytest
 
 from i2i.io import read_image
 
-from .conftest import TINY_TRAIN, child_env, cli_batch, cli_command, make_images, tree
+from .conftest import TINY_TRAIN, child_env, cli_batch, cli_command, make_images
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,227 @@
+"""`i2i export`: one request → the checked, quality-gated, atomically written file of one format.
+
+Order: the request is checked against the formats table and every input it needs is read
+(calibration and held-out images, TensorRT shapes) before any work; then the ONNX graph is
+built and parity-checked; then the format's own file is made, a reduced precision must pass
+the quality gate (on failure, the convolutions that measure most sensitive are kept in fp32
+and it is tried again), and only then is anything written.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from collections.abc import Callable
+
+import numpy as np
+import onnx
+import torch
+
+from i2i.config import load_config
+from i2i.errors import UserError
+from i2i.io import atomic_write_bytes
+from i2i.nets import size_multiple
+from i2i.rundir import generator_channels
+
+from .calibration import HOLDOUT_COUNT, ImageSet, calibration_set, holdout_sets, square
+from .formats import CALIBRATED, FORMATS, REDUCED, ExportFormat, check_request
+from .onnx import TOLERANCE, ExportReport, verified_onnx, verification_inputs
+from .quality import DEFAULT_MAX_FD_CHANGE, QualityGate, QualityReport, Translate, conv_sensitivity, most_sensitive
+
+DEFAULT_SHAPES = "1x256x256,1x512x512,4x1024x1024"
+FALLBACK_STEPS = (1, 2, 4, 8)  # how many of the most sensitive convolutions to keep in fp32, in turn
+SENSITIVITY_SIDE = 128  # per-layer measurement on smaller crops: 24 forward passes for a ResNet-9
+
+
+class QualityGateError(UserError):
+    """A reduced-precision export changed the outputs more than allowed; nothing was written."""
+
+
+@dataclass
+class ExportRequest:
+    run_dir: Path
+    format: str = "onnx"
+    precision: str = "fp32"
+    io_kind: str = "float"
+    direction: str = "AtoB"
+    out_dir: Path | None = None
+    opset: int = 17
+    calib: Path | None = None
+    holdout: Path | None = None
+    max_fd_change: float = DEFAULT_MAX_FD_CHANGE
+    gate_images: int = HOLDOUT_COUNT
+    shapes: str = DEFAULT_SHAPES
+    native_instance_norm: bool = False
+    timing_cache: Path | None = None
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    parity: ExportReport
+    quality: QualityReport | None = None
+    lines: list[str] = field(default_factory=list)  # what was done, one line each
+
+
+def output_path(request: ExportRequest, fmt: ExportFormat) -> Path:
+    variant = (request.io_kind, request.precision)
+    suffix = "" if variant == ("float", "fp32") else f"_{request.io_kind}_{request.precision}"
+    return Path(request.out_dir or request.run_dir) / f"generator_{request.direction}{suffix}{fmt.suffix}"
+
+
+def quality_path(path: Path) -> Path:
+    return path.with_suffix(".quality.json")
+
+
+def export(request: ExportRequest) -> ExportResult:
+    """Run `request` (see the module doc); returns what was written and measured."""
+    started = time.perf_counter()
+    fmt = check_request(request.format, request.precision, request.io_kind)
+    config = load_config(request.run_dir)
+    if fmt.name == "tensorrt":
+        from .tensorrt import parse_shapes
+
+        channels = generator_channels(config, request.direction)[0]
+        profile = parse_shapes(request.shapes, channels, size_multiple(config.G))
+    calibration = (calibration_set(config, request.direction, request.calib)
+                   if request.precision in CALIBRATED else ImageSet(Path(), [], []))
+    gate_sets = (holdout_sets(config, request.direction, calibration, request.holdout, request.gate_images)
+                 if request.precision in REDUCED and fmt.name != "tensorrt" else None)
+
+    onnx_precision = "fp16" if request.precision == "fp16" else "fp32"
+    model, parity, net = verified_onnx(request.run_dir, request.direction, request.opset, request.io_kind,
+                                       onnx_precision)
+    path = output_path(request, FORMATS["onnx"] if fmt.name == "tensorrt" else fmt)  # TensorRT builds from it
+    result = ExportResult(path, parity)
+    result.lines = [f"  parity {r.what:>16} {r.shape!s:>18}  max error {r.max_error:.2e}" for r in parity.parity]
+    result.lines.append(f"ONNX graph checked: max error {parity.max_error:.2e} (tolerance {parity.tolerance:g})")
+    gate = None
+    if gate_sets is not None:
+        from i2i.runtime.predictor import TorchRunner
+
+        gate = QualityGate(TorchRunner(net, torch.device("cpu"), torch.float32, False), *gate_sets,
+                           request.max_fd_change)
+    if fmt.name == "openvino":
+        result.quality = _export_openvino(request, model, net, calibration, gate, path)
+    else:
+        result.quality = _export_onnx(request, model, net, calibration, gate, path)
+    if result.quality is not None:
+        result.lines.append(f"quality gate passed, {result.quality.summary()}; {quality_path(path).name}")
+    size = sum(p.stat().st_size for p in (path, path.with_suffix(".bin")) if p.is_file())
+    result.lines.append(f"{path}: {size / 1e6:.2f} MB in {time.perf_counter() - started:.1f} s")
+    if fmt.name == "tensorrt":
+        result.lines.append(_build_engine(request, path, profile))
+    return result
+
+
+def _export_onnx(request: ExportRequest, model: onnx.ModelProto, net: torch.nn.Module, calibration: ImageSet,
+                 gate: QualityGate | None, path: Path) -> QualityReport | None:
+    import onnxruntime as ort
+
+    from i2i.runtime.onnxruntime_backend import OnnxRuntimeRunner
+
+    from .quantize import onnx_conv_names, quantize_onnx
+
+    def build(keep_fp32: list[int]) -> tuple[onnx.ModelProto, Translate]:
+        built = quantize_onnx(model, calibration.batches(), keep_fp32) if request.precision == "int8" else model
+        session = ort.InferenceSession(built.SerializeToString(), providers=["CPUExecutionProvider"])
+        runner_precision = "fp16" if request.precision == "fp16" else "fp32"
+        return built, OnnxRuntimeRunner(session, request.io_kind, runner_precision, torch.device("cpu"))
+
+    built, quality = _gated(build, gate, net, calibration, request.precision, onnx_conv_names(model))
+    props = {p.key: p.value for p in model.metadata_props} | {"precision": request.precision}
+    if quality is not None:
+        props["quality"] = json.dumps(quality.to_dict())
+    onnx.helper.set_model_props(built, props)
+    atomic_write_bytes(path, built.SerializeToString())
+    _write_quality(path, quality)
+    return quality
+
+
+def _export_openvino(request: ExportRequest, model: onnx.ModelProto, net: torch.nn.Module, calibration: ImageSet,
+                     gate: QualityGate | None, path: Path) -> QualityReport | None:
+    from i2i.runtime.openvino_backend import compile_for_cpu
+
+    from .openvino import from_onnx, write_ir
+    from .quantize import openvino_conv_names, quantize_openvino
+
+    fp32 = from_onnx(model)
+    _check_openvino_parity(fp32, net, request)
+
+    def build(keep_fp32: list[int]):
+        built = quantize_openvino(fp32, calibration.batches(), keep_fp32) if request.precision == "int8" else fp32
+        return built, compile_for_cpu(built, request.precision)
+
+    built, quality = _gated(build, gate, net, calibration, request.precision, openvino_conv_names(fp32))
+    metadata = {p.key: p.value for p in model.metadata_props} | {"precision": request.precision}
+    if quality is not None:
+        metadata["quality"] = json.dumps(quality.to_dict())
+    write_ir(built, path, metadata)
+    _write_quality(path, quality)
+    return quality
+
+
+def _check_openvino_parity(model, net: torch.nn.Module, request: ExportRequest) -> None:
+    """The fp32 IR against the torch generator on the ONNX export's verification inputs."""
+    from i2i.runtime.openvino_backend import compile_for_cpu
+
+    from .onnx import ExportError
+    from .quantize import to_float
+
+    compiled = compile_for_cpu(model, "fp32").compiled
+    config = load_config(request.run_dir)
+    tolerance = TOLERANCE[("float", "fp32")]
+    for what, batch in verification_inputs(config, request.direction, size_multiple(config.G)):
+        x = to_float(batch)
+        with torch.inference_mode():
+            expected = net(torch.from_numpy(x)).double().numpy()
+        error = float(np.abs(compiled([x])[0] - expected).max())
+        if error > tolerance:
+            raise ExportError(f"OpenVINO parity check failed: max error {error:.3g} on {what} {batch.shape} exceeds "
+                              f"{tolerance:g}; nothing written")
+
+
+def _gated(build: Callable[[list[int]], tuple[object, Translate]], gate: QualityGate | None, net: torch.nn.Module,
+           calibration: ImageSet, precision: str, conv_names: list[str]) -> tuple[object, QualityReport | None]:
+    """Build with every layer reduced; if the gate fails and the precision is calibrated,
+    keep the 1, 2, 4, 8 most sensitive convolutions (measured one by one) in fp32 in turn."""
+    built, translate = build([])
+    if gate is None:
+        return built, None
+    report = gate.measure(translate, precision)
+    if report.passed:
+        return built, report
+    first = report
+    if precision in CALIBRATED:
+        scores = conv_sensitivity(net, [square(image, SENSITIVITY_SIDE)[None] for image in calibration.images[:2]])
+        if len(scores) != len(conv_names):
+            raise QualityGateError(f"{precision} failed the quality gate ({report.summary()}) and its layers could "
+                                   f"not be matched to the graph ({len(scores)} vs {len(conv_names)} convolutions); "
+                                   "nothing written")
+        for count in (c for c in FALLBACK_STEPS if c < len(scores)):
+            keep = most_sensitive(scores, count)
+            built, translate = build(keep)
+            report = gate.measure(translate, precision, [conv_names[i] for i in keep])
+            if report.passed:
+                return built, report
+    raise QualityGateError(f"{precision} failed the quality gate: {first.summary()}"
+                           + (f"; still {100 * report.fd_change:.2f} % with {len(report.kept_fp32)} most sensitive "
+                              "layers in fp32" if report is not first else "")
+                           + "; nothing written (raise --max-fd-change or export fp32)")
+
+
+def _write_quality(path: Path, quality: QualityReport | None) -> None:
+    if quality is not None:
+        atomic_write_bytes(quality_path(path), (json.dumps(quality.to_dict(), indent=2) + "\n").encode())
+
+
+def _build_engine(request: ExportRequest, onnx_path: Path, profile) -> str:
+    from .tensorrt import build_engine
+
+    engine = onnx_path.with_suffix(".engine")
+    sidecar = build_engine(onnx_path, engine, profile, request.precision, fused=not request.native_instance_norm,
+                           timing_cache=request.timing_cache)
+    return (f"{engine}: {sidecar.precision}, {sidecar.fused_plugins} fused instance norms, TensorRT "
+            f"{sidecar.tensorrt_version} on {sidecar.gpu}, built in {sidecar.build_seconds:.1f} s")

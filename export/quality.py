@@ -1,0 +1,135 @@
+"""The quality gate of reduced-precision exports, and per-layer sensitivity to int8.
+
+Gate: held-out images are translated by the fp32 generator and by the reduced model; the
+reduced outputs are compared with the fp32 ones (PSNR) and both sets with real target images
+through Fréchet distance on `i2i eval`'s extractor. The gate fails when the FD moves by more
+than the allowed fraction.
+
+Sensitivity: each convolution of the torch generator is quantized alone (int8 per-channel
+weights, uint8 input over its calibrated range), the rest stays fp32, and the output's PSNR
+against fp32 on calibration images measures how much that layer costs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from i2i.metrics import feature_statistics, frechet_distance, image_features, make_extractor
+
+from .calibration import ImageSet
+
+Translate = Callable[[np.ndarray], np.ndarray]  # uint8 NHWC batch → uint8 NHWC batch
+EXTRACTOR = "efficientnet-lite0"
+DEFAULT_MAX_FD_CHANGE = 0.01
+
+
+def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+@dataclass
+class QualityReport:
+    precision: str
+    images: int
+    psnr_mean_db: float
+    psnr_min_db: float
+    fd_fp32: float
+    fd_reduced: float
+    fd_change: float  # |fd_reduced − fd_fp32| / fd_fp32
+    max_fd_change: float
+    extractor: str = EXTRACTOR
+    kept_fp32: list[str] = field(default_factory=list)  # layers left in higher precision
+
+    @property
+    def passed(self) -> bool:
+        return self.fd_change <= self.max_fd_change
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"passed": self.passed}
+
+    def summary(self) -> str:
+        kept = f", {len(self.kept_fp32)} layers kept in fp32" if self.kept_fp32 else ""
+        return (f"{self.precision}: FD change {100 * self.fd_change:.2f} % (limit {100 * self.max_fd_change:g} %), "
+                f"PSNR vs fp32 {self.psnr_mean_db:.1f} dB (min {self.psnr_min_db:.1f}) on {self.images} held-out "
+                f"images{kept}")
+
+
+class QualityGate:
+    """fp32 outputs and target features are computed once; `measure` rates one reduced model."""
+
+    def __init__(self, reference: Translate, held_out: ImageSet, target: ImageSet, max_fd_change: float):
+        self.held_out, self.max_fd_change = held_out, max_fd_change
+        self.extract = make_extractor(EXTRACTOR)
+        self.reference_outputs = [reference(batch) for batch in held_out.batches()]
+        self.target_stats = feature_statistics(image_features(target.images, self.extract))
+        self.fd_fp32 = self._fd(self.reference_outputs)
+
+    def _fd(self, outputs: list[np.ndarray]) -> float:
+        features = image_features([image for batch in outputs for image in batch], self.extract)
+        return frechet_distance(*feature_statistics(features), *self.target_stats)
+
+    def measure(self, reduced: Translate, precision: str, kept_fp32: list[str] = ()) -> QualityReport:
+        outputs = [reduced(batch) for batch in self.held_out.batches()]
+        psnrs = [psnr_uint8(a, b) for a, b in zip(outputs, self.reference_outputs)]
+        fd = self._fd(outputs)
+        return QualityReport(precision, len(outputs), float(np.mean(psnrs)), float(np.min(psnrs)), self.fd_fp32, fd,
+                             abs(fd - self.fd_fp32) / self.fd_fp32, self.max_fd_change, kept_fp32=list(kept_fp32))
+
+
+def _fake_quantize(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, levels: int) -> torch.Tensor:
+    scale = (high - low).clamp_min(1e-8) / (levels - 1)
+    return ((x.clamp(low, high) - low) / scale).round() * scale + low
+
+
+def _int8_weight(weight: torch.Tensor, channel_dim: int) -> torch.Tensor:
+    dims = [d for d in range(weight.dim()) if d != channel_dim]
+    bound = weight.abs().amax(dim=dims, keepdim=True)
+    return _fake_quantize(weight, -bound, bound, 255)  # symmetric int8, per output channel
+
+
+@torch.inference_mode()
+def conv_sensitivity(net: nn.Module, images: list[np.ndarray]) -> list[float]:
+    """PSNR (dB) of the output against fp32 when only that convolution is int8, one figure per
+    convolution in execution order (the order of the Conv nodes in the exported graphs)."""
+    net = net.float().eval()
+    x = torch.from_numpy(np.concatenate(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    order: list[nn.Module] = []
+    ranges: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def observe(module, inputs):
+        if module not in ranges:
+            order.append(module)
+        low, high = inputs[0].min(), inputs[0].max()
+        old = ranges.get(module, (low, high))
+        ranges[module] = (torch.minimum(old[0], low), torch.maximum(old[1], high))
+
+    convs = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    hooks = [m.register_forward_pre_hook(observe) for m in convs]
+    reference = net(x)
+    for hook in hooks:
+        hook.remove()
+    scores = []
+    for module in order:
+        low, high = ranges[module]
+        hook = module.register_forward_pre_hook(
+            lambda m, inputs, low=low, high=high: (_fake_quantize(inputs[0], low, high, 256),))
+        original = module.weight.data
+        module.weight.data = _int8_weight(original, 1 if isinstance(module, nn.ConvTranspose2d) else 0)
+        try:
+            error = float(((net(x) - reference) ** 2).mean())
+        finally:
+            module.weight.data = original
+            hook.remove()
+        scores.append(float("inf") if error == 0 else 10 * np.log10(4.0 / error))
+    return scores
+
+
+def most_sensitive(scores: list[float], count: int) -> list[int]:
+    """Indexes of the `count` convolutions whose lone quantization hurts most."""
+    return sorted(range(len(scores)), key=lambda i: scores[i])[:count]
