@@ -36,8 +36,14 @@ TOLERANCE = {"fp32": 1e-4, "fp16": 4e-3, "bf16": 3e-2}
 # Step → (seconds on an H200, seconds for the CPU dry run on a shared 2-core machine). The GPU
 # budgets add up to 7.5 min; a step's process start (torch import, CUDA init) counts in its budget.
 STEPS = {
-    "kernels": (60, 300), "tune": (80, 60), "generators": (60, 600), "latency_256_b1": (70, 600),
-    "latency_256_b8": (45, 60), "latency_1080p": (55, 60), "bandwidth": (15, 120), "end_to_end": (60, 300),
+    "kernels": (60, 300),
+    "tune": (80, 60),
+    "generators": (60, 600),
+    "latency_256_b1": (70, 600),
+    "latency_256_b8": (45, 60),
+    "latency_1080p": (55, 60),
+    "bandwidth": (15, 120),
+    "end_to_end": (60, 300),
 }
 LATENCY_SHAPES = {"latency_256_b1": (1, 256, 256), "latency_256_b8": (8, 256, 256), "latency_1080p": (1, 1080, 1920)}
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -81,8 +87,11 @@ def synchronize(device: torch.device) -> None:
 def relative_error(actual: torch.Tensor, reference: torch.Tensor) -> dict:
     difference = (actual.double() - reference).abs()
     scale = max(1.0, reference.abs().max().item())
-    return {"max_abs_error": difference.max().item(), "max_rel_error": difference.max().item() / scale,
-            "finite": bool(torch.isfinite(actual).all())}
+    return {
+        "max_abs_error": difference.max().item(),
+        "max_rel_error": difference.max().item() / scale,
+        "finite": bool(torch.isfinite(actual).all()),
+    }
 
 
 # ----------------------------------------------------------------------------- a. kernels
@@ -91,9 +100,14 @@ def kernel_cases(quick: bool) -> tuple[list, list]:
     if quick:
         return [(1, 5, 9, 11)], [(1, 3, 6, 5, 4, 3, 1, 1, "reflect", False), (1, 6, 5, 4, 5, 3, 2, 1, "zeros", True)]
     norms = [(1, 64, 256, 256), (1, 128, 128, 128), (1, 256, 64, 64), (8, 256, 64, 64), (1, 64, 1080, 1920)]
-    convs = [(1, 3, 256, 256, 64, 7, 1, 3, "reflect", False), (1, 64, 256, 256, 128, 3, 2, 1, "zeros", False),
-             (1, 128, 128, 128, 256, 3, 2, 1, "zeros", False), (1, 256, 64, 64, 256, 3, 1, 1, "reflect", False),
-             (1, 256, 64, 64, 128, 3, 2, 1, "zeros", True), (1, 3, 1080, 1920, 64, 7, 1, 3, "reflect", False)]
+    convs = [
+        (1, 3, 256, 256, 64, 7, 1, 3, "reflect", False),
+        (1, 64, 256, 256, 128, 3, 2, 1, "zeros", False),
+        (1, 128, 128, 128, 256, 3, 2, 1, "zeros", False),
+        (1, 256, 64, 64, 256, 3, 1, 1, "reflect", False),
+        (1, 256, 64, 64, 128, 3, 2, 1, "zeros", True),
+        (1, 3, 1080, 1920, 64, 7, 1, 3, "reflect", False),
+    ]
     return norms, convs
 
 
@@ -108,6 +122,7 @@ def step_kernels(log: StepLog, device: torch.device, quick: bool) -> None:
     for dtype_name, dtype in DTYPES.items():
         for shape in norms:
             for variant in ("residual",) if quick else ("plain", "relu", "residual"):
+
                 def norm_case(shape=shape, variant=variant):
                     x = torch.randn(shape, generator=generator, device=device).to(dtype)
                     x = x.contiguous(memory_format=torch.channels_last) if dtype != torch.float32 else x
@@ -115,35 +130,48 @@ def step_kernels(log: StepLog, device: torch.device, quick: bool) -> None:
                     if variant == "residual":
                         skip = torch.randn(shape, generator=generator, device=device).to(dtype)
                     y = instance_norm(x, activation="relu" if variant == "relu" else "none", residual=skip)
-                    ref = instance_norm_reference(x.double(), activation="relu" if variant == "relu" else "none",
-                                                  residual=None if skip is None else skip.double())
+                    ref = instance_norm_reference(
+                        x.double(),
+                        activation="relu" if variant == "relu" else "none",
+                        residual=None if skip is None else skip.double(),
+                    )
                     return tolerance_verdict(relative_error(y, ref), dtype_name)
+
                 log.case("instance_norm", f"{dtype_name} {'x'.join(map(str, shape))} {variant}", norm_case)
         for layer in convs:
             n, c_in, h, w, c_out, k, stride, pad, mode, transposed = layer
             tiles = candidate_tiles(dtype, c_in, c_out)
             tiles = tiles if c_in == c_out == 256 and h == 64 else tiles[:1]  # every tile on the residual conv
             for tile in tiles:
+
                 def conv_case(tile=tile):
                     x = torch.randn((n, c_in, h, w), generator=generator, device=device).to(dtype)
                     x = x.contiguous(memory_format=torch.channels_last) if dtype != torch.float32 else x
                     shape = (c_in, c_out, k, k) if transposed else (c_out, c_in, k, k)
                     weight = (torch.randn(shape, generator=generator, device=device) / (c_in * k * k) ** 0.5).to(dtype)
                     bias = torch.randn(c_out, generator=generator, device=device).to(dtype)
-                    y, _ = conv2d(x, weight, bias, stride, pad, mode, transposed, output_padding=1 if transposed else 0,
-                                  tile=tile)
+                    y, _ = conv2d(
+                        x, weight, bias, stride, pad, mode, transposed, output_padding=1 if transposed else 0, tile=tile
+                    )
                     args = (x.double(), weight.double(), bias.double())
-                    ref = (conv_transpose2d_reference(*args, stride, pad, 1) if transposed
-                           else conv2d_reference(*args, stride, pad, mode))
+                    ref = (
+                        conv_transpose2d_reference(*args, stride, pad, 1)
+                        if transposed
+                        else conv2d_reference(*args, stride, pad, mode)
+                    )
                     return tolerance_verdict(relative_error(y, ref), dtype_name)
+
                 kind = "convT" if transposed else f"conv {mode}"
                 name = f"{dtype_name} {n}x{c_in}x{h}x{w}->{c_out} {kind} k{k} s{stride} {tile.name}"
                 log.case("conv", name, conv_case)
 
 
 def tolerance_verdict(errors: dict, dtype_name: str) -> dict:
-    return {**errors, "tolerance": TOLERANCE[dtype_name],
-            "within_tolerance": errors["finite"] and errors["max_rel_error"] <= TOLERANCE[dtype_name]}
+    return {
+        **errors,
+        "tolerance": TOLERANCE[dtype_name],
+        "within_tolerance": errors["finite"] and errors["max_rel_error"] <= TOLERANCE[dtype_name],
+    }
 
 
 # ----------------------------------------------------------------------------- tuning and b. generators
@@ -168,15 +196,18 @@ def step_tune(log: StepLog, device: torch.device, quick: bool) -> None:
     tuner = LayerTuner.for_device(device)
     tuner.measure = True
     log.set("cache_file", str(tuner.path))
-    fused = fuse_generator(build("resnet_9blocks", 64).to(device, torch.float16).to(memory_format=torch.channels_last),
-                           tuner)
+    fused = fuse_generator(
+        build("resnet_9blocks", 64).to(device, torch.float16).to(memory_format=torch.channels_last), tuner
+    )
     for name, (n, h, w) in LATENCY_SHAPES.items():
+
         def tune_case(n=n, h=h, w=w):
             x = torch.randn(n, 3, h, w, device=device, dtype=torch.float16)
             x = x.contiguous(memory_format=torch.channels_last)
             with torch.inference_mode():
                 fused(x)
             return {}
+
         log.case("shapes", name, tune_case)
     log.set("layers", tuner.layers)
 
@@ -188,8 +219,11 @@ def to_levels(y: torch.Tensor) -> torch.Tensor:
 def step_generators(log: StepLog, device: torch.device, quick: bool, data: Path) -> None:
     from i2i.kernels.dispatch import fuse_generator
 
-    nets = [("resnet_6blocks", 2, 8)] if quick else [("resnet_9blocks", 64, 256), ("unet_256", 64, 256),
-                                                     ("mobile_resnet_9blocks", 64, 256)]
+    nets = (
+        [("resnet_6blocks", 2, 8)]
+        if quick
+        else [("resnet_9blocks", 64, 256), ("unet_256", 64, 256), ("mobile_resnet_9blocks", 64, 256)]
+    )
     precisions = ["fp32"] if quick else ["fp32", "fp16"]
     for net_g, ngf, size in nets:
         net = build(net_g, ngf)
@@ -197,6 +231,7 @@ def step_generators(log: StepLog, device: torch.device, quick: bool, data: Path)
         with torch.inference_mode():
             reference = to_levels(net.to(device)(x))
         for precision in precisions:
+
             def generator_case(precision=precision):
                 dtype = DTYPES[precision]
                 model = build(net_g, ngf).to(device, dtype)
@@ -208,10 +243,14 @@ def step_generators(log: StepLog, device: torch.device, quick: bool, data: Path)
                     levels = to_levels(fuse_generator(model)(xd))
                     eager = to_levels(model(xd))
                 diff, eager_diff = (levels - reference).abs(), (eager - reference).abs()
-                return {"max_level_diff": diff.max().item(), "mean_level_diff": diff.mean().item(),
-                        "fraction_over_1_level": (diff > 1).float().mean().item(),
-                        "eager_same_precision_max_level_diff": eager_diff.max().item(),
-                        "eager_same_precision_mean_level_diff": eager_diff.mean().item()}
+                return {
+                    "max_level_diff": diff.max().item(),
+                    "mean_level_diff": diff.mean().item(),
+                    "fraction_over_1_level": (diff > 1).float().mean().item(),
+                    "eager_same_precision_max_level_diff": eager_diff.max().item(),
+                    "eager_same_precision_mean_level_diff": eager_diff.mean().item(),
+                }
+
             log.case("generators", f"{net_g} ngf {ngf} {size}px {precision} triton vs eager fp32", generator_case)
 
 
@@ -237,8 +276,10 @@ def latency_variants(net: torch.nn.Module, x: torch.Tensor, device: torch.device
     fp32, half = nets["fp32"], nets["fp16_channels_last"]
     xc = x.to(device)
     xh = xc.half().contiguous(memory_format=torch.channels_last)
-    rows: list[tuple[str, object]] = [("torch eager fp32", lambda: fp32(xc)),
-                                      ("torch eager fp16 channels_last", lambda: half(xh))]
+    rows: list[tuple[str, object]] = [
+        ("torch eager fp32", lambda: fp32(xc)),
+        ("torch eager fp16 channels_last", lambda: half(xh)),
+    ]
     if device.type == "cuda":
         compiled = torch.compile(half, mode="max-autotune")
         rows.append(("torch.compile max-autotune fp16", lambda: compiled(xh)))
@@ -258,22 +299,34 @@ def latency_variants(net: torch.nn.Module, x: torch.Tensor, device: torch.device
 
 
 def onnxruntime_variants(net: torch.nn.Module, x: torch.Tensor, device: torch.device) -> list[tuple[str, object]]:
-    names = {"CUDAExecutionProvider": "onnxruntime CUDA EP fp32",
-             "TensorrtExecutionProvider": "onnxruntime TensorRT EP fp32"}
+    names = {
+        "CUDAExecutionProvider": "onnxruntime CUDA EP fp32",
+        "TensorrtExecutionProvider": "onnxruntime TensorRT EP fp32",
+    }
     try:
         import onnxruntime as ort
     except ImportError:
         return [(row, "skipped: onnxruntime is not installed") for row in names.values()]
     available = ort.get_available_providers()
-    missing = [(row, f"skipped: onnxruntime {ort.__version__} has no {provider} (has {', '.join(available)})")
-               for provider, row in names.items() if provider not in available or device.type != "cuda"]
+    missing = [
+        (row, f"skipped: onnxruntime {ort.__version__} has no {provider} (has {', '.join(available)})")
+        for provider, row in names.items()
+        if provider not in available or device.type != "cuda"
+    ]
     if len(missing) == len(names):
         return missing
     import io
 
     buffer = io.BytesIO()
-    torch.onnx.export(net.float().cpu(), (x[:1].cpu(),), buffer, input_names=["image"], output_names=["out"],
-                      dynamic_axes={"image": {0: "n", 2: "h", 3: "w"}}, dynamo=False)
+    torch.onnx.export(
+        net.float().cpu(),
+        (x[:1].cpu(),),
+        buffer,
+        input_names=["image"],
+        output_names=["out"],
+        dynamic_axes={"image": {0: "n", 2: "h", 3: "w"}},
+        dynamo=False,
+    )
     net.to(device)
     rows = list(missing)
     feed = {"image": x.cpu().numpy()}
@@ -304,16 +357,23 @@ def step_latency(log: StepLog, device: torch.device, quick: bool, shape_name: st
             with torch.inference_mode():
                 samples = time_call(run, repeats, warmup, lambda: synchronize(device))
             median = statistics.median(samples)
-            return {"median_ms": median, "p90_ms": float(np.percentile(samples, 90)), "images_per_s": n * 1e3 / median,
-                    "peak_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None}
+            return {
+                "median_ms": median,
+                "p90_ms": float(np.percentile(samples, 90)),
+                "images_per_s": n * 1e3 / median,
+                "peak_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None,
+            }
+
         log.case("rows", name, row)
         log.results["rows"][-1]["backend"] = log.results["rows"][-1].pop("case")
     rows = log.results["rows"]
     by_name = {r["backend"]: r.get("median_ms") for r in rows}
     for r in rows:
         if r.get("median_ms"):
-            for column, base in (("x_eager_fp32", "torch eager fp32"),
-                                 ("x_torch_compile", "torch.compile max-autotune fp16")):
+            for column, base in (
+                ("x_eager_fp32", "torch eager fp32"),
+                ("x_torch_compile", "torch.compile max-autotune fp16"),
+            ):
                 r[column] = by_name[base] / r["median_ms"] if by_name.get(base) else None
     log.save()
 
@@ -345,13 +405,20 @@ def step_bandwidth(log: StepLog, device: torch.device, quick: bool) -> None:
     copy_ms = measure(lambda: y.copy_(x))
     log.set("bytes", size)
     log.set("copy", {"ms": copy_ms, "gb_per_s": 2 * size / copy_ms / 1e6})
-    for name, fn, traffic in (("fused instance norm (stats + apply)", lambda: instance_norm(x), 3 * size),
-                              ("normalize pass alone (partials given)",
-                               lambda: instance_norm(x, partials=(partials, 1)), 2 * size)):
+    for name, fn, traffic in (
+        ("fused instance norm (stats + apply)", lambda: instance_norm(x), 3 * size),
+        ("normalize pass alone (partials given)", lambda: instance_norm(x, partials=(partials, 1)), 2 * size),
+    ):
+
         def case(fn=fn, traffic=traffic):
             ms = measure(fn)
-            return {"ms": ms, "bytes_moved": traffic, "gb_per_s": traffic / ms / 1e6,
-                    "fraction_of_copy_bandwidth": (traffic / ms) / (2 * size / copy_ms)}
+            return {
+                "ms": ms,
+                "bytes_moved": traffic,
+                "gb_per_s": traffic / ms / 1e6,
+                "fraction_of_copy_bandwidth": (traffic / ms) / (2 * size / copy_ms),
+            }
+
         log.case("kernels", name, case)
 
 
@@ -374,7 +441,7 @@ def step_end_to_end(log: StepLog, device: torch.device, quick: bool, data: Path)
     from i2i.runtime.generate import generate_dataset
     from i2i.runtime.video import stylize_video
 
-    photos = sorted((data / "photo2monet" / "testA").glob("*.jpg"))[:2 if quick else 20]
+    photos = sorted((data / "photo2monet" / "testA").glob("*.jpg"))[: 2 if quick else 20]
     clip = data / "video" / "cup.mp4"
     if not photos or not clip.is_file():
         raise FileNotFoundError(f"{data}: needs photo2monet/testA/*.jpg and video/cup.mp4 (pass --data)")
@@ -388,18 +455,34 @@ def step_end_to_end(log: StepLog, device: torch.device, quick: bool, data: Path)
             predictor = load(run, backend=backend, device=device.type, precision=precision, batch_size=8)
             generate_dataset(predictor, str(listing), Path(tmp) / "warm", model_name=str(run))  # compile + tune
             report = generate_dataset(predictor, str(listing), Path(tmp) / "out", model_name=str(run))
-            return {"command": f"i2i generate RUN photos.txt OUT --device {device.type} --backend {backend} "
-                               f"--precision {precision}", "images": report.written, "run_seconds": report.seconds,
-                    "images_per_s": report.images_per_second}
+            return {
+                "command": f"i2i generate RUN photos.txt OUT --device {device.type} --backend {backend} "
+                f"--precision {precision}",
+                "images": report.written,
+                "run_seconds": report.seconds,
+                "images_per_s": report.images_per_second,
+            }
+
         log.case("runs", "generate 20 photos 256x256", generate_case)
 
         def video_case():
             predictor = load(run, backend=backend, device=device.type, precision=precision, batch_size=4)
-            result = stylize_video(predictor, clip, Path(tmp) / "out.mp4", batch_size=4,
-                                   max_frames=3 if quick else None, device=device.type)
-            return {"command": f"runtime.load(RUN, backend={backend!r}, precision={precision!r}) + stylize_video "
-                               f"(i2i video's code; its CLI has no --precision)",
-                    "frames": result.frames, "run_seconds": result.seconds, **result.summary()}
+            result = stylize_video(
+                predictor,
+                clip,
+                Path(tmp) / "out.mp4",
+                batch_size=4,
+                max_frames=3 if quick else None,
+                device=device.type,
+            )
+            return {
+                "command": f"runtime.load(RUN, backend={backend!r}, precision={precision!r}) + stylize_video "
+                f"(i2i video's code; its CLI has no --precision)",
+                "frames": result.frames,
+                "run_seconds": result.seconds,
+                **result.summary(),
+            }
+
         log.case("runs", f"video {clip.name}", video_case)
 
 
@@ -407,15 +490,26 @@ def step_end_to_end(log: StepLog, device: torch.device, quick: bool, data: Path)
 def environment(device: torch.device) -> dict:
     import triton
 
-    info = {"python": platform.python_version(), "torch": torch.__version__, "triton": triton.__version__,
-            "numpy": np.__version__, "cuda": torch.version.cuda, "machine": platform.machine(),
-            "cpu_count": os.cpu_count(), "device": device.type}
+    info = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "triton": triton.__version__,
+        "numpy": np.__version__,
+        "cuda": torch.version.cuda,
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "device": device.type,
+    }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
         info["capability"] = ".".join(map(str, torch.cuda.get_device_capability(device)))
         try:
-            info["driver"] = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                                            capture_output=True, text=True, timeout=20).stdout.strip()
+            info["driver"] = subprocess.run(
+                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=20,
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError) as error:
             info["driver"] = f"unknown ({error})"
     return info
@@ -457,18 +551,40 @@ def check(out: Path, device: str, quick: bool, data: Path, budget_scale: float =
     env = dict(os.environ, I2I_KERNEL_CACHE=str(out / "kernel_cache"), PYTHONUNBUFFERED="1")
     if device == "cpu":
         env["TRITON_INTERPRET"] = "1"
-    result = {"schema": SCHEMA, "command": " ".join(sys.argv), "quick": quick,
-              "environment": environment(torch.device(device)), "steps": {}}
+    result = {
+        "schema": SCHEMA,
+        "command": " ".join(sys.argv),
+        "quick": quick,
+        "environment": environment(torch.device(device)),
+        "steps": {},
+    }
     for name, budgets in STEPS.items():
         budget = budgets[0 if device == "cuda" else 1] * budget_scale
         step_started = time.perf_counter()
         reason = skip_reason(name, device, quick)
         if reason:
-            result["steps"][name] = {"status": "skipped", "seconds": 0.0, "budget_s": budget, "error": None,
-                                     "failed_cases": [], "results": {"skipped": reason}}
+            result["steps"][name] = {
+                "status": "skipped",
+                "seconds": 0.0,
+                "budget_s": budget,
+                "error": None,
+                "failed_cases": [],
+                "results": {"skipped": reason},
+            }
             continue
-        command = [sys.executable, "-m", "i2i.benchmarks.gpu_check", "--step", name, "--out", str(out),
-                   "--device", device, "--data", str(data)] + (["--quick"] if quick else [])
+        command = [
+            sys.executable,
+            "-m",
+            "i2i.benchmarks.gpu_check",
+            "--step",
+            name,
+            "--out",
+            str(out),
+            "--device",
+            device,
+            "--data",
+            str(data),
+        ] + (["--quick"] if quick else [])
         try:
             done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=budget)
             status = "ok" if done.returncode == 0 else "failed"
@@ -479,12 +595,23 @@ def check(out: Path, device: str, quick: bool, data: Path, budget_scale: float =
             status, error = "timeout", f"stopped after its {budget:.0f} s budget\n{stderr[-2000:]}"
         step_file = out / "steps" / f"{name}.json"
         results = json.loads(step_file.read_text()) if step_file.is_file() else {}
-        failed_cases = [c["case"] for section in results.values() if isinstance(section, list)
-                        for c in section if isinstance(c, dict) and c.get("ok") is False and "error" in c]
+        failed_cases = [
+            c["case"]
+            for section in results.values()
+            if isinstance(section, list)
+            for c in section
+            if isinstance(c, dict) and c.get("ok") is False and "error" in c
+        ]
         if status == "ok" and failed_cases:
             status = "failed cases"
-        result["steps"][name] = {"status": status, "seconds": round(time.perf_counter() - step_started, 1),
-                                 "budget_s": budget, "error": error, "failed_cases": failed_cases, "results": results}
+        result["steps"][name] = {
+            "status": status,
+            "seconds": round(time.perf_counter() - step_started, 1),
+            "budget_s": budget,
+            "error": error,
+            "failed_cases": failed_cases,
+            "results": results,
+        }
         print(f"{name}: {status} in {result['steps'][name]['seconds']} s", flush=True)
         result["total_seconds"] = round(time.perf_counter() - started, 1)
         atomic_write_bytes(out / "gpu_check.json", (json.dumps(result, indent=1, default=str) + "\n").encode())
@@ -495,34 +622,52 @@ def check(out: Path, device: str, quick: bool, data: Path, budget_scale: float =
 def markdown(result: dict) -> str:
     """The human-readable summary: versions, step status, kernel errors and the latency tables."""
     env = result["environment"]
-    lines = [f"# GPU check: {env.get('gpu', env['device'])}", "",
-             f"driver {env.get('driver', '-')}, CUDA {env['cuda']}, torch {env['torch']}, Triton {env['triton']}, "
-             f"Python {env['python']}; total {result['total_seconds']} s; command `{result['command']}`", "",
-             "| step | status | seconds | budget s |", "|---|---|---|---|"]
+    lines = [
+        f"# GPU check: {env.get('gpu', env['device'])}",
+        "",
+        f"driver {env.get('driver', '-')}, CUDA {env['cuda']}, torch {env['torch']}, Triton {env['triton']}, "
+        f"Python {env['python']}; total {result['total_seconds']} s; command `{result['command']}`",
+        "",
+        "| step | status | seconds | budget s |",
+        "|---|---|---|---|",
+    ]
     for name, step in result["steps"].items():
         lines.append(f"| {name} | {step['status']} | {step['seconds']} | {step['budget_s']:.0f} |")
     kernels = result["steps"].get("kernels", {}).get("results", {})
     for section in ("instance_norm", "conv"):
-        lines += ["", f"## {section} vs torch float64", "", "| case | max abs | max rel | tolerance | ok |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## {section} vs torch float64",
+            "",
+            "| case | max abs | max rel | tolerance | ok |",
+            "|---|---|---|---|---|",
+        ]
         for case in kernels.get(section, []):
             if case["ok"]:
-                lines.append(f"| {case['case']} | {case['max_abs_error']:.2e} | {case['max_rel_error']:.2e} | "
-                             f"{case['tolerance']:.0e} | {'yes' if case['within_tolerance'] else '**NO**'} |")
+                lines.append(
+                    f"| {case['case']} | {case['max_abs_error']:.2e} | {case['max_rel_error']:.2e} | "
+                    f"{case['tolerance']:.0e} | {'yes' if case['within_tolerance'] else '**NO**'} |"
+                )
             else:
                 lines.append(f"| {case['case']} | error | | | **NO** |")
     for name in LATENCY_SHAPES:
         rows = result["steps"].get(name, {}).get("results", {}).get("rows", [])
         if rows:
-            lines += ["", f"## {name}", "",
-                      "| backend | median ms | p90 ms | img/s | peak MB | × eager fp32 | × compile |",
-                      "|---|---|---|---|---|---|---|"]
+            lines += [
+                "",
+                f"## {name}",
+                "",
+                "| backend | median ms | p90 ms | img/s | peak MB | × eager fp32 | × compile |",
+                "|---|---|---|---|---|---|---|",
+            ]
             for r in rows:
                 if r.get("median_ms"):
                     fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
-                    lines.append(f"| {r['backend']} | {r['median_ms']:.3f} | {r['p90_ms']:.3f} | "
-                                 f"{r['images_per_s']:.1f} | {fmt(r['peak_mb'], '.0f')} | {fmt(r.get('x_eager_fp32'), '.2f')} | "
-                                 f"{fmt(r.get('x_torch_compile'), '.2f')} |")
+                    lines.append(
+                        f"| {r['backend']} | {r['median_ms']:.3f} | {r['p90_ms']:.3f} | "
+                        f"{r['images_per_s']:.1f} | {fmt(r['peak_mb'], '.0f')} | {fmt(r.get('x_eager_fp32'), '.2f')} | "
+                        f"{fmt(r.get('x_torch_compile'), '.2f')} |"
+                    )
                 else:
                     lines.append(f"| {r['backend']} | {r.get('note') or 'error'} | | | | | |")
     return "\n".join(lines) + "\n"
@@ -537,8 +682,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step", choices=sorted(STEPS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
-        print("gpu_check: --device cuda but torch sees no CUDA GPU; use --device cpu --quick for the dry run",
-              file=sys.stderr)
+        print(
+            "gpu_check: --device cuda but torch sees no CUDA GPU; use --device cpu --quick for the dry run",
+            file=sys.stderr,
+        )
         return 2
     if args.step:
         run_step(args.step, args.out, torch.device(args.device), args.quick, args.data)

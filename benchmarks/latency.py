@@ -58,7 +58,9 @@ def peak_rss_mb() -> float | None:
     return next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:")), None)
 
 
-def time_call(fn: Callable[[], object], repeats: int, warmup: int, sync: Callable[[], None] = lambda: None) -> list[float]:
+def time_call(
+    fn: Callable[[], object], repeats: int, warmup: int, sync: Callable[[], None] = lambda: None
+) -> list[float]:
     for _ in range(warmup):
         fn()
     sync()
@@ -81,7 +83,7 @@ def photo_batches(folder: Path | None, size: int, count: int) -> list[np.ndarray
         image = read_image(path)
         h, w = image.shape[:2]
         top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
-        crop = image[top:top + size, left:left + size]
+        crop = image[top : top + size, left : left + size]
         batches.append(array_to_model_input(crop).numpy())
     return batches
 
@@ -92,8 +94,10 @@ def parse_sizes(text: str) -> list[int]:
     for item in text.split(","):
         sides = item.strip().lower().split("x")
         if not all(side.isdigit() and int(side) > 0 for side in sides) or len(set(sides)) != 1 or len(sides) > 2:
-            raise ConfigError(f"--sizes {text}: '{item}' is not a square size; write 256,512 or 256x256,512x512 "
-                              "(batch sizes go in --batches)")
+            raise ConfigError(
+                f"--sizes {text}: '{item}' is not a square size; write 256,512 or 256x256,512x512 "
+                "(batch sizes go in --batches)"
+            )
         sizes.append(int(sides[0]))
     return sizes
 
@@ -136,8 +140,9 @@ def deployment_variants(net: torch.nn.Module, config: RunConfig, calibration) ->
 
     variants = [("onnxruntime fp32 (CPU)", "fp32", onnxruntime(graph))]
     if int8:
-        variants.append(("onnxruntime int8 static QDQ (CPU)", "int8",
-                         onnxruntime(quantize_onnx(graph, calibration.batches()))))
+        variants.append(
+            ("onnxruntime int8 static QDQ (CPU)", "int8", onnxruntime(quantize_onnx(graph, calibration.batches())))
+        )
     if FORMATS["openvino"].installed:
         from i2i.export.openvino import from_onnx
         from i2i.export.quantize import quantize_openvino
@@ -148,8 +153,13 @@ def deployment_variants(net: torch.nn.Module, config: RunConfig, calibration) ->
         if cpu_has_native_bf16():
             variants.append(("openvino bf16 (CPU)", "bf16", compile_for_cpu(ir, "bf16")))
         if int8:
-            variants.append(("openvino int8 NNCF (CPU)", "int8",
-                             compile_for_cpu(quantize_openvino(ir, calibration.batches()), "int8")))
+            variants.append(
+                (
+                    "openvino int8 NNCF (CPU)",
+                    "int8",
+                    compile_for_cpu(quantize_openvino(ir, calibration.batches()), "int8"),
+                )
+            )
     return variants
 
 
@@ -167,8 +177,10 @@ class LatencyOptions:
     repeats: int = 20
     warmup: int = 3
     json: Path | None = field(default=None, metadata={"help": "Also write the results here."})
-    no_quality: bool = field(default=False, metadata={
-        "help": "With --run: skip the quality figures (they do not depend on --size or --batch)."})
+    no_quality: bool = field(
+        default=False,
+        metadata={"help": "With --run: skip the quality figures (they do not depend on --size or --batch)."},
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -191,8 +203,9 @@ def measure(args: LatencyOptions) -> dict:
         from i2i.runtime.predictor import FILE_BACKENDS
 
         backend = FILE_BACKENDS.get(args.model.suffix, ("onnxruntime",))[0]  # its own runtime, not auto's pick
-        exported = load(args.model, backend=backend, device="cuda" if backend == "tensorrt" else "cpu",
-                        batch_size=args.batch)
+        exported = load(
+            args.model, backend=backend, device="cuda" if backend == "tensorrt" else "cpu", batch_size=args.batch
+        )
         config = exported.config
         torch.manual_seed(0)
         net = init_weights(build_generator(config.G, *generator_channels(config, exported.direction))).eval()
@@ -217,8 +230,16 @@ def measure(args: LatencyOptions) -> dict:
     def record(name: str, fn: Callable[[], object], note: str = "") -> None:
         reset_peak_rss()
         samples = time_call(fn, args.repeats, args.warmup)
-        rows.append({"backend": name, "median_ms": statistics.median(samples), "p90_ms": float(np.percentile(samples, 90)),
-                     "images_per_s": args.batch * 1e3 / statistics.median(samples), "peak_mb": peak_rss_mb(), "note": note})
+        rows.append(
+            {
+                "backend": name,
+                "median_ms": statistics.median(samples),
+                "p90_ms": float(np.percentile(samples, 90)),
+                "images_per_s": args.batch * 1e3 / statistics.median(samples),
+                "peak_mb": peak_rss_mb(),
+                "note": note,
+            }
+        )
 
     images = np.ascontiguousarray(to_image_arrays(x))
     eager = TorchRunner(net, torch.device("cpu"), torch.float32, False)
@@ -230,7 +251,15 @@ def measure(args: LatencyOptions) -> dict:
 
     if exported is not None:
         if exported.backend == "tensorrt":
-            rows.extend(cuda_rows(net, x, args.repeats, args.warmup, [(f"i2i tensorrt {args.model.name}", lambda: exported.run(images))]))
+            rows.extend(
+                cuda_rows(
+                    net,
+                    x,
+                    args.repeats,
+                    args.warmup,
+                    [(f"i2i tensorrt {args.model.name}", lambda: exported.run(images))],
+                )
+            )
         else:
             record(f"i2i {exported.backend} {args.model.name} (CPU, uint8 in/out)", lambda: exported.run(images))
         return report(rows, config, args, list(x.shape))
@@ -238,8 +267,12 @@ def measure(args: LatencyOptions) -> dict:
     calibration, gate = deployment_inputs(args, config, net)
     for name, precision, runner in deployment_variants(net, config, calibration):
         quality = gate.measure(runner, precision) if gate is not None and precision != "fp32" else None
-        note = (f"FD change {100 * quality.fd_change:.2f} %, PSNR vs fp32 {quality.psnr_mean_db:.1f} dB "
-                f"(min {quality.psnr_min_db:.1f}) on {quality.images} held-out images" if quality else "")
+        note = (
+            f"FD change {100 * quality.fd_change:.2f} %, PSNR vs fp32 {quality.psnr_mean_db:.1f} dB "
+            f"(min {quality.psnr_min_db:.1f}) on {quality.images} held-out images"
+            if quality
+            else ""
+        )
         record(name, lambda: runner(images), note)
         if quality:
             rows[-1]["quality"] = quality.to_dict()
@@ -257,14 +290,20 @@ def report(rows: list[dict], config: RunConfig, args: LatencyOptions, shape: lis
     baseline = rows[0]["median_ms"]
     for row in rows:
         row["speedup_vs_eager_fp32"] = baseline / row["median_ms"]
-    source = f" from {args.run}" if args.run else f" ({args.model.name} vs eager with random weights)" if args.model else " (random weights)"
+    source = (
+        f" from {args.run}"
+        if args.run
+        else f" ({args.model.name} vs eager with random weights)"
+        if args.model
+        else " (random weights)"
+    )
     result = {
         "generator": f"{config.G.netG} ngf {config.G.ngf}" + source,
         "netG": config.G.netG,
         "ngf": config.G.ngf,
         "input": shape,
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-                   + (f", {torch.cuda.get_device_name()}" if cuda else ""),
+        + (f", {torch.cuda.get_device_name()}" if cuda else ""),
         "versions": {"torch": torch.__version__, "onnxruntime": ort.__version__, "python": platform.python_version()},
         "rows": rows,
     }
@@ -272,8 +311,10 @@ def report(rows: list[dict], config: RunConfig, args: LatencyOptions, shape: lis
     print(f"{'backend':<46}{'median ms':>11}{'p90 ms':>9}{'img/s':>8}{'peak MB':>9}{'× eager':>9}  note")
     for row in rows:
         peak = f"{row['peak_mb']:.0f}" if row["peak_mb"] is not None else "n/a"
-        print(f"{row['backend']:<46}{row['median_ms']:>11.1f}{row['p90_ms']:>9.1f}{row['images_per_s']:>8.1f}{peak:>9}"
-              f"{row['speedup_vs_eager_fp32']:>9.2f}  {row['note']}")
+        print(
+            f"{row['backend']:<46}{row['median_ms']:>11.1f}{row['p90_ms']:>9.1f}{row['images_per_s']:>8.1f}{peak:>9}"
+            f"{row['speedup_vs_eager_fp32']:>9.2f}  {row['note']}"
+        )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return result
@@ -284,12 +325,15 @@ def precision_variants(net: torch.nn.Module, device: torch.device) -> dict[str, 
     `.half()` converts a module in place: one module cannot be both."""
     import copy
 
-    return {"fp32": copy.deepcopy(net).to(device, torch.float32),
-            "fp16_channels_last": copy.deepcopy(net).to(device, torch.float16).to(memory_format=torch.channels_last)}
+    return {
+        "fp32": copy.deepcopy(net).to(device, torch.float32),
+        "fp16_channels_last": copy.deepcopy(net).to(device, torch.float16).to(memory_format=torch.channels_last),
+    }
 
 
-def cuda_rows(net: torch.nn.Module, x: torch.Tensor, repeats: int, warmup: int,
-              extra: list[tuple[str, Callable[[], object]]] = ()) -> list[dict]:
+def cuda_rows(
+    net: torch.nn.Module, x: torch.Tensor, repeats: int, warmup: int, extra: list[tuple[str, Callable[[], object]]] = ()
+) -> list[dict]:
     """The GPU side: every variant (and `extra` ones) timed with the same synchronisation;
     peak memory is torch's peak allocation (ONNX Runtime and TensorRT allocate outside it)."""
     from i2i.kernels.dispatch import fuse_generator
@@ -312,9 +356,16 @@ def cuda_rows(net: torch.nn.Module, x: torch.Tensor, repeats: int, warmup: int,
         for name, fn in variants:
             torch.cuda.reset_peak_memory_stats()
             samples = time_call(fn, repeats, warmup, sync)
-            rows.append({"backend": name, "median_ms": statistics.median(samples), "p90_ms": float(np.percentile(samples, 90)),
-                         "images_per_s": x.shape[0] * 1e3 / statistics.median(samples),
-                         "peak_mb": torch.cuda.max_memory_allocated() / 2**20, "note": ""})
+            rows.append(
+                {
+                    "backend": name,
+                    "median_ms": statistics.median(samples),
+                    "p90_ms": float(np.percentile(samples, 90)),
+                    "images_per_s": x.shape[0] * 1e3 / statistics.median(samples),
+                    "peak_mb": torch.cuda.max_memory_allocated() / 2**20,
+                    "note": "",
+                }
+            )
     return rows
 
 

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import torch
+
 from i2i.runtime import load
 from i2i.runtime.generate import generate_dataset
 from i2i.runtime.ray_generate import generate_on_ray

@@ -59,8 +59,11 @@ def layer_costs(net: nn.Module, shape: tuple[int, int, int, int], bytes_per_elem
                 flops = 2.0 * elements_out * macs_per_output
         else:
             flops = float(elements_out)
-        costs.append(LayerCost(name, type(module).__name__, flops,
-                               float((elements_in + elements_out + weights) * bytes_per_element)))
+        costs.append(
+            LayerCost(
+                name, type(module).__name__, flops, float((elements_in + elements_out + weights) * bytes_per_element)
+            )
+        )
 
     handles = []
     for name, module in net.named_modules():
@@ -91,22 +94,33 @@ def main(argv: list[str] | None = None) -> None:
     print_floors(args.netG, args.ngf, args.size, args.batch, args.precision, args.device_name, args.efficiency)
 
 
-def print_floors(net_g: str = "resnet_9blocks", ngf: int = 64, size: int = 256, batch: int = 1,
-                 precision: str = "fp16", device_name: str | None = None, efficiency: float | None = None) -> None:
+def print_floors(
+    net_g: str = "resnet_9blocks",
+    ngf: int = 64,
+    size: int = 256,
+    batch: int = 1,
+    precision: str = "fp16",
+    device_name: str | None = None,
+    efficiency: float | None = None,
+) -> None:
     """Print the generator's FLOPs and traffic and its roofline floor on each device (or on
     `device_name`), with floor / `efficiency` as a labelled estimate when given."""
     net = build_generator(GeneratorConfig(net_g, ngf=ngf), 3, 3).eval()
     costs = layer_costs(net, (batch, 3, size, size), 2 if precision == "fp16" else 4)
     flops, moved = sum(c.flops for c in costs), sum(c.bytes for c in costs)
-    print(f"{net_g} ngf {ngf}, input {batch}x3x{size}x{size}, {precision}: "
-          f"{flops / 1e9:.1f} GFLOP, {moved / 1e6:.1f} MB minimum traffic over {len(costs)} layers "
-          f"(arithmetic intensity {flops / moved:.0f} FLOP/B)")
+    print(
+        f"{net_g} ngf {ngf}, input {batch}x3x{size}x{size}, {precision}: "
+        f"{flops / 1e9:.1f} GFLOP, {moved / 1e6:.1f} MB minimum traffic over {len(costs)} layers "
+        f"(arithmetic intensity {flops / moved:.0f} FLOP/B)"
+    )
     print(f"{'device':<10}{'floor ms':>10}{'estimate ms':>13}  note")
     for device in [device_name] if device_name else DEVICES:
         floor = floor_seconds(costs, device, precision) * 1e3
         estimate = f"{floor / efficiency:>13.3f}" if efficiency else f"{'-':>13}"
-        print(f"{device:<10}{floor:>10.3f}{estimate}  {DEVICES[device]['note']}"
-              + ("  (ESTIMATE: floor / measured efficiency)" if efficiency else ""))
+        print(
+            f"{device:<10}{floor:>10.3f}{estimate}  {DEVICES[device]['note']}"
+            + ("  (ESTIMATE: floor / measured efficiency)" if efficiency else "")
+        )
 
 
 if __name__ == "__main__":

@@ -42,12 +42,18 @@ def square(image: np.ndarray, side: int) -> np.ndarray:
     size = (max(side, round(w * scale)), max(side, round(h * scale)))
     resized = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     top, left = (resized.shape[0] - side) // 2, (resized.shape[1] - side) // 2
-    crop = resized[top:top + side, left:left + side]
+    crop = resized[top : top + side, left : left + side]
     return crop[:, :, None] if crop.ndim == 2 else np.ascontiguousarray(crop)
 
 
-def read_set(folder: Path, channels: int, count: int, side: int = SIDE, exclude: set[Path] = frozenset(),
-             role: str = "calibration") -> ImageSet:
+def read_set(
+    folder: Path,
+    channels: int,
+    count: int,
+    side: int = SIDE,
+    exclude: set[Path] = frozenset(),
+    role: str = "calibration",
+) -> ImageSet:
     """Up to `count` images of `folder` (an even, fixed sample when there are more), each
     checked for the generator's channel count; DataError naming the folder or file otherwise."""
     folder = Path(folder)
@@ -62,8 +68,10 @@ def read_set(folder: Path, channels: int, count: int, side: int = SIDE, exclude:
     for path in paths:
         native = read_image(path, channels=0)  # channels=0: as stored (alpha composited)
         if native.shape[2] != channels:
-            raise DataError(f"{path}: {native.shape[2]}-channel image, the generator takes {channels}; "
-                            f"use {role} images of the source domain")
+            raise DataError(
+                f"{path}: {native.shape[2]}-channel image, the generator takes {channels}; "
+                f"use {role} images of the source domain"
+            )
         images.append(square(native, side))
     return ImageSet(folder, paths, images)
 
@@ -74,14 +82,16 @@ def _split(config: RunConfig, split: str, domain: str) -> Path:
     return Path(config.data.dataroot) / f"{split}{domain}"
 
 
-def calibration_set(config: RunConfig, direction: str, folder: Path | None = None,
-                    count: int = CALIBRATION_COUNT) -> ImageSet:
+def calibration_set(
+    config: RunConfig, direction: str, folder: Path | None = None, count: int = CALIBRATION_COUNT
+) -> ImageSet:
     source = "A" if direction == "AtoB" else "B"
     return read_set(folder or _split(config, "train", source), generator_channels(config, direction)[0], count)
 
 
-def holdout_sets(config: RunConfig, direction: str, calibration: ImageSet, folder: Path | None = None,
-                 count: int = HOLDOUT_COUNT) -> tuple[ImageSet, ImageSet]:
+def holdout_sets(
+    config: RunConfig, direction: str, calibration: ImageSet, folder: Path | None = None, count: int = HOLDOUT_COUNT
+) -> tuple[ImageSet, ImageSet]:
     """(held-out source images, real target images) for the quality gate; calibration
     images are left out of the held-out ones."""
     source, target = ("A", "B") if direction == "AtoB" else ("B", "A")

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 
 import numpy as np
 import onnx
@@ -27,7 +27,7 @@ from i2i.rundir import generator_channels
 
 from .calibration import HOLDOUT_COUNT, ImageSet, calibration_set, holdout_sets, square
 from .formats import CALIBRATED, FORMATS, REDUCED, ExportFormat, check_request
-from .onnx import TOLERANCE, ExportReport, verified_onnx, verification_inputs
+from .onnx import TOLERANCE, ExportReport, verification_inputs, verified_onnx
 from .quality import DEFAULT_MAX_FD_CHANGE, QualityGate, QualityReport, Translate, conv_sensitivity, most_sensitive
 
 DEFAULT_SHAPES = "1x256x256,1x512x512,4x1024x1024"
@@ -85,14 +85,21 @@ def export(request: ExportRequest) -> ExportResult:
 
         channels = generator_channels(config, request.direction)[0]
         profile = parse_shapes(request.shapes, channels, size_multiple(config.G))
-    calibration = (calibration_set(config, request.direction, request.calib)
-                   if request.precision in CALIBRATED else ImageSet(Path(), [], []))
-    gate_sets = (holdout_sets(config, request.direction, calibration, request.holdout, request.gate_images)
-                 if request.precision in REDUCED and fmt.name != "tensorrt" else None)
+    calibration = (
+        calibration_set(config, request.direction, request.calib)
+        if request.precision in CALIBRATED
+        else ImageSet(Path(), [], [])
+    )
+    gate_sets = (
+        holdout_sets(config, request.direction, calibration, request.holdout, request.gate_images)
+        if request.precision in REDUCED and fmt.name != "tensorrt"
+        else None
+    )
 
     onnx_precision = "fp16" if request.precision == "fp16" else "fp32"
-    model, parity, net = verified_onnx(request.run_dir, request.direction, request.opset, request.io_kind,
-                                       onnx_precision)
+    model, parity, net = verified_onnx(
+        request.run_dir, request.direction, request.opset, request.io_kind, onnx_precision
+    )
     path = output_path(request, FORMATS["onnx"] if fmt.name == "tensorrt" else fmt)  # TensorRT builds from it
     result = ExportResult(path, parity)
     result.lines = [f"  parity {r.what:>16} {r.shape!s:>18}  max error {r.max_error:.2e}" for r in parity.parity]
@@ -101,8 +108,9 @@ def export(request: ExportRequest) -> ExportResult:
     if gate_sets is not None:
         from i2i.runtime.predictor import TorchRunner
 
-        gate = QualityGate(TorchRunner(net, torch.device("cpu"), torch.float32, False), *gate_sets,
-                           request.max_fd_change)
+        gate = QualityGate(
+            TorchRunner(net, torch.device("cpu"), torch.float32, False), *gate_sets, request.max_fd_change
+        )
     if fmt.name == "openvino":
         result.quality = _export_openvino(request, model, net, calibration, gate, path)
     else:
@@ -116,8 +124,14 @@ def export(request: ExportRequest) -> ExportResult:
     return result
 
 
-def _export_onnx(request: ExportRequest, model: onnx.ModelProto, net: torch.nn.Module, calibration: ImageSet,
-                 gate: QualityGate | None, path: Path) -> QualityReport | None:
+def _export_onnx(
+    request: ExportRequest,
+    model: onnx.ModelProto,
+    net: torch.nn.Module,
+    calibration: ImageSet,
+    gate: QualityGate | None,
+    path: Path,
+) -> QualityReport | None:
     import onnxruntime as ort
 
     from i2i.runtime.onnxruntime_backend import OnnxRuntimeRunner
@@ -140,8 +154,14 @@ def _export_onnx(request: ExportRequest, model: onnx.ModelProto, net: torch.nn.M
     return quality
 
 
-def _export_openvino(request: ExportRequest, model: onnx.ModelProto, net: torch.nn.Module, calibration: ImageSet,
-                     gate: QualityGate | None, path: Path) -> QualityReport | None:
+def _export_openvino(
+    request: ExportRequest,
+    model: onnx.ModelProto,
+    net: torch.nn.Module,
+    calibration: ImageSet,
+    gate: QualityGate | None,
+    path: Path,
+) -> QualityReport | None:
     from i2i.runtime.openvino_backend import compile_for_cpu
 
     from .openvino import from_onnx, write_ir
@@ -179,12 +199,20 @@ def _check_openvino_parity(model, net: torch.nn.Module, request: ExportRequest) 
             expected = net(torch.from_numpy(x)).double().numpy()
         error = float(np.abs(compiled([x])[0] - expected).max())
         if error > tolerance:
-            raise ExportError(f"OpenVINO parity check failed: max error {error:.3g} on {what} {batch.shape} exceeds "
-                              f"{tolerance:g}; nothing written")
+            raise ExportError(
+                f"OpenVINO parity check failed: max error {error:.3g} on {what} {batch.shape} exceeds "
+                f"{tolerance:g}; nothing written"
+            )
 
 
-def _gated(build: Callable[[list[int]], tuple[object, Translate]], gate: QualityGate | None, net: torch.nn.Module,
-           calibration: ImageSet, precision: str, conv_names: list[str]) -> tuple[object, QualityReport | None]:
+def _gated(
+    build: Callable[[list[int]], tuple[object, Translate]],
+    gate: QualityGate | None,
+    net: torch.nn.Module,
+    calibration: ImageSet,
+    precision: str,
+    conv_names: list[str],
+) -> tuple[object, QualityReport | None]:
     """Build with every layer reduced; if the gate fails and the precision is calibrated,
     keep the 1, 2, 4, 8 most sensitive convolutions (measured one by one) in fp32 in turn."""
     built, translate = build([])
@@ -197,19 +225,26 @@ def _gated(build: Callable[[list[int]], tuple[object, Translate]], gate: Quality
     if precision in CALIBRATED:
         scores = conv_sensitivity(net, [square(image, SENSITIVITY_SIDE)[None] for image in calibration.images[:2]])
         if len(scores) != len(conv_names):
-            raise QualityGateError(f"{precision} failed the quality gate ({report.summary()}) and its layers could "
-                                   f"not be matched to the graph ({len(scores)} vs {len(conv_names)} convolutions); "
-                                   "nothing written")
+            raise QualityGateError(
+                f"{precision} failed the quality gate ({report.summary()}) and its layers could "
+                f"not be matched to the graph ({len(scores)} vs {len(conv_names)} convolutions); "
+                "nothing written"
+            )
         for count in (c for c in FALLBACK_STEPS if c < len(scores)):
             keep = most_sensitive(scores, count)
             built, translate = build(keep)
             report = gate.measure(translate, precision, [conv_names[i] for i in keep])
             if report.passed:
                 return built, report
-    raise QualityGateError(f"{precision} failed the quality gate: {first.summary()}"
-                           + (f"; still {100 * report.fd_change:.2f} % with {len(report.kept_fp32)} most sensitive "
-                              "layers in fp32" if report is not first else "")
-                           + "; nothing written (raise --max-fd-change or export fp32)")
+    raise QualityGateError(
+        f"{precision} failed the quality gate: {first.summary()}"
+        + (
+            f"; still {100 * report.fd_change:.2f} % with {len(report.kept_fp32)} most sensitive layers in fp32"
+            if report is not first
+            else ""
+        )
+        + "; nothing written (raise --max-fd-change or export fp32)"
+    )
 
 
 def _write_quality(path: Path, quality: QualityReport | None) -> None:
@@ -221,7 +256,15 @@ def _build_engine(request: ExportRequest, onnx_path: Path, profile) -> str:
     from .tensorrt import build_engine
 
     engine = onnx_path.with_suffix(".engine")
-    sidecar = build_engine(onnx_path, engine, profile, request.precision, fused=not request.native_instance_norm,
-                           timing_cache=request.timing_cache)
-    return (f"{engine}: {sidecar.precision}, {sidecar.fused_plugins} fused instance norms, TensorRT "
-            f"{sidecar.tensorrt_version} on {sidecar.gpu}, built in {sidecar.build_seconds:.1f} s")
+    sidecar = build_engine(
+        onnx_path,
+        engine,
+        profile,
+        request.precision,
+        fused=not request.native_instance_norm,
+        timing_cache=request.timing_cache,
+    )
+    return (
+        f"{engine}: {sidecar.precision}, {sidecar.fused_plugins} fused instance norms, TensorRT "
+        f"{sidecar.tensorrt_version} on {sidecar.gpu}, built in {sidecar.build_seconds:.1f} s"
+    )

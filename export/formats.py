@@ -33,8 +33,9 @@ class ExportFormat:
 
 FORMATS = {
     "onnx": ExportFormat("onnx", ".onnx", ("fp32", "fp16", "int8"), False, "onnxruntime", "onnxruntime", "", True),
-    "openvino": ExportFormat("openvino", ".xml", ("fp32", "bf16", "int8"), False, "openvino", "openvino",
-                             "i2i[openvino]", False),
+    "openvino": ExportFormat(
+        "openvino", ".xml", ("fp32", "bf16", "int8"), False, "openvino", "openvino", "i2i[openvino]", False
+    ),
     "tensorrt": ExportFormat("tensorrt", ".engine", ("fp32", "fp16"), True, "tensorrt", "tensorrt", "i2i[gpu]", False),
 }
 
@@ -42,9 +43,20 @@ FORMATS = {
 def format_table() -> str:
     """The table as `i2i export --formats` prints it."""
     header = ("format", "suffix", "precisions", "needs GPU", "calibration", "io uint8", "backend", "extra", "installed")
-    rows = [(f.name, f.suffix, ",".join(f.precisions), "yes" if f.needs_gpu else "no",
-             ",".join(p for p in f.precisions if p in CALIBRATED) or "-", "yes" if f.uint8_io else "no", f.backend,
-             f.extra or "(core)", "yes" if f.installed else "no") for f in FORMATS.values()]
+    rows = [
+        (
+            f.name,
+            f.suffix,
+            ",".join(f.precisions),
+            "yes" if f.needs_gpu else "no",
+            ",".join(p for p in f.precisions if p in CALIBRATED) or "-",
+            "yes" if f.uint8_io else "no",
+            f.backend,
+            f.extra or "(core)",
+            "yes" if f.installed else "no",
+        )
+        for f in FORMATS.values()
+    ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = ("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows])
     return "\n".join(lines)
@@ -60,24 +72,31 @@ def cpu_has_native_bf16() -> bool:
 def check_request(name: str, precision: str, io_kind: str = "float") -> ExportFormat:
     """The format row for a valid request; ConfigError / MissingDependencyError otherwise."""
     if name not in FORMATS:
-        raise ConfigError(f"--format {name}: not a format; choose one of {', '.join(FORMATS)} "
-                          "(see i2i export --formats)")
+        raise ConfigError(
+            f"--format {name}: not a format; choose one of {', '.join(FORMATS)} (see i2i export --formats)"
+        )
     fmt = FORMATS[name]
     if precision not in fmt.precisions:
         raise ConfigError(f"--format {name} --precision {precision}: {name} exports {', '.join(fmt.precisions)}")
     if io_kind == "uint8" and (not fmt.uint8_io or precision in CALIBRATED):
-        raise ConfigError(f"--io uint8: not available for --format {name} --precision {precision}; drop --io uint8 "
-                          "(the runtime converts uint8 images itself)")
+        raise ConfigError(
+            f"--io uint8: not available for --format {name} --precision {precision}; drop --io uint8 "
+            "(the runtime converts uint8 images itself)"
+        )
     if not fmt.installed:
-        raise MissingDependencyError(f"--format {name} needs the Python package {fmt.module}: "
-                                     f"pip install '{fmt.extra}'")
+        raise MissingDependencyError(
+            f"--format {name} needs the Python package {fmt.module}: pip install '{fmt.extra}'"
+        )
     if fmt.needs_gpu:
         import torch
 
         if not torch.cuda.is_available():
-            raise ConfigError(f"--format {name} builds on an NVIDIA GPU and none is visible here; "
-                              "export onnx or openvino")
+            raise ConfigError(
+                f"--format {name} builds on an NVIDIA GPU and none is visible here; export onnx or openvino"
+            )
     if name == "openvino" and precision == "bf16" and not cpu_has_native_bf16():
-        raise ConfigError("--precision bf16: this CPU has no native bf16 (AVX-512 BF16 / AMX), where OpenVINO would "
-                          "only emulate it; use fp32 or int8")
+        raise ConfigError(
+            "--precision bf16: this CPU has no native bf16 (AVX-512 BF16 / AMX), where OpenVINO would "
+            "only emulate it; use fp32 or int8"
+        )
     return fmt

@@ -83,9 +83,17 @@ def _trace(module: nn.Module, example: torch.Tensor, opset: int) -> onnx.ModelPr
     axes = {0: "N", 1: "H", 2: "W"} if example.dtype == torch.uint8 else {0: "N", 2: "H", 3: "W"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and folding notes
-        torch.onnx.export(module, (example,), buffer, dynamo=False, opset_version=opset,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                          dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes}, do_constant_folding=True)
+        torch.onnx.export(
+            module,
+            (example,),
+            buffer,
+            dynamo=False,
+            opset_version=opset,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes},
+            do_constant_folding=True,
+        )
     return onnx.load_from_string(buffer.getvalue())
 
 
@@ -95,8 +103,9 @@ def _simplify(model: onnx.ModelProto) -> onnx.ModelProto:
     return onnxslim.slim(model)
 
 
-def build_onnx(net: nn.Module, config: RunConfig, direction: str, opset: int = 17, io_kind: str = "float",
-               precision: str = "fp32") -> onnx.ModelProto:
+def build_onnx(
+    net: nn.Module, config: RunConfig, direction: str, opset: int = 17, io_kind: str = "float", precision: str = "fp32"
+) -> onnx.ModelProto:
     """Trace, simplify, annotate and check one generator; returns the model (not yet verified)."""
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ConfigError(f"opset {opset} is not supported; use {MIN_OPSET}..{MAX_OPSET}")
@@ -131,11 +140,15 @@ def read_metadata(model: onnx.ModelProto, source: Path) -> dict[str, str]:
     props = {p.key: p.value for p in model.metadata_props}
     missing = {"train_config", "direction", "io", "size_multiple"} - set(props)
     if missing:
-        raise ConfigError(f"{source}: not an i2i export (metadata {', '.join(sorted(missing))} missing); export with `i2i export`")
+        raise ConfigError(
+            f"{source}: not an i2i export (metadata {', '.join(sorted(missing))} missing); export with `i2i export`"
+        )
     return props
 
 
-def verification_inputs(config: RunConfig, direction: str, multiple: int, count: int = 3) -> list[tuple[str, np.ndarray]]:
+def verification_inputs(
+    config: RunConfig, direction: str, multiple: int, count: int = 3
+) -> list[tuple[str, np.ndarray]]:
     """(label, uint8 NHWC batch) pairs: noise at three sizes, plus up to `count` real images
     of the run's dataset (test split, else train split), each padded to the size multiple,
     when that folder is still there."""
@@ -143,8 +156,10 @@ def verification_inputs(config: RunConfig, direction: str, multiple: int, count:
     extra = condition_channels(config)
     side = max(2 * multiple, 16)
     rng = np.random.default_rng(0)
-    inputs = [("noise", rng.integers(0, 256, (n, h, w, in_nc + extra), dtype=np.uint8))
-              for n, h, w in ((1, side, side), (2, side, 2 * side), (1, 3 * side, side))]
+    inputs = [
+        ("noise", rng.integers(0, 256, (n, h, w, in_nc + extra), dtype=np.uint8))
+        for n, h, w in ((1, side, side), (2, side, 2 * side), (1, 3 * side, side))
+    ]
     domain = "A" if direction == "AtoB" else "B"
     for split in ("test", "train") if config.data.dataroot else ():
         folder = Path(config.data.dataroot) / f"{split}{domain}"
@@ -158,8 +173,9 @@ def verification_inputs(config: RunConfig, direction: str, multiple: int, count:
     return inputs
 
 
-def verified_onnx(run_dir: Path, direction: str = "AtoB", opset: int = 17, io_kind: str = "float",
-                  precision: str = "fp32") -> tuple[onnx.ModelProto, ExportReport, nn.Module]:
+def verified_onnx(
+    run_dir: Path, direction: str = "AtoB", opset: int = 17, io_kind: str = "float", precision: str = "fp32"
+) -> tuple[onnx.ModelProto, ExportReport, nn.Module]:
     """The run's generator for `direction` as ONNX, verified in ONNX Runtime against the
     torch generator (ExportError if it differs); returns it unwritten with its report and
     the fp32 torch generator. Class-conditional generators take the class plane as one more
@@ -178,14 +194,22 @@ def verified_onnx(run_dir: Path, direction: str = "AtoB", opset: int = 17, io_ki
         report.parity.append(ParityResult(what, batch.shape, _max_error(session, reference, batch, io_kind, precision)))
     if report.max_error > tolerance:
         worst = max(report.parity, key=lambda r: r.max_error)
-        raise ExportError(f"parity check failed: max error {worst.max_error:.3g} on {worst.what} {worst.shape} "
-                          f"exceeds {tolerance:g}; nothing written")
+        raise ExportError(
+            f"parity check failed: max error {worst.max_error:.3g} on {worst.what} {worst.shape} "
+            f"exceeds {tolerance:g}; nothing written"
+        )
     report.seconds = time.perf_counter() - started
     return model, report, reference
 
 
-def export_onnx(run_dir: Path, out_path: Path | None = None, direction: str = "AtoB", opset: int = 17,
-                io_kind: str = "float", precision: str = "fp32") -> ExportReport:
+def export_onnx(
+    run_dir: Path,
+    out_path: Path | None = None,
+    direction: str = "AtoB",
+    opset: int = 17,
+    io_kind: str = "float",
+    precision: str = "fp32",
+) -> ExportReport:
     """Export the run's generator for `direction` to ONNX, verified (see `verified_onnx`), and
     write it atomically."""
     started = time.perf_counter()

@@ -64,8 +64,10 @@ def read_ir(path: Path):
     if not path.is_file():
         raise ConfigError(f"{path}: no such file; export one with `i2i export RUN --format openvino`")
     if not path.with_suffix(".bin").is_file():
-        raise ConfigError(f"{path}: its weights {path.with_suffix('.bin').name} are missing beside it; copy the .xml "
-                          "and .bin together or re-export")
+        raise ConfigError(
+            f"{path}: its weights {path.with_suffix('.bin').name} are missing beside it; copy the .xml "
+            "and .bin together or re-export"
+        )
     try:
         model = ov.Core().read_model(str(path))
     except RuntimeError as exc:
@@ -73,7 +75,9 @@ def read_ir(path: Path):
         raise ConfigError(f"{path}: OpenVINO cannot read it ({reason}); re-export it") from None
     missing = [key for key in REQUIRED if not model.has_rt_info([RT_INFO_ROOT, key])]
     if missing:
-        raise ConfigError(f"{path}: not an i2i export (metadata {', '.join(missing)} missing); export with "
-                          "`i2i export RUN --format openvino`")
+        raise ConfigError(
+            f"{path}: not an i2i export (metadata {', '.join(missing)} missing); export with "
+            "`i2i export RUN --format openvino`"
+        )
     info = model.get_rt_info()[RT_INFO_ROOT]
     return model, {key: value.astype(str) for key, value in info.items()}

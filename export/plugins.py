@@ -66,8 +66,15 @@ def fuse_instance_norm_nodes(model: onnx.ModelProto, domain: str = NAMESPACE) ->
         else:
             continue
         replacements[id(user)] = helper.make_node(
-            op, inputs, [user.output[0]], name=f"{node.name or op}_fused", domain=domain,
-            plugin_namespace=NAMESPACE, plugin_version=PLUGIN_VERSION, **attributes)
+            op,
+            inputs,
+            [user.output[0]],
+            name=f"{node.name or op}_fused",
+            domain=domain,
+            plugin_namespace=NAMESPACE,
+            plugin_version=PLUGIN_VERSION,
+            **attributes,
+        )
         removed.add(id(node))
 
     # The fused node takes the consumer's place: all its inputs (the residual too) exist there.
@@ -89,8 +96,9 @@ class PluginKernel:
 
 
 @lru_cache(maxsize=None)
-def compile_plugin_kernel(dtype: str, activation: str, has_residual: bool, epsilon: float, alpha: float,
-                          arch: int) -> PluginKernel:
+def compile_plugin_kernel(
+    dtype: str, activation: str, has_residual: bool, epsilon: float, alpha: float, arch: int
+) -> PluginKernel:
     """Compile the single-launch instance-norm kernel to PTX for sm_`arch` — no GPU needed.
 
     Pointer arguments are x, scale, bias[, residual] (all `dtype`: TensorRT gives a plugin's
@@ -102,12 +110,27 @@ def compile_plugin_kernel(dtype: str, activation: str, has_residual: bool, epsil
     if arch not in SUPPORTED_ARCHS:
         raise ValueError(f"sm_{arch} is not a supported target; use one of {SUPPORTED_ARCHS}")
     pointer = {"fp32": "*fp32", "fp16": "*fp16"}[dtype]
-    signature = {"x_ptr": pointer, "scale_ptr": pointer, "bias_ptr": pointer,
-                 "residual_ptr": pointer if has_residual else "constexpr", "C": "i32", "HW": "i32", "y_ptr": pointer,
-                 "EPS": "constexpr", "NEGATIVE_SLOPE": "constexpr", "ACTIVATION": "constexpr",
-                 "HAS_RESIDUAL": "constexpr", "BLOCK": "constexpr"}
-    constants = {"EPS": float(epsilon), "NEGATIVE_SLOPE": float(alpha), "ACTIVATION": ACTIVATION_CODES[activation],
-                 "HAS_RESIDUAL": has_residual, "BLOCK": PLANE_BLOCK}
+    signature = {
+        "x_ptr": pointer,
+        "scale_ptr": pointer,
+        "bias_ptr": pointer,
+        "residual_ptr": pointer if has_residual else "constexpr",
+        "C": "i32",
+        "HW": "i32",
+        "y_ptr": pointer,
+        "EPS": "constexpr",
+        "NEGATIVE_SLOPE": "constexpr",
+        "ACTIVATION": "constexpr",
+        "HAS_RESIDUAL": "constexpr",
+        "BLOCK": "constexpr",
+    }
+    constants = {
+        "EPS": float(epsilon),
+        "NEGATIVE_SLOPE": float(alpha),
+        "ACTIVATION": ACTIVATION_CODES[activation],
+        "HAS_RESIDUAL": has_residual,
+        "BLOCK": PLANE_BLOCK,
+    }
     if not has_residual:
         constants["residual_ptr"] = None
     if triton.knobs.runtime.interpret:
@@ -140,11 +163,14 @@ def _drop_trailing_params(ptx: str, name: str, keep: int) -> str:
 def _compile_in_subprocess(*args) -> PluginKernel:
     """Under TRITON_INTERPRET=1 (the CPU test setup) Triton's language objects are built for
     the interpreter and cannot compile; a fresh process without the switch can."""
-    code = ("import json, sys, dataclasses; from i2i.export.plugins import compile_plugin_kernel; "
-            "print(json.dumps(dataclasses.asdict(compile_plugin_kernel(*json.loads(sys.argv[1])))))")
+    code = (
+        "import json, sys, dataclasses; from i2i.export.plugins import compile_plugin_kernel; "
+        "print(json.dumps(dataclasses.asdict(compile_plugin_kernel(*json.loads(sys.argv[1])))))"
+    )
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    done = subprocess.run([sys.executable, "-c", code, json.dumps(args)], env=env, capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(args)], env=env, capture_output=True, text=True, check=True
+    )
     return PluginKernel(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -183,8 +209,9 @@ def register_tensorrt_plugins(arch: int) -> None:
         return kernel.name.encode(), kernel.ptx.encode(), params, extra
 
     @trtp.register(f"{NAMESPACE}::{OP_ACTIVATION}")
-    def act_desc(x: trtp.TensorDesc, scale: trtp.TensorDesc, bias: trtp.TensorDesc, epsilon: float,
-                 activation: str, alpha: float) -> trtp.TensorDesc:
+    def act_desc(
+        x: trtp.TensorDesc, scale: trtp.TensorDesc, bias: trtp.TensorDesc, epsilon: float, activation: str, alpha: float
+    ) -> trtp.TensorDesc:
         return x.like()
 
     @trtp.autotune(f"{NAMESPACE}::{OP_ACTIVATION}")
@@ -192,13 +219,28 @@ def register_tensorrt_plugins(arch: int) -> None:
         return [trtp.AutoTuneCombination("FP32|FP16, FP32|FP16, FP32|FP16, FP32|FP16", "LINEAR")]
 
     @trtp.aot_impl(f"{NAMESPACE}::{OP_ACTIVATION}")
-    def act_aot(x: trtp.TensorDesc, scale: trtp.TensorDesc, bias: trtp.TensorDesc, epsilon: float, activation: str,
-                alpha: float, outputs, tactic: int):
+    def act_aot(
+        x: trtp.TensorDesc,
+        scale: trtp.TensorDesc,
+        bias: trtp.TensorDesc,
+        epsilon: float,
+        activation: str,
+        alpha: float,
+        outputs,
+        tactic: int,
+    ):
         return launch(compile_plugin_kernel(dtype_name(x), activation, False, epsilon, alpha, arch), x)
 
     @trtp.register(f"{NAMESPACE}::{OP_RESIDUAL}")
-    def add_desc(x: trtp.TensorDesc, scale: trtp.TensorDesc, bias: trtp.TensorDesc, residual: trtp.TensorDesc,
-                 epsilon: float, activation: str, alpha: float) -> trtp.TensorDesc:
+    def add_desc(
+        x: trtp.TensorDesc,
+        scale: trtp.TensorDesc,
+        bias: trtp.TensorDesc,
+        residual: trtp.TensorDesc,
+        epsilon: float,
+        activation: str,
+        alpha: float,
+    ) -> trtp.TensorDesc:
         return x.like()
 
     @trtp.autotune(f"{NAMESPACE}::{OP_RESIDUAL}")
@@ -206,8 +248,17 @@ def register_tensorrt_plugins(arch: int) -> None:
         return [trtp.AutoTuneCombination("FP32|FP16, FP32|FP16, FP32|FP16, FP32|FP16, FP32|FP16", "LINEAR")]
 
     @trtp.aot_impl(f"{NAMESPACE}::{OP_RESIDUAL}")
-    def add_aot(x: trtp.TensorDesc, scale: trtp.TensorDesc, bias: trtp.TensorDesc, residual: trtp.TensorDesc,
-                epsilon: float, activation: str, alpha: float, outputs, tactic: int):
+    def add_aot(
+        x: trtp.TensorDesc,
+        scale: trtp.TensorDesc,
+        bias: trtp.TensorDesc,
+        residual: trtp.TensorDesc,
+        epsilon: float,
+        activation: str,
+        alpha: float,
+        outputs,
+        tactic: int,
+    ):
         return launch(compile_plugin_kernel(dtype_name(x), activation, True, epsilon, alpha, arch), x)
 
     _registered = True

@@ -12,8 +12,8 @@ against fp32 on calibration images measures how much that layer costs.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -55,9 +55,11 @@ class QualityReport:
 
     def summary(self) -> str:
         kept = f", {len(self.kept_fp32)} layers kept in fp32" if self.kept_fp32 else ""
-        return (f"{self.precision}: FD change {100 * self.fd_change:.2f} % (limit {100 * self.max_fd_change:g} %), "
-                f"PSNR vs fp32 {self.psnr_mean_db:.1f} dB (min {self.psnr_min_db:.1f}) on {self.images} held-out "
-                f"images{kept}")
+        return (
+            f"{self.precision}: FD change {100 * self.fd_change:.2f} % (limit {100 * self.max_fd_change:g} %), "
+            f"PSNR vs fp32 {self.psnr_mean_db:.1f} dB (min {self.psnr_min_db:.1f}) on {self.images} held-out "
+            f"images{kept}"
+        )
 
 
 class QualityGate:
@@ -78,8 +80,17 @@ class QualityGate:
         outputs = [reduced(batch) for batch in self.held_out.batches()]
         psnrs = [psnr_uint8(a, b) for a, b in zip(outputs, self.reference_outputs)]
         fd = self._fd(outputs)
-        return QualityReport(precision, len(outputs), float(np.mean(psnrs)), float(np.min(psnrs)), self.fd_fp32, fd,
-                             abs(fd - self.fd_fp32) / self.fd_fp32, self.max_fd_change, kept_fp32=list(kept_fp32))
+        return QualityReport(
+            precision,
+            len(outputs),
+            float(np.mean(psnrs)),
+            float(np.min(psnrs)),
+            self.fd_fp32,
+            fd,
+            abs(fd - self.fd_fp32) / self.fd_fp32,
+            self.max_fd_change,
+            kept_fp32=list(kept_fp32),
+        )
 
 
 def _fake_quantize(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, levels: int) -> torch.Tensor:
@@ -118,7 +129,8 @@ def conv_sensitivity(net: nn.Module, images: list[np.ndarray]) -> list[float]:
     for module in order:
         low, high = ranges[module]
         hook = module.register_forward_pre_hook(
-            lambda m, inputs, low=low, high=high: (_fake_quantize(inputs[0], low, high, 256),))
+            lambda m, inputs, low=low, high=high: (_fake_quantize(inputs[0], low, high, 256),)
+        )
         original = module.weight.data
         module.weight.data = _int8_weight(original, 1 if isinstance(module, nn.ConvTranspose2d) else 0)
         try:

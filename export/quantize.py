@@ -53,9 +53,16 @@ def quantize_onnx(model: onnx.ModelProto, calibration: list[np.ndarray], keep_fp
             onnx.save(model, str(source))
             quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
             names = onnx_conv_names(onnx.load(str(prepared)))  # the names after pre-processing's graph optimizations
-            quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            nodes_to_exclude=[names[i] for i in keep_fp32])
+            quantize_static(
+                str(prepared),
+                str(out),
+                Reader(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                nodes_to_exclude=[names[i] for i in keep_fp32],
+            )
             quantized = onnx.load(str(out))
     finally:
         root.setLevel(level)

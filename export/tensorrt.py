@@ -48,7 +48,9 @@ class EngineSidecar:
             raw = json.loads(path.read_text())
             return cls(**{**raw, **{k: tuple(raw[k]) for k in ("min_shape", "opt_shape", "max_shape")}})
         except FileNotFoundError:
-            raise ConfigError(f"{path}: missing; an i2i engine comes with its sidecar, rebuild with `i2i export --trt`") from None
+            raise ConfigError(
+                f"{path}: missing; an i2i engine comes with its sidecar, rebuild with `i2i export --trt`"
+            ) from None
         except (json.JSONDecodeError, TypeError, KeyError) as exc:
             raise ConfigError(f"{path}: unreadable sidecar ({exc}); rebuild the engine") from None
 
@@ -65,7 +67,9 @@ def parse_shapes(text: str, channels: int, multiple: int) -> tuple[Shape, Shape,
     except ValueError:
         triples = []
     if len(triples) != 3 or any(len(t) != 3 or min(t) < 1 for t in triples):
-        raise ConfigError(f"--shapes '{text}': expected min,opt,max as NxHxW,NxHxW,NxHxW (e.g. 1x256x256,1x512x512,4x1024x1024)")
+        raise ConfigError(
+            f"--shapes '{text}': expected min,opt,max as NxHxW,NxHxW,NxHxW (e.g. 1x256x256,1x512x512,4x1024x1024)"
+        )
     for _, h, w in triples:
         if h % multiple or w % multiple:
             raise ConfigError(f"--shapes: {h}x{w} is not a multiple of the generator's size multiple {multiple}")
@@ -74,13 +78,19 @@ def parse_shapes(text: str, channels: int, multiple: int) -> tuple[Shape, Shape,
     return tuple((n, channels, h, w) for n, h, w in triples)  # type: ignore[return-value]
 
 
-def check_engine_compatible(sidecar: EngineSidecar, engine_path: Path, tensorrt_version: str, compute_capability: str) -> None:
+def check_engine_compatible(
+    sidecar: EngineSidecar, engine_path: Path, tensorrt_version: str, compute_capability: str
+) -> None:
     if sidecar.tensorrt_version != tensorrt_version:
-        raise ConfigError(f"{engine_path}: built with TensorRT {sidecar.tensorrt_version}, this is {tensorrt_version}; "
-                          "rebuild it here with `i2i export --trt`")
+        raise ConfigError(
+            f"{engine_path}: built with TensorRT {sidecar.tensorrt_version}, this is {tensorrt_version}; "
+            "rebuild it here with `i2i export --trt`"
+        )
     if sidecar.compute_capability != compute_capability:
-        raise ConfigError(f"{engine_path}: built for a {sidecar.gpu} (sm_{sidecar.compute_capability}), this GPU is "
-                          f"sm_{compute_capability}; rebuild it on this GPU")
+        raise ConfigError(
+            f"{engine_path}: built for a {sidecar.gpu} (sm_{sidecar.compute_capability}), this GPU is "
+            f"sm_{compute_capability}; rebuild it on this GPU"
+        )
 
 
 def _gpu() -> tuple[str, str]:
@@ -92,8 +102,15 @@ def _gpu() -> tuple[str, str]:
     return torch.cuda.get_device_name(), f"{major}{minor}"
 
 
-def build_engine(onnx_path: Path, engine_path: Path, shapes: tuple[Shape, Shape, Shape], precision: str = "fp16",
-                 fused: bool = True, timing_cache: Path | None = None, workspace_gib: float = 4.0) -> EngineSidecar:
+def build_engine(
+    onnx_path: Path,
+    engine_path: Path,
+    shapes: tuple[Shape, Shape, Shape],
+    precision: str = "fp16",
+    fused: bool = True,
+    timing_cache: Path | None = None,
+    workspace_gib: float = 4.0,
+) -> EngineSidecar:
     """Build and write `engine_path` (+ sidecar) from an i2i ONNX export."""
     trt, _ = import_tensorrt()
     gpu, capability = _gpu()
@@ -130,7 +147,15 @@ def build_engine(onnx_path: Path, engine_path: Path, shapes: tuple[Shape, Shape,
     atomic_write_bytes(Path(engine_path), bytes(serialized))
     if timing_cache:
         atomic_write_bytes(timing_cache, bytes(config.get_timing_cache().serialize()))
-    sidecar = EngineSidecar(precision, *shapes, fused_count, trt.__version__, gpu, capability,
-                            round(time.perf_counter() - started, 2), metadata)
+    sidecar = EngineSidecar(
+        precision,
+        *shapes,
+        fused_count,
+        trt.__version__,
+        gpu,
+        capability,
+        round(time.perf_counter() - started, 2),
+        metadata,
+    )
     atomic_write_bytes(sidecar_path(engine_path), (json.dumps(asdict(sidecar), indent=2) + "\n").encode())
     return sidecar

@@ -16,8 +16,10 @@ from .config import DATASET_MODES, GAN_MODES, GENERATORS, RESUMABLE, TRAIN_PRECI
 from .errors import ConfigError, UserError, one_line
 
 OUTPUT_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.ENOTDIR, errno.EEXIST)
-MAX_PIXELS_HELP = ("Refuse images (and video frames) above this many pixels, read from the header before decoding.  "
-                   "[default: 50000000, with --tile 500000000]")
+MAX_PIXELS_HELP = (
+    "Refuse images (and video frames) above this many pixels, read from the header before decoding.  "
+    "[default: 50000000, with --tile 500000000]"
+)
 
 
 class UserErrorGroup(click.Group):
@@ -41,8 +43,10 @@ class UserErrorGroup(click.Group):
         except OSError as error:  # a write the library did not wrap (a third-party writer): the path and the cause
             if error.errno not in OUTPUT_ERRNOS:
                 raise
-            failure = click.ClickException(f"{error.filename or 'output'}: {error.strerror}; free disk space or "
-                                           "choose another, writable output path")
+            failure = click.ClickException(
+                f"{error.filename or 'output'}: {error.strerror}; free disk space or "
+                "choose another, writable output path"
+            )
             failure.exit_code = UserError.exit_code
             raise failure from None
 
@@ -79,26 +83,56 @@ def cli(verbose: bool) -> None:
 
 @cli.command()
 @click.argument("data", required=False, type=click.Path(path_type=Path))
-@click.option("--model", type=RegistryChoice("i2i.training.models:NAMES"),
-              help="cycle_gan (two generators, cycle loss), cut or fastcut (one generator, PatchNCE), recycle_gan "
-                   "(CycleGAN on video clips with temporal predictors).  [default: cycle_gan]")
-@click.option("--out", "run_dir", type=click.Path(path_type=Path), help="Run directory to create.  [default: runs/<DATA name>-<model>]")
-@click.option("--resume", "resume_dir", type=click.Path(path_type=Path), help="Continue the run in this directory from its newest checkpoint.")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="JSON file with train_config.json keys (G, D, data, train, alg) to start from; options below override it.")
+@click.option(
+    "--model",
+    type=RegistryChoice("i2i.training.models:NAMES"),
+    help="cycle_gan (two generators, cycle loss), cut or fastcut (one generator, PatchNCE), recycle_gan "
+    "(CycleGAN on video clips with temporal predictors).  [default: cycle_gan]",
+)
+@click.option(
+    "--out",
+    "run_dir",
+    type=click.Path(path_type=Path),
+    help="Run directory to create.  [default: runs/<DATA name>-<model>]",
+)
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(path_type=Path),
+    help="Continue the run in this directory from its newest checkpoint.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON file with train_config.json keys (G, D, data, train, alg) to start from; options below override it.",
+)
 @click.option("--size", type=int, help="Training crop size in pixels.  [default: 256]")
 @click.option("--load-size", type=int, help="Resize to this before cropping.  [default: size × 286/256]")
 @click.option("--steps", type=int, help="Optimizer steps.  [default: 20000]")
 @click.option("--batch-size", type=int, help="Images per step and process.  [default: 1]")
-@click.option("--netG", "net_g", type=click.Choice(GENERATORS),
-              help="Generator architecture.  [default: resnet_9blocks]")
+@click.option(
+    "--netG", "net_g", type=click.Choice(GENERATORS), help="Generator architecture.  [default: resnet_9blocks]"
+)
 @click.option("--ngf", type=int, help="Generator width (filters in the first layer).  [default: 64]")
 @click.option("--ndf", type=int, help="Discriminator width.  [default: 64]")
-@click.option("--residual", is_flag=True, default=None, help="ResNet generators: predict a change to the input, "
-              "starting from the identity (keeps detail sharp in short runs).")
-@click.option("--affine-warp", is_flag=True, default=None, help="ResNet generators: learn a global affine warp of "
-              "the input first, for domains that differ in position/scale (e.g. MNIST → USPS).")
-@click.option("--channels", type=click.Choice(["1", "3"]), help="Image channels of both domains (1 = grayscale).  [default: 3]")
+@click.option(
+    "--residual",
+    is_flag=True,
+    default=None,
+    help="ResNet generators: predict a change to the input, "
+    "starting from the identity (keeps detail sharp in short runs).",
+)
+@click.option(
+    "--affine-warp",
+    is_flag=True,
+    default=None,
+    help="ResNet generators: learn a global affine warp of "
+    "the input first, for domains that differ in position/scale (e.g. MNIST → USPS).",
+)
+@click.option(
+    "--channels", type=click.Choice(["1", "3"]), help="Image channels of both domains (1 = grayscale).  [default: 3]"
+)
 @click.option("--gan-mode", type=click.Choice(GAN_MODES), help="Adversarial loss.  [default: lsgan]")
 @click.option("--lr", type=float, help="Adam learning rate.  [default: 0.0002]")
 @click.option("--seed", type=int, help="Random seed; the same seed gives the same run.  [default: 0]")
@@ -106,21 +140,72 @@ def cli(verbose: bool) -> None:
 @click.option("--save-every", type=int, help="Checkpoint every N steps.  [default: 1000]")
 @click.option("--sample-every", type=int, help="Write a sample grid every N steps.  [default: 500]")
 @click.option("--log-every", type=int, help="Log averaged losses every N steps.  [default: 50]")
-@click.option("--eval-every", type=int, help="Every N steps, FD/KID of translated test A to test B in TensorBoard and RUN/eval.jsonl.  [default: off]")
-@click.option("--no-flip", is_flag=True, default=None, help="Disable random horizontal flips (e.g. for digits or text).")
-@click.option("--dataset-mode", type=click.Choice(DATASET_MODES),
-              help="unaligned images, or JoliGEN labelled layouts: class folders, bbox files, mask PNGs; temporal "
-                   "(clips) is recycle_gan's and its default.  [default: unaligned]")
-@click.option("--semantic-nc", type=int, help="bbox/mask: number of labels including background 0.  [class: from the folders]")
-@click.option("--skip-bad", is_flag=True, default=None, help="Leave out samples with bad labels (listed in RUN/skipped_samples.txt) instead of stopping.")
-@click.option("--precision", type=click.Choice(TRAIN_PRECISIONS),
-              help="auto = bf16 autocast on CUDA, fp32 on CPU.  [default: auto]")
-@click.option("--class-consistency", type=float, help="cycle_gan on unaligned data whose trainA names end in _<label> "
-              "(e.g. 00001_7.png): weight of a loss that keeps each translation's class as read by a classifier trained "
-              "on those labels, then frozen (CyCADA's semantic consistency; no labels of B needed).  [default: off]")
-def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps, batch_size, net_g, ngf, ndf, residual, affine_warp,
-          channels, gan_mode, lr, seed, workers, save_every, sample_every, log_every, eval_every, no_flip, dataset_mode, semantic_nc,
-          skip_bad, precision, class_consistency) -> None:
+@click.option(
+    "--eval-every",
+    type=int,
+    help="Every N steps, FD/KID of translated test A to test B in TensorBoard and RUN/eval.jsonl.  [default: off]",
+)
+@click.option(
+    "--no-flip", is_flag=True, default=None, help="Disable random horizontal flips (e.g. for digits or text)."
+)
+@click.option(
+    "--dataset-mode",
+    type=click.Choice(DATASET_MODES),
+    help="unaligned images, or JoliGEN labelled layouts: class folders, bbox files, mask PNGs; temporal "
+    "(clips) is recycle_gan's and its default.  [default: unaligned]",
+)
+@click.option(
+    "--semantic-nc", type=int, help="bbox/mask: number of labels including background 0.  [class: from the folders]"
+)
+@click.option(
+    "--skip-bad",
+    is_flag=True,
+    default=None,
+    help="Leave out samples with bad labels (listed in RUN/skipped_samples.txt) instead of stopping.",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(TRAIN_PRECISIONS),
+    help="auto = bf16 autocast on CUDA, fp32 on CPU.  [default: auto]",
+)
+@click.option(
+    "--class-consistency",
+    type=float,
+    help="cycle_gan on unaligned data whose trainA names end in _<label> "
+    "(e.g. 00001_7.png): weight of a loss that keeps each translation's class as read by a classifier trained "
+    "on those labels, then frozen (CyCADA's semantic consistency; no labels of B needed).  [default: off]",
+)
+def train(
+    data,
+    model,
+    run_dir,
+    resume_dir,
+    config_file,
+    size,
+    load_size,
+    steps,
+    batch_size,
+    net_g,
+    ngf,
+    ndf,
+    residual,
+    affine_warp,
+    channels,
+    gan_mode,
+    lr,
+    seed,
+    workers,
+    save_every,
+    sample_every,
+    log_every,
+    eval_every,
+    no_flip,
+    dataset_mode,
+    semantic_nc,
+    skip_bad,
+    precision,
+    class_consistency,
+) -> None:
     """Train a translation model on DATA (folders trainA/ and trainB/ of unpaired images;
     for recycle_gan, of videos or folders of frames).
 
@@ -131,32 +216,55 @@ def train(data, model, run_dir, resume_dir, config_file, size, load_size, steps,
     Under `torchrun --nproc_per_node K`
     the same command trains data-parallel on K processes.
     """
-    from .config import RunConfig
     from i2i.training.models import canonical_name
-    from i2i.training.trainer import resume, train as start_training
+    from i2i.training.trainer import resume
+    from i2i.training.trainer import train as start_training
+
+    from .config import RunConfig
 
     overrides = {
-        ("model",): canonical_name(model) if model else None, ("data", "crop_size"): size, ("data", "load_size"): load_size,
-        ("train", "steps"): steps, ("train", "batch_size"): batch_size, ("G", "netG"): net_g, ("G", "ngf"): ngf,
-        ("G", "residual"): residual, ("G", "affine_warp"): affine_warp, ("D", "ndf"): ndf,
-        ("train", "gan_mode"): gan_mode, ("train", "lr"): lr, ("train", "seed"): seed,
-        ("data", "num_workers"): workers, ("train", "save_every"): save_every, ("train", "sample_every"): sample_every,
-        ("train", "log_every"): log_every, ("train", "precision"): precision, ("train", "eval_every"): eval_every,
-        ("data", "flip"): False if no_flip else None, ("data", "dataset_mode"): dataset_mode,
-        ("data", "semantic_nc"): semantic_nc, ("data", "skip_bad"): skip_bad,
-        ("data", "input_nc"): int(channels) if channels else None, ("data", "output_nc"): int(channels) if channels else None,
+        ("model",): canonical_name(model) if model else None,
+        ("data", "crop_size"): size,
+        ("data", "load_size"): load_size,
+        ("train", "steps"): steps,
+        ("train", "batch_size"): batch_size,
+        ("G", "netG"): net_g,
+        ("G", "ngf"): ngf,
+        ("G", "residual"): residual,
+        ("G", "affine_warp"): affine_warp,
+        ("D", "ndf"): ndf,
+        ("train", "gan_mode"): gan_mode,
+        ("train", "lr"): lr,
+        ("train", "seed"): seed,
+        ("data", "num_workers"): workers,
+        ("train", "save_every"): save_every,
+        ("train", "sample_every"): sample_every,
+        ("train", "log_every"): log_every,
+        ("train", "precision"): precision,
+        ("train", "eval_every"): eval_every,
+        ("data", "flip"): False if no_flip else None,
+        ("data", "dataset_mode"): dataset_mode,
+        ("data", "semantic_nc"): semantic_nc,
+        ("data", "skip_bad"): skip_bad,
+        ("data", "input_nc"): int(channels) if channels else None,
+        ("data", "output_nc"): int(channels) if channels else None,
         ("alg", "semantic", "lambda_source_class"): class_consistency,
     }
     started = time.perf_counter()
     if resume_dir is not None:
         ctx = click.get_current_context()
-        refused = [param.opts[0] if param.param_type_name == "option" else param.name.upper()
-                   for param in ctx.command.params
-                   if ctx.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE
-                   and param.name != "resume_dir" and param.opts[0] not in RESUMABLE.values()]
+        refused = [
+            param.opts[0] if param.param_type_name == "option" else param.name.upper()
+            for param in ctx.command.params
+            if ctx.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE
+            and param.name != "resume_dir"
+            and param.opts[0] not in RESUMABLE.values()
+        ]
         if refused:
-            raise ConfigError(f"--resume keeps the run's model and data; it can change only "
-                              f"{', '.join(RESUMABLE.values())} (got {', '.join(refused)})")
+            raise ConfigError(
+                f"--resume keeps the run's model and data; it can change only "
+                f"{', '.join(RESUMABLE.values())} (got {', '.join(refused)})"
+            )
         changes = {key: overrides[tuple(key.split("."))] for key in RESUMABLE}
         step = resume(resume_dir, {key: value for key, value in changes.items() if value is not None})
         run_dir = resume_dir
@@ -197,8 +305,10 @@ def _read_json(path: Path) -> dict:
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a JSON object with train_config.json keys (G, D, data, train, alg), "
-                          f"got a {type(raw).__name__}")
+        raise ConfigError(
+            f"{path}: expected a JSON object with train_config.json keys (G, D, data, train, alg), "
+            f"got a {type(raw).__name__}"
+        )
     return raw
 
 
@@ -206,37 +316,97 @@ def _read_json(path: Path) -> dict:
 @click.argument("run_dir", metavar="MODEL", type=click.Path(path_type=Path))
 @click.argument("source", metavar="INPUT")
 @click.argument("output_dir", type=click.Path(path_type=Path))
-@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True, help="Which generator to use.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Images per forward pass (equal sizes are batched).")
+@click.option(
+    "--direction",
+    type=click.Choice(["AtoB", "BtoA"]),
+    default="AtoB",
+    show_default=True,
+    help="Which generator to use.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Images per forward pass (equal sizes are batched).",
+)
 @click.option("--device", default="cpu", show_default=True, help="torch device: cpu, cuda, cuda:1 ...")
-@click.option("--backend", type=RegistryChoice("i2i.runtime.predictor:BACKENDS"), default="auto",
-              show_default=True, help="torch = PyTorch eager; triton = fused Triton kernels (CUDA); "
-              "onnxruntime = an .onnx MODEL; openvino = an .xml (or .onnx) MODEL; tensorrt = an .engine MODEL; auto = "
-              "on the CPU the fastest installed one, timed on the first batch; on CUDA by file type, triton for runs.")
-@click.option("--precision", type=RegistryChoice("i2i.runtime.predictor:PRECISIONS"), default="fp32",
-              show_default=True, help="Inference precision (fp16 needs CUDA).")
+@click.option(
+    "--backend",
+    type=RegistryChoice("i2i.runtime.predictor:BACKENDS"),
+    default="auto",
+    show_default=True,
+    help="torch = PyTorch eager; triton = fused Triton kernels (CUDA); "
+    "onnxruntime = an .onnx MODEL; openvino = an .xml (or .onnx) MODEL; tensorrt = an .engine MODEL; auto = "
+    "on the CPU the fastest installed one, timed on the first batch; on CUDA by file type, triton for runs.",
+)
+@click.option(
+    "--precision",
+    type=RegistryChoice("i2i.runtime.predictor:PRECISIONS"),
+    default="fp32",
+    show_default=True,
+    help="Inference precision (fp16 needs CUDA).",
+)
 @click.option("--resume", is_flag=True, help="Skip inputs whose output already exists.")
 @click.option("--strict", is_flag=True, help="Stop at the first unreadable image instead of skipping it.")
 @click.option("--shard", help="i/n: process every n-th input starting at i (0-based). Under torchrun: RANK/WORLD_SIZE.")
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Decoding and encoding threads each.")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Decoding and encoding threads each."
+)
 @click.option("--max-pixels", type=click.IntRange(min=1), help=MAX_PIXELS_HELP)
-@click.option("--tile", type=click.IntRange(min=1),
-              help="Translate images larger than TILE×TILE pixels in overlapping tiles (torch "
-              "backend), for images too large for memory.")
-@click.option("--overlap", type=click.IntRange(min=0), default=32, show_default=True,
-              help="Pixels each tile reaches into its neighbours.")
-@click.option("--tile-stats", type=RegistryChoice("i2i.runtime.tiling:TILE_STATS"), default="exact", show_default=True,
-              help="exact = instance-norm statistics of the whole image (no seams; ~L/2 extra passes for L norm "
-                   "layers); tile = each tile's own (one pass, tone may shift between tiles).")
-@click.option("--ray", "ray_address", is_flag=False, flag_value="auto", metavar="[ADDRESS]",
-              help="Run on a Ray cluster (pip install 'i2i[ray]'): `--ray` joins the running one or starts a local "
-                   "one, `--ray HOST:PORT` joins that one. Put it last, after OUTPUT_DIR.")
+@click.option(
+    "--tile",
+    type=click.IntRange(min=1),
+    help="Translate images larger than TILE×TILE pixels in overlapping tiles (torch "
+    "backend), for images too large for memory.",
+)
+@click.option(
+    "--overlap",
+    type=click.IntRange(min=0),
+    default=32,
+    show_default=True,
+    help="Pixels each tile reaches into its neighbours.",
+)
+@click.option(
+    "--tile-stats",
+    type=RegistryChoice("i2i.runtime.tiling:TILE_STATS"),
+    default="exact",
+    show_default=True,
+    help="exact = instance-norm statistics of the whole image (no seams; ~L/2 extra passes for L norm "
+    "layers); tile = each tile's own (one pass, tone may shift between tiles).",
+)
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="auto",
+    metavar="[ADDRESS]",
+    help="Run on a Ray cluster (pip install 'i2i[ray]'): `--ray` joins the running one or starts a local "
+    "one, `--ray HOST:PORT` joins that one. Put it last, after OUTPUT_DIR.",
+)
 @click.option("--actors", help="--ray: predictor actors, N or MIN-MAX (autoscaling).  [default: 1-CPUs, or 1-GPUs]")
 @click.pass_context
-def generate(ctx, run_dir, source, output_dir, direction, batch_size, device, backend, precision, resume, strict, shard,
-             workers, max_pixels, tile, overlap, tile_stats, ray_address, actors) -> None:
+def generate(
+    ctx,
+    run_dir,
+    source,
+    output_dir,
+    direction,
+    batch_size,
+    device,
+    backend,
+    precision,
+    resume,
+    strict,
+    shard,
+    workers,
+    max_pixels,
+    tile,
+    overlap,
+    tile_stats,
+    ray_address,
+    actors,
+) -> None:
     """Translate every image of INPUT — a folder (recursive), a .txt list of paths or a glob
     pattern in quotes — with MODEL (a run directory, an exported .onnx or a TensorRT .engine),
     writing each to its relative path under OUTPUT_DIR at its own size, plus a manifest.
@@ -258,61 +428,124 @@ def generate(ctx, run_dir, source, output_dir, direction, batch_size, device, ba
     parts = (shard or "0/1").split("/")
     if len(parts) != 2 or not all(p.isdigit() for p in parts) or int(parts[1]) < 1:
         raise ConfigError(f"--shard {shard}: expected i/n with 0 <= i < n, e.g. 0/4")
-    predictor = load(run_dir, backend=backend, device=device, direction=direction, batch_size=batch_size,
-                     precision=precision, tile=tile, overlap=overlap, tile_stats=tile_stats)
-    report = generate_dataset(predictor, source, output_dir, model_name=str(run_dir), resume=resume, strict=strict,
-                              shard=(int(parts[0]), int(parts[1])), workers=workers,
-                              max_pixels=pixel_limit(max_pixels, tiled=tile is not None))
-    click.echo(f"{output_dir}: {report.written} images in {report.seconds:.1f} s ({report.images_per_second:.1f} images/s), "
-               f"{report.skipped_existing} already there, {len(report.failed)} unreadable skipped; "
-               f"manifest {report.manifest.name}")
+    predictor = load(
+        run_dir,
+        backend=backend,
+        device=device,
+        direction=direction,
+        batch_size=batch_size,
+        precision=precision,
+        tile=tile,
+        overlap=overlap,
+        tile_stats=tile_stats,
+    )
+    report = generate_dataset(
+        predictor,
+        source,
+        output_dir,
+        model_name=str(run_dir),
+        resume=resume,
+        strict=strict,
+        shard=(int(parts[0]), int(parts[1])),
+        workers=workers,
+        max_pixels=pixel_limit(max_pixels, tiled=tile is not None),
+    )
+    click.echo(
+        f"{output_dir}: {report.written} images in {report.seconds:.1f} s ({report.images_per_second:.1f} images/s), "
+        f"{report.skipped_existing} already there, {len(report.failed)} unreadable skipped; "
+        f"manifest {report.manifest.name}"
+    )
     note = report.scale_note(predictor.config)
     if note:
         click.echo(note)
 
 
-def _generate_on_ray(ctx: click.Context, address: str | None, actors: str | None, shard: str | None,
-                     strict: bool, max_pixels: int) -> None:
+def _generate_on_ray(
+    ctx: click.Context, address: str | None, actors: str | None, shard: str | None, strict: bool, max_pixels: int
+) -> None:
     from i2i.runtime.ray_generate import generate_on_ray
 
     if not address or shard or strict:
-        raise ConfigError("--ray runs the whole job and lists bad images in the manifest: drop --shard and --strict; "
-                          "--actors needs --ray")
+        raise ConfigError(
+            "--ray runs the whole job and lists bad images in the manifest: drop --shard and --strict; "
+            "--actors needs --ray"
+        )
     p = ctx.params
     explicit_device = ctx.get_parameter_source("device") is not click.core.ParameterSource.DEFAULT
-    load_options = {"path": p["run_dir"], "backend": p["backend"], "device": p["device"] if explicit_device else None,
-                    "direction": p["direction"], "batch_size": p["batch_size"], "precision": p["precision"],
-                    "tile": p["tile"], "overlap": p["overlap"], "tile_stats": p["tile_stats"]}
-    report = generate_on_ray(load_options, p["source"], p["output_dir"], address, actors, p["resume"],
-                             str(p["run_dir"]), max_pixels)
-    click.echo(f"{p['output_dir']}: {report.written} images in {report.seconds:.1f} s ({report.images_per_second:.1f} "
-               f"images/s; start-up {report.startup_seconds:.1f} s) on {report.nodes} Ray node(s), {report.actors} "
-               f"actor(s), {report.skipped_existing} already there, {len(report.failed)} unreadable skipped; "
-               f"manifest {report.manifest.name}")
+    load_options = {
+        "path": p["run_dir"],
+        "backend": p["backend"],
+        "device": p["device"] if explicit_device else None,
+        "direction": p["direction"],
+        "batch_size": p["batch_size"],
+        "precision": p["precision"],
+        "tile": p["tile"],
+        "overlap": p["overlap"],
+        "tile_stats": p["tile_stats"],
+    }
+    report = generate_on_ray(
+        load_options, p["source"], p["output_dir"], address, actors, p["resume"], str(p["run_dir"]), max_pixels
+    )
+    click.echo(
+        f"{p['output_dir']}: {report.written} images in {report.seconds:.1f} s ({report.images_per_second:.1f} "
+        f"images/s; start-up {report.startup_seconds:.1f} s) on {report.nodes} Ray node(s), {report.actors} "
+        f"actor(s), {report.skipped_existing} already there, {len(report.failed)} unreadable skipped; "
+        f"manifest {report.manifest.name}"
+    )
 
 
 @cli.command()
 @click.argument("run_dir", metavar="MODEL", type=click.Path(path_type=Path))
 @click.argument("source", metavar="INPUT", type=click.Path(path_type=Path))
 @click.argument("output", type=click.Path(path_type=Path))
-@click.option("--temporal", type=RegistryChoice("i2i.runtime.video:TEMPORAL_MODES"), default="none", show_default=True,
-              help="none = per frame; recycle = blend in the RecycleGAN predictor's forecast (MODEL must be a "
-                   "recycle_gan run); flow = optical-flow-guided blending baseline.")
-@click.option("--report", is_flag=True, help="Measure flicker (vs the per-frame output) into NAME.report.json and "
-              "NAME.report.png beside OUTPUT (styled.mp4 → styled.report.json).")
+@click.option(
+    "--temporal",
+    type=RegistryChoice("i2i.runtime.video:TEMPORAL_MODES"),
+    default="none",
+    show_default=True,
+    help="none = per frame; recycle = blend in the RecycleGAN predictor's forecast (MODEL must be a "
+    "recycle_gan run); flow = optical-flow-guided blending baseline.",
+)
+@click.option(
+    "--report",
+    is_flag=True,
+    help="Measure flicker (vs the per-frame output) into NAME.report.json and "
+    "NAME.report.png beside OUTPUT (styled.mp4 → styled.report.json).",
+)
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True)
 @click.option("--device", default="cpu", show_default=True)
-@click.option("--backend", type=RegistryChoice("i2i.runtime.predictor:BACKENDS"), default="auto",
-              show_default=True)
+@click.option("--backend", type=RegistryChoice("i2i.runtime.predictor:BACKENDS"), default="auto", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Frames per forward pass.")
 @click.option("--max-frames", type=click.IntRange(min=1), help="Stop after this many frames.")
-@click.option("--max-pixels", type=click.IntRange(min=1), help="Refuse a video whose frames have more pixels than "
-              "this.  [default: 50000000]")
-@click.option("--alpha", type=float, help="recycle/flow: largest weight of the temporal guess.  [default: recycle 0.9, flow 0.7]")
-@click.option("--sigma", type=float, help="recycle/flow: disagreement (grey levels) at which the guess's weight falls "
-              "to 1/e of alpha.  [default: recycle 40, flow 24]")
-def video(run_dir, source, output, temporal, report, direction, device, backend, batch_size, max_frames, max_pixels,
-          alpha, sigma) -> None:
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    help="Refuse a video whose frames have more pixels than this.  [default: 50000000]",
+)
+@click.option(
+    "--alpha", type=float, help="recycle/flow: largest weight of the temporal guess.  [default: recycle 0.9, flow 0.7]"
+)
+@click.option(
+    "--sigma",
+    type=float,
+    help="recycle/flow: disagreement (grey levels) at which the guess's weight falls "
+    "to 1/e of alpha.  [default: recycle 40, flow 24]",
+)
+def video(
+    run_dir,
+    source,
+    output,
+    temporal,
+    report,
+    direction,
+    device,
+    backend,
+    batch_size,
+    max_frames,
+    max_pixels,
+    alpha,
+    sigma,
+) -> None:
     """Stylize the video (or frame folder) INPUT into OUTPUT (.mp4/.avi) at the source's size
     and frame rate, streaming; audio is copied when ffmpeg is installed."""
     from i2i.io import pixel_limit
@@ -320,41 +553,98 @@ def video(run_dir, source, output, temporal, report, direction, device, backend,
     from i2i.runtime.video import stylize_video
 
     predictor = load(run_dir, backend=backend, device=device, direction=direction, batch_size=batch_size)
-    result = stylize_video(predictor, source, output, temporal, run_dir if temporal == "recycle" else None, report,
-                           batch_size, max_frames, alpha=alpha, sigma=sigma, device=device,
-                           max_pixels=pixel_limit(max_pixels))
+    result = stylize_video(
+        predictor,
+        source,
+        output,
+        temporal,
+        run_dir if temporal == "recycle" else None,
+        report,
+        batch_size,
+        max_frames,
+        alpha=alpha,
+        sigma=sigma,
+        device=device,
+        max_pixels=pixel_limit(max_pixels),
+    )
     summary = result.summary()
     if result.truncated_at is not None:
         click.echo(f"warning: {source} is truncated or corrupt: stopped at frame {result.truncated_at}", err=True)
     line = f"{output}: {result.frames} frames in {result.seconds:.1f} s ({summary['frames_per_second']:.1f} frames/s)"
     if report:
-        line += (f"; flicker {summary['flicker']:.2f} vs per-frame {summary['flicker_per_frame_baseline']:.2f} "
-                 f"({100 * summary['flicker_reduction']:.0f} % lower), deviation {summary['mean_deviation_from_per_frame']:.2f}")
+        line += (
+            f"; flicker {summary['flicker']:.2f} vs per-frame {summary['flicker_per_frame_baseline']:.2f} "
+            f"({100 * summary['flicker_reduction']:.0f} % lower), "
+            f"deviation {summary['mean_deviation_from_per_frame']:.2f}"
+        )
     click.echo(line)
 
 
 @cli.command(name="eval")
 @click.argument("generated", type=click.Path(path_type=Path))
 @click.argument("real", type=click.Path(path_type=Path), required=False)
-@click.option("--train-real", type=click.Path(path_type=Path), help="Target-domain training images: adds MiFID (memorization).")
-@click.option("--extractor", type=RegistryChoice("i2i.metrics:EXTRACTORS"), default="efficientnet-lite0",
-              show_default=True, help="Feature network (efficientnet-lite0 works offline; inception is the standard FID one).")
-@click.option("--target-train", type=click.Path(path_type=Path), help="Label preservation: labelled real target images to train the classifier on.")
-@click.option("--target-test", type=click.Path(path_type=Path), help="Label preservation: labelled real target images to check the classifier on.")
-@click.option("--sources", type=click.Path(path_type=Path),
-              help="The untranslated inputs: the baseline of FD/KID (with REAL) and of label preservation.")
-@click.option("--judges", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Label preservation and --transfer: classifiers to train per training set (seeds 0…N−1); "
-                   "accuracies are their mean, with the spread.")
-@click.option("--transfer", is_flag=True,
-              help="Also train classifiers on the labelled GENERATED images (and on --sources, the baseline) and "
-                   "report how well they read --target-test: their worth as synthetic training data.")
-@click.option("--label-channels", type=click.Choice(["1", "3"]), default="1", show_default=True,
-              help="Label preservation and --transfer: read the images as grey (1) or colour (3).")
+@click.option(
+    "--train-real", type=click.Path(path_type=Path), help="Target-domain training images: adds MiFID (memorization)."
+)
+@click.option(
+    "--extractor",
+    type=RegistryChoice("i2i.metrics:EXTRACTORS"),
+    default="efficientnet-lite0",
+    show_default=True,
+    help="Feature network (efficientnet-lite0 works offline; inception is the standard FID one).",
+)
+@click.option(
+    "--target-train",
+    type=click.Path(path_type=Path),
+    help="Label preservation: labelled real target images to train the classifier on.",
+)
+@click.option(
+    "--target-test",
+    type=click.Path(path_type=Path),
+    help="Label preservation: labelled real target images to check the classifier on.",
+)
+@click.option(
+    "--sources",
+    type=click.Path(path_type=Path),
+    help="The untranslated inputs: the baseline of FD/KID (with REAL) and of label preservation.",
+)
+@click.option(
+    "--judges",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Label preservation and --transfer: classifiers to train per training set (seeds 0…N−1); "
+    "accuracies are their mean, with the spread.",
+)
+@click.option(
+    "--transfer",
+    is_flag=True,
+    help="Also train classifiers on the labelled GENERATED images (and on --sources, the baseline) and "
+    "report how well they read --target-test: their worth as synthetic training data.",
+)
+@click.option(
+    "--label-channels",
+    type=click.Choice(["1", "3"]),
+    default="1",
+    show_default=True,
+    help="Label preservation and --transfer: read the images as grey (1) or colour (3).",
+)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the numbers here.")
-def eval_command(generated, real, train_real, extractor, target_train, target_test, sources, judges, transfer,
-                 label_channels, device, json_path) -> None:
+def eval_command(
+    generated,
+    real,
+    train_real,
+    extractor,
+    target_train,
+    target_test,
+    sources,
+    judges,
+    transfer,
+    label_channels,
+    device,
+    json_path,
+) -> None:
     """Score GENERATED images: Fréchet distance, KID (and MiFID with --train-real) against REAL
     images, and/or label preservation with a classifier trained on --target-train
     (labels from file names <name>_<label>.png), and/or with --transfer classifiers trained on
@@ -381,8 +671,10 @@ def eval_command(generated, real, train_real, extractor, target_train, target_te
 
         result |= synthetic_data_transfer(generated, target_test, sources, **judging)
     if not result:
-        raise ConfigError("give REAL images to compare with, --target-train/--target-test for label preservation, "
-                          "or --transfer with --target-test")
+        raise ConfigError(
+            "give REAL images to compare with, --target-train/--target-test for label preservation, "
+            "or --transfer with --target-test"
+        )
     width = max(map(len, result))
     for key, value in result.items():
         click.echo(f"{key:>{width}}: {value:.4f}" if isinstance(value, float) else f"{key:>{width}}: {value}")
@@ -391,24 +683,56 @@ def eval_command(generated, real, train_real, extractor, target_train, target_te
 
 
 @cli.command()
-@click.option("--run", "run_dir", type=click.Path(path_type=Path), help="Benchmark this run's generator (default: random weights).")
-@click.option("--model", "model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Benchmark this exported .onnx / .engine against eager torch on the same architecture.")
+@click.option(
+    "--run",
+    "run_dir",
+    type=click.Path(path_type=Path),
+    help="Benchmark this run's generator (default: random weights).",
+)
+@click.option(
+    "--model",
+    "model_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Benchmark this exported .onnx / .engine against eager torch on the same architecture.",
+)
 @click.option("--netG", "net_g", type=click.Choice(GENERATORS), default="resnet_9blocks", show_default=True)
 @click.option("--ngf", type=int, default=64, show_default=True)
-@click.option("--sizes", default="256", show_default=True,
-              help="Comma-separated square resolutions: 256,512 or 256x256.")
+@click.option(
+    "--sizes", default="256", show_default=True, help="Comma-separated square resolutions: 256,512 or 256x256."
+)
 @click.option("--batches", default="1", show_default=True, help="Comma-separated batch sizes.")
-@click.option("--photos", type=click.Path(path_type=Path), help="Real photos for int8 calibration and its quality check.")
+@click.option(
+    "--photos", type=click.Path(path_type=Path), help="Real photos for int8 calibration and its quality check."
+)
 @click.option("--repeats", type=int, default=20, show_default=True)
-@click.option("--estimate", "estimate_device", type=RegistryChoice("i2i.benchmarks.roofline:DEVICES"),
-              help="Also print the roofline floor on this device.")
-@click.option("--efficiency", type=float, help="With --estimate: measured fraction of the floor, turns it into a labelled estimate.")
-@click.option("--train", "train_data", type=click.Path(path_type=Path), help="Instead: training steps/s of cycle_gan, cut and fastcut on this dataset.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("bench"), show_default=True,
-              help="Folder for bench.json and bench.png.")
-def bench(run_dir, model_file, net_g, ngf, sizes, batches, photos, repeats, estimate_device, efficiency, train_data,
-          out_dir) -> None:
+@click.option(
+    "--estimate",
+    "estimate_device",
+    type=RegistryChoice("i2i.benchmarks.roofline:DEVICES"),
+    help="Also print the roofline floor on this device.",
+)
+@click.option(
+    "--efficiency",
+    type=float,
+    help="With --estimate: measured fraction of the floor, turns it into a labelled estimate.",
+)
+@click.option(
+    "--train",
+    "train_data",
+    type=click.Path(path_type=Path),
+    help="Instead: training steps/s of cycle_gan, cut and fastcut on this dataset.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("bench"),
+    show_default=True,
+    help="Folder for bench.json and bench.png.",
+)
+def bench(
+    run_dir, model_file, net_g, ngf, sizes, batches, photos, repeats, estimate_device, efficiency, train_data, out_dir
+) -> None:
     """Latency (median, p90) of a generator on every backend and export format × precision
     installed here (ONNX Runtime fp32/int8, OpenVINO fp32/bf16/int8), side by side with PyTorch
     eager fp32 in the same run, for each size and batch; with --run, reduced precisions get a
@@ -422,13 +746,15 @@ def bench(run_dir, model_file, net_g, ngf, sizes, batches, photos, repeats, esti
     for size in latency.parse_sizes(sizes):
         for batch in [int(v) for v in batches.split(",")]:
             # Quality is measured once: the gate's held-out images have their own size.
-            options = latency.LatencyOptions(net_g, ngf, size, batch, run_dir, model_file, photos, repeats,
-                                             no_quality=bool(results))
+            options = latency.LatencyOptions(
+                net_g, ngf, size, batch, run_dir, model_file, photos, repeats, no_quality=bool(results)
+            )
             results.append(latency.measure(options))
             if estimate_device:
                 measured = results[-1]  # the architecture of --run/--model, not the --netG default
-                roofline.print_floors(measured["netG"], measured["ngf"], size, batch, device_name=estimate_device,
-                                      efficiency=efficiency)
+                roofline.print_floors(
+                    measured["netG"], measured["ngf"], size, batch, device_name=estimate_device, efficiency=efficiency
+                )
     out_dir.mkdir(parents=True, exist_ok=True)
     from .io import atomic_write_bytes
     from .visualize import plot_latency
@@ -449,33 +775,85 @@ def merge_manifests_command(output_dir) -> None:
 
 @cli.command(name="export")
 @click.argument("run_dir", metavar="RUN", required=False, type=click.Path(path_type=Path))
-@click.option("--format", "format_name", default="onnx", show_default=True,
-              help="onnx, openvino or tensorrt (see --formats).")
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16", "int8"]), default="fp32", show_default=True,
-              help="Reduced precisions pass a quality gate (FD change on held-out images) before they are written.")
-@click.option("--calib", type=click.Path(path_type=Path), help="int8: calibration images of the source domain.  "
-              "[default: a sample of the run's trainA]")
-@click.option("--holdout", type=click.Path(path_type=Path), help="Quality gate: held-out source images (never the "
-              "calibration ones).  [default: the run's testA]")
-@click.option("--max-fd-change", type=float, default=0.01, show_default=True,
-              help="Quality gate: largest allowed relative change of the FD to real target images.")
-@click.option("--gate-images", type=click.IntRange(min=2), default=48, show_default=True,
-              help="Quality gate: held-out images to translate (4× as many real target images).")
+@click.option(
+    "--format", "format_name", default="onnx", show_default=True, help="onnx, openvino or tensorrt (see --formats)."
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "fp16", "bf16", "int8"]),
+    default="fp32",
+    show_default=True,
+    help="Reduced precisions pass a quality gate (FD change on held-out images) before they are written.",
+)
+@click.option(
+    "--calib",
+    type=click.Path(path_type=Path),
+    help="int8: calibration images of the source domain.  [default: a sample of the run's trainA]",
+)
+@click.option(
+    "--holdout",
+    type=click.Path(path_type=Path),
+    help="Quality gate: held-out source images (never the calibration ones).  [default: the run's testA]",
+)
+@click.option(
+    "--max-fd-change",
+    type=float,
+    default=0.01,
+    show_default=True,
+    help="Quality gate: largest allowed relative change of the FD to real target images.",
+)
+@click.option(
+    "--gate-images",
+    type=click.IntRange(min=2),
+    default=48,
+    show_default=True,
+    help="Quality gate: held-out images to translate (4× as many real target images).",
+)
 @click.option("--formats", "list_formats", is_flag=True, help="Print the formats table and exit.")
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Folder for the files.  [default: RUN]")
 @click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset (17..21).")
-@click.option("--io", "io_kind", type=click.Choice(["float", "uint8"]), default="float", show_default=True,
-              help="float: NCHW in [-1, 1]; uint8: NHWC 0..255 in and out, normalization inside the graph.")
+@click.option(
+    "--io",
+    "io_kind",
+    type=click.Choice(["float", "uint8"]),
+    default="float",
+    show_default=True,
+    help="float: NCHW in [-1, 1]; uint8: NHWC 0..255 in and out, normalization inside the graph.",
+)
 @click.option("--fp16", is_flag=True, help="Same as --precision fp16.")
 @click.option("--trt", is_flag=True, help="Same as --format tensorrt.")
-@click.option("--shapes", default="1x256x256,1x512x512,4x1024x1024", show_default=True,
-              help="TensorRT optimization profile: min,opt,max as NxHxW.")
-@click.option("--native-instance-norm", is_flag=True,
-              help="Build the engine with TensorRT's own InstanceNormalization instead of the fused Triton plugins.")
+@click.option(
+    "--shapes",
+    default="1x256x256,1x512x512,4x1024x1024",
+    show_default=True,
+    help="TensorRT optimization profile: min,opt,max as NxHxW.",
+)
+@click.option(
+    "--native-instance-norm",
+    is_flag=True,
+    help="Build the engine with TensorRT's own InstanceNormalization instead of the fused Triton plugins.",
+)
 @click.option("--timing-cache", type=click.Path(path_type=Path), help="TensorRT timing cache file to reuse and update.")
-def export_command(run_dir, format_name, precision, calib, holdout, max_fd_change, gate_images, list_formats, direction,
-                   out_dir, opset, io_kind, fp16, trt, shapes, native_instance_norm, timing_cache) -> None:
+def export_command(
+    run_dir,
+    format_name,
+    precision,
+    calib,
+    holdout,
+    max_fd_change,
+    gate_images,
+    list_formats,
+    direction,
+    out_dir,
+    opset,
+    io_kind,
+    fp16,
+    trt,
+    shapes,
+    native_instance_norm,
+    timing_cache,
+) -> None:
     """Export RUN's generator (dynamic batch, height and width; metadata inside) to ONNX,
     OpenVINO IR or a TensorRT engine, at fp32, fp16, bf16 or int8.
 
@@ -494,21 +872,44 @@ def export_command(run_dir, format_name, precision, calib, holdout, max_fd_chang
         raise ConfigError("give a RUN directory to export (or --formats to list the formats)")
     if fp16 and precision not in ("fp32", "fp16") or trt and format_name not in ("onnx", "tensorrt"):
         raise ConfigError("--fp16/--trt are spellings of --precision fp16/--format tensorrt; give one or the other")
-    request = ExportRequest(run_dir, "tensorrt" if trt else format_name, "fp16" if fp16 else precision, io_kind,
-                            direction, out_dir, opset, calib, holdout, max_fd_change, gate_images, shapes,
-                            native_instance_norm, timing_cache)
+    request = ExportRequest(
+        run_dir,
+        "tensorrt" if trt else format_name,
+        "fp16" if fp16 else precision,
+        io_kind,
+        direction,
+        out_dir,
+        opset,
+        calib,
+        holdout,
+        max_fd_change,
+        gate_images,
+        shapes,
+        native_instance_norm,
+        timing_cache,
+    )
     for line in export(request).lines:
         click.echo(line)
 
 
 @cli.command(name="import")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--from", "source", type=RegistryChoice("i2i.importers:SOURCES"), required=True,
-              help="Which code base saved CHECKPOINT (CycleGAN/pix2pix repository, CUT/FastCUT, or JoliGEN "
-                   "with its train_config.json beside the checkpoint when there is one).")
+@click.option(
+    "--from",
+    "source",
+    type=RegistryChoice("i2i.importers:SOURCES"),
+    required=True,
+    help="Which code base saved CHECKPOINT (CycleGAN/pix2pix repository, CUT/FastCUT, or JoliGEN "
+    "with its train_config.json beside the checkpoint when there is one).",
+)
 @click.option("--netG", "net_g", help="Expected architecture; inferred from the tensors when omitted.")
-@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True,
-              help="Store it as the A→B or the B→A generator of the run.")
+@click.option(
+    "--direction",
+    type=click.Choice(["AtoB", "BtoA"]),
+    default="AtoB",
+    show_default=True,
+    help="Store it as the A→B or the B→A generator of the run.",
+)
 @click.option("--out", "run_dir", type=click.Path(path_type=Path), required=True, help="Run directory to create.")
 def import_command(checkpoint, source, net_g, direction, run_dir) -> None:
     """Convert a generator CHECKPOINT trained elsewhere (e.g. latest_net_G_A.pth) into an i2i
@@ -519,10 +920,14 @@ def import_command(checkpoint, source, net_g, direction, run_dir) -> None:
     g = config.G
     extras = ", anti-aliased" if g.antialias else ""
     if g.netG.endswith("_attn"):
-        extras = (f", {g.attn_blocks} blocks{' applied twice' if g.twice_resnet_blocks else ''}, {g.attn_masks} attention "
-                  f"masks ({g.attn_input_masks} copying the input), {g.padding_type} padding")
-    click.echo(f"{run_dir}: {g.netG} (ngf {g.ngf}, {g.norm} norm{extras}), "
-               f"{config.data.input_nc}→{config.data.output_nc} channels, as {direction}")
+        extras = (
+            f", {g.attn_blocks} blocks{' applied twice' if g.twice_resnet_blocks else ''}, {g.attn_masks} attention "
+            f"masks ({g.attn_input_masks} copying the input), {g.padding_type} padding"
+        )
+    click.echo(
+        f"{run_dir}: {g.netG} (ngf {g.ngf}, {g.norm} norm{extras}), "
+        f"{config.data.input_nc}→{config.data.output_nc} channels, as {direction}"
+    )
 
 
 def main() -> None:

@@ -24,9 +24,14 @@ SCHEMA_VERSION = 1
 CONFIG_FILENAME = "train_config.json"
 # What `i2i train --resume RUN` may change: nothing that shapes the networks or the data, so the
 # checkpoints stay valid. Config key → the train command's option.
-RESUMABLE = {"train.steps": "--steps", "data.num_workers": "--workers", "train.save_every": "--save-every",
-             "train.sample_every": "--sample-every", "train.log_every": "--log-every",
-             "train.eval_every": "--eval-every"}
+RESUMABLE = {
+    "train.steps": "--steps",
+    "data.num_workers": "--workers",
+    "train.save_every": "--save-every",
+    "train.sample_every": "--sample-every",
+    "train.log_every": "--log-every",
+    "train.eval_every": "--eval-every",
+}
 RESNET_GENERATORS = ("resnet_9blocks", "resnet_6blocks", "mobile_resnet_9blocks")
 ATTENTION_GENERATORS = ("resnet_attn", "mobile_resnet_attn")
 GENERATORS = RESNET_GENERATORS + ("unet_128", "unet_256") + ATTENTION_GENERATORS
@@ -200,20 +205,35 @@ class RunConfig:
         model = model_class(self.model)
         checks = [
             (self.G.netG in GENERATORS, f"G.netG '{self.G.netG}' is not one of {', '.join(GENERATORS)}"),
-            (self.G.netG not in ATTENTION_GENERATORS or 0 <= self.G.attn_input_masks < self.G.attn_masks,
-             "G.attn_input_masks must be >= 0 and below G.attn_masks"),
-            (self.G.netG not in ATTENTION_GENERATORS or not self.G.attn_input_masks or self.data.input_nc == self.data.output_nc,
-             "attention generators that copy input pixels (G.attn_input_masks > 0) need input_nc == output_nc"),
-            (not self.G.residual or self.G.netG in RESNET_GENERATORS and self.data.input_nc == self.data.output_nc,
-             "G.residual needs a resnet_*/mobile_resnet_* generator and input_nc == output_nc"),
-            (not self.G.affine_warp or self.G.netG in RESNET_GENERATORS,
-             "G.affine_warp needs a resnet_*/mobile_resnet_* generator"),
-            (self.G.padding_type in ("reflect", "replicate", "zeros"), "G.padding_type must be reflect, replicate or zeros"),
+            (
+                self.G.netG not in ATTENTION_GENERATORS or 0 <= self.G.attn_input_masks < self.G.attn_masks,
+                "G.attn_input_masks must be >= 0 and below G.attn_masks",
+            ),
+            (
+                self.G.netG not in ATTENTION_GENERATORS
+                or not self.G.attn_input_masks
+                or self.data.input_nc == self.data.output_nc,
+                "attention generators that copy input pixels (G.attn_input_masks > 0) need input_nc == output_nc",
+            ),
+            (
+                not self.G.residual or self.G.netG in RESNET_GENERATORS and self.data.input_nc == self.data.output_nc,
+                "G.residual needs a resnet_*/mobile_resnet_* generator and input_nc == output_nc",
+            ),
+            (
+                not self.G.affine_warp or self.G.netG in RESNET_GENERATORS,
+                "G.affine_warp needs a resnet_*/mobile_resnet_* generator",
+            ),
+            (
+                self.G.padding_type in ("reflect", "replicate", "zeros"),
+                "G.padding_type must be reflect, replicate or zeros",
+            ),
             (self.D.netD in DISCRIMINATORS, f"D.netD '{self.D.netD}' is not one of {', '.join(DISCRIMINATORS)}"),
             (self.G.norm in ("instance", "batch", "none"), f"G.norm '{self.G.norm}' must be instance, batch or none"),
             (self.D.norm in ("instance", "batch", "none"), f"D.norm '{self.D.norm}' must be instance, batch or none"),
-            (self.train.gan_mode in GAN_MODES,
-             f"train.gan_mode '{self.train.gan_mode}' must be one of {', '.join(GAN_MODES)}"),
+            (
+                self.train.gan_mode in GAN_MODES,
+                f"train.gan_mode '{self.train.gan_mode}' must be one of {', '.join(GAN_MODES)}",
+            ),
             (self.data.input_nc in (1, 3) and self.data.output_nc in (1, 3), "data.input_nc/output_nc must be 1 or 3"),
             (self.data.preprocess in ("resize_and_crop", "crop"), "data.preprocess must be resize_and_crop or crop"),
             (self.data.crop_size >= 8, f"data.crop_size {self.data.crop_size} is too small (minimum 8)"),
@@ -224,18 +244,33 @@ class RunConfig:
             (0 < self.train.lr < float("inf"), f"train.lr (--lr) {self.train.lr} must be positive and finite"),
             (0.0 <= self.train.decay_start <= 1.0, "train.decay_start is a fraction of the steps, in [0, 1]"),
             (self.train.precision in TRAIN_PRECISIONS, f"train.precision must be one of {', '.join(TRAIN_PRECISIONS)}"),
-            (min(self.train.save_every, self.train.sample_every, self.train.log_every) >= 1,
-             "train.save_every, sample_every and log_every must be >= 1"),
+            (
+                min(self.train.save_every, self.train.sample_every, self.train.log_every) >= 1,
+                "train.save_every, sample_every and log_every must be >= 1",
+            ),
             (self.train.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1"),
             (self.data.num_workers >= 0, "data.num_workers must be >= 0"),
-            (self.train.eval_every >= 0 and self.train.eval_images >= 2, "train.eval_every must be >= 0 and eval_images >= 2"),
-            (_valid_layers(self.alg.cut.nce_layers), "alg.cut.nce_layers must be comma-separated layer indices, e.g. 0,4,8,12,16"),
-            (self.alg.cut.num_patches >= 1 and self.alg.cut.nce_T > 0, "alg.cut.num_patches and nce_T must be positive"),
+            (
+                self.train.eval_every >= 0 and self.train.eval_images >= 2,
+                "train.eval_every must be >= 0 and eval_images >= 2",
+            ),
+            (
+                _valid_layers(self.alg.cut.nce_layers),
+                "alg.cut.nce_layers must be comma-separated layer indices, e.g. 0,4,8,12,16",
+            ),
+            (
+                self.alg.cut.num_patches >= 1 and self.alg.cut.nce_T > 0,
+                "alg.cut.num_patches and nce_T must be positive",
+            ),
             (self.data.dataset_mode in DATASET_MODES, f"data.dataset_mode must be one of {', '.join(DATASET_MODES)}"),
-            (self.data.dataset_mode not in ("class", "bbox", "mask") or self.data.semantic_nc >= 2,
-             "labelled datasets need data.semantic_nc >= 2 (classes, counting the background for bbox/mask)"),
-            (self.data.dataset_mode != "class" or len(self.data.class_names) == self.data.semantic_nc,
-             "class datasets list their data.class_names, one per class"),
+            (
+                self.data.dataset_mode not in ("class", "bbox", "mask") or self.data.semantic_nc >= 2,
+                "labelled datasets need data.semantic_nc >= 2 (classes, counting the background for bbox/mask)",
+            ),
+            (
+                self.data.dataset_mode != "class" or len(self.data.class_names) == self.data.semantic_nc,
+                "class datasets list their data.class_names, one per class",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -263,8 +298,13 @@ class RunConfig:
         if changed:
             from datetime import datetime, timezone
 
-            self.history.append({"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "at_step": at_step,
-                                 "changed": changed})
+            self.history.append(
+                {
+                    "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "at_step": at_step,
+                    "changed": changed,
+                }
+            )
         return changed
 
     @classmethod
@@ -319,7 +359,11 @@ def _build(kind: type, raw: Any, where: str) -> Any:
     values = {}
     for name, value in raw.items():
         declared = fields[name].type
-        default = fields[name].default_factory() if fields[name].default_factory is not dataclasses.MISSING else fields[name].default
+        default = (
+            fields[name].default_factory()
+            if fields[name].default_factory is not dataclasses.MISSING
+            else fields[name].default
+        )
         if dataclasses.is_dataclass(default):
             values[name] = _build(type(default), value, f"{where}.{name}")
         else:

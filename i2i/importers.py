@@ -37,8 +37,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling errors come in many types
-        raise CheckpointError(f"{path}: {_load_failure(exc)}",
-                              detail=f"{type(exc).__name__}: {exc}") from None
+        raise CheckpointError(f"{path}: {_load_failure(exc)}", detail=f"{type(exc).__name__}: {exc}") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
@@ -56,8 +55,10 @@ def _load_failure(exc: Exception) -> str:
     """Why torch.load refused a file, in a user's terms (torch's own text goes to --verbose)."""
     text = str(exc)
     if "Weights only load failed" in text:
-        return ("this file holds pickled Python objects (a whole module or a training state), which i2i does not "
-                "unpickle because that can run code; save `net.state_dict()` with torch.save and import that file")
+        return (
+            "this file holds pickled Python objects (a whole module or a training state), which i2i does not "
+            "unpickle because that can run code; save `net.state_dict()` with torch.save and import that file"
+        )
     return "not a PyTorch checkpoint (truncated, or another format); re-download it or save it with torch.save"
 
 
@@ -79,7 +80,9 @@ def infer_generator(state: dict[str, torch.Tensor]) -> tuple[GeneratorConfig, in
         # U-Net dropout sits after all weights of its block: invisible here and a no-op at inference.
         return GeneratorConfig(net, ngf=first.shape[0], norm=norm), first.shape[1], last.shape[1]
     if "model.1.weight" not in state:
-        raise ConfigError("unrecognized generator: neither a ResNet (model.1.weight) nor a U-Net (model.model.0.weight)")
+        raise ConfigError(
+            "unrecognized generator: neither a ResNet (model.1.weight) nor a U-Net (model.model.0.weight)"
+        )
     first = state["model.1.weight"]
     blocks = {int(m.group(1)) for name in state if (m := re.match(r"model\.(\d+)\.conv_block\.", name))}
     last_index = max(int(m.group(1)) for name in state if (m := re.match(r"model\.(\d+)\.weight$", name)))
@@ -89,7 +92,9 @@ def infer_generator(state: dict[str, torch.Tensor]) -> tuple[GeneratorConfig, in
         raise ConfigError(f"ResNet generator with {len(blocks)} blocks; i2i builds 6 or 9")
     dropout = any(".conv_block.6.weight" in name for name in state)
     net = f"resnet_{len(blocks)}blocks"
-    spec = GeneratorConfig(net, ngf=first.shape[0], norm=norm, dropout=dropout, antialias=antialias, antialias_up=antialias_up)
+    spec = GeneratorConfig(
+        net, ngf=first.shape[0], norm=norm, dropout=dropout, antialias=antialias, antialias_up=antialias_up
+    )
     return spec, first.shape[1], state[f"model.{last_index}.weight"].shape[0]
 
 
@@ -102,9 +107,13 @@ def joligen_options(checkpoint: Path) -> dict:
     try:
         options = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: unreadable JoliGEN config ({exc}); fix or move it away to infer from the tensors") from None
+        raise ConfigError(
+            f"{path}: unreadable JoliGEN config ({exc}); fix or move it away to infer from the tensors"
+        ) from None
     if not isinstance(options, dict) or not isinstance(options.get("G", {}), dict):
-        raise ConfigError(f"{path}: not a JoliGEN train_config.json (no G section); move it away to infer from the tensors")
+        raise ConfigError(
+            f"{path}: not a JoliGEN train_config.json (no G section); move it away to infer from the tensors"
+        )
     if (options.get("train") or {}).get("feat_wavelet"):
         raise ConfigError(f"{path}: train.feat_wavelet (Haar-wavelet generators) is not supported by i2i import")
     return options.get("G", {}) | {"output_nc": (options.get("model") or {}).get("output_nc")}
@@ -113,27 +122,37 @@ def joligen_options(checkpoint: Path) -> dict:
 def infer_joligen_generator(state: dict[str, torch.Tensor], options: dict) -> tuple[GeneratorConfig, int, int]:
     """(generator config, input channels, output channels) of a JoliGEN attention generator."""
     if "conv1.weight" not in state or "deconv3_attention.weight" not in state:
-        raise ConfigError("not a JoliGEN attention generator (no conv1 / deconv3_attention tensors); "
-                          "i2i imports JoliGEN's resnet_attn and mobile_resnet_attn")
+        raise ConfigError(
+            "not a JoliGEN attention generator (no conv1 / deconv3_attention tensors); "
+            "i2i imports JoliGEN's resnet_attn and mobile_resnet_attn"
+        )
     first, content = state["conv1.weight"], state["deconv3_content.weight"]
     input_nc, masks = first.shape[1], state["deconv3_attention.weight"].shape[0]
     output_nc = options.get("output_nc") or input_nc
     generated, remainder = divmod(content.shape[0], output_nc)
     input_masks = options.get("attn_nb_mask_input", masks - generated)
     if remainder or masks - input_masks != generated:
-        raise ConfigError(f"deconv3_content has {content.shape[0]} channels, not {output_nc} × (masks {masks} − "
-                          f"input masks {input_masks}); pass the run's train_config.json beside the checkpoint")
+        raise ConfigError(
+            f"deconv3_content has {content.shape[0]} channels, not {output_nc} × (masks {masks} − "
+            f"input masks {input_masks}); pass the run's train_config.json beside the checkpoint"
+        )
     mobile = "resnet_blocks.0.conv1.conv.0.weight" in state
     blocks = len({m.group(1) for name in state if (m := re.match(r"resnet_blocks\.(\d+)\.", name))})
-    spec = GeneratorConfig("mobile_resnet_attn" if mobile else "resnet_attn", ngf=first.shape[0],
-                           attn_blocks=blocks, attn_masks=masks, attn_input_masks=input_masks,
-                           padding_type=options.get("padding_type", "reflect"),
-                           twice_resnet_blocks=bool(options.get("backward_compatibility_twice_resnet_blocks", False)))
+    spec = GeneratorConfig(
+        "mobile_resnet_attn" if mobile else "resnet_attn",
+        ngf=first.shape[0],
+        attn_blocks=blocks,
+        attn_masks=masks,
+        attn_input_masks=input_masks,
+        padding_type=options.get("padding_type", "reflect"),
+        twice_resnet_blocks=bool(options.get("backward_compatibility_twice_resnet_blocks", False)),
+    )
     return spec, input_nc, output_nc
 
 
-def import_generator(checkpoint: Path, source: str, run_dir: Path, net_g: str | None = None,
-                     direction: str = "AtoB") -> RunConfig:
+def import_generator(
+    checkpoint: Path, source: str, run_dir: Path, net_g: str | None = None, direction: str = "AtoB"
+) -> RunConfig:
     """Write `run_dir` (train_config.json + a safetensors checkpoint) holding the generator
     of `checkpoint` as the `direction` generator; returns the run's config."""
     if source not in SOURCES:
@@ -153,15 +172,24 @@ def import_generator(checkpoint: Path, source: str, run_dir: Path, net_g: str | 
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise CheckpointError(f"{checkpoint}: does not match an i2i {spec.netG} ({str(exc).splitlines()[1].strip()[:200]})") from None
+        raise CheckpointError(
+            f"{checkpoint}: does not match an i2i {spec.netG} ({str(exc).splitlines()[1].strip()[:200]})"
+        ) from None
 
     config = RunConfig()
     config.G = spec
-    config.data.input_nc, config.data.output_nc = (input_nc, output_nc) if direction == "AtoB" else (output_nc, input_nc)
+    config.data.input_nc, config.data.output_nc = (
+        (input_nc, output_nc) if direction == "AtoB" else (output_nc, input_nc)
+    )
     config.data.dataroot = ""
     config.validate()
     name = "G_A" if direction == "AtoB" else "G_B"
-    save_checkpoint(run_dir / "checkpoints", 0, {name: net.state_dict()},
-                    {"step": 0, "imported_from": str(Path(checkpoint).resolve()), "source": source}, keep=1)
+    save_checkpoint(
+        run_dir / "checkpoints",
+        0,
+        {name: net.state_dict()},
+        {"step": 0, "imported_from": str(Path(checkpoint).resolve()), "source": source},
+        keep=1,
+    )
     save_config(config, run_dir)
     return config

@@ -86,8 +86,9 @@ def image_size(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, data: bytes | N
     return width, height
 
 
-def read_image(path: Path, channels: int = 3, max_pixels: int = DEFAULT_MAX_PIXELS,
-               name: str | Path | None = None) -> np.ndarray:
+def read_image(
+    path: Path, channels: int = 3, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | Path | None = None
+) -> np.ndarray:
     """Decode an image file to uint8 HWC (RGB for 3 channels, H×W×1 for 1).
 
     16-bit images are scaled to 8 bits, alpha is composited over white, palette and
@@ -103,8 +104,9 @@ def read_image(path: Path, channels: int = 3, max_pixels: int = DEFAULT_MAX_PIXE
     return decode_image(data, channels, name, max_pixels)
 
 
-def decode_image(data: bytes | np.ndarray, channels: int, name: str | Path,
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode_image(
+    data: bytes | np.ndarray, channels: int, name: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
     """`read_image` for bytes already in memory (a file fetched from object storage); `name`
     is the file the errors mention. The header is checked against `max_pixels` before decoding."""
     data = np.frombuffer(data, np.uint8) if isinstance(data, bytes) else data
@@ -298,8 +300,10 @@ def path_inside(folder: Path, relative: Path | str) -> Path:
     climbing out with `..`, or through a symlink that leads out."""
     relative = Path(os.path.normpath(relative))
     if relative.is_absolute() or relative.parts[:1] in (("..",), (".",)):
-        raise DataError(f"{relative}: would be written outside the output folder {folder}; "
-                        "list paths relative to the input folder, without '..'")
+        raise DataError(
+            f"{relative}: would be written outside the output folder {folder}; "
+            "list paths relative to the input folder, without '..'"
+        )
     target = Path(folder) / relative
     if not target.parent.resolve().is_relative_to(Path(folder).resolve()):
         raise DataError(f"{target}: leads outside the output folder {folder} through a symlink; remove the link")
@@ -325,8 +329,9 @@ def save_checkpoint(
             try:
                 save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path))
             except SafetensorError as exc:  # safetensors reports I/O failures (disk full) as its own error
-                raise WriteError(f"{final / path.name}: cannot write ({exc}); free disk space or write elsewhere") \
-                    from None
+                raise WriteError(
+                    f"{final / path.name}: cannot write ({exc}); free disk space or write elsewhere"
+                ) from None
         with reporting_write_errors(final / "state.json"):
             (tmp / "state.json").write_text(json.dumps(state, indent=2))
     atomic_write_bytes(checkpoint_root / LATEST_FILENAME, final.name.encode())
@@ -341,8 +346,11 @@ _CHECKPOINT_NAME = re.compile(rf"^{CHECKPOINT_PREFIX}(\d+)$")
 def checkpoint_folders(checkpoint_root: Path) -> list[Path]:
     """The checkpoint folders under `checkpoint_root`, newest (highest step) first."""
     root = Path(checkpoint_root)
-    found = [(int(match[1]), path) for path in root.glob(f"{CHECKPOINT_PREFIX}*")
-             if (match := _CHECKPOINT_NAME.match(path.name)) and path.is_dir()]
+    found = [
+        (int(match[1]), path)
+        for path in root.glob(f"{CHECKPOINT_PREFIX}*")
+        if (match := _CHECKPOINT_NAME.match(path.name)) and path.is_dir()
+    ]
     return [path for _, path in sorted(found, reverse=True)]
 
 
@@ -371,8 +379,10 @@ def latest_checkpoint(run_dir: Path) -> Path:
             problems.append(str(error))
     if problems:
         raise CheckpointError(f"{run_dir}: no complete checkpoint ({len(problems)} incomplete, newest: {problems[0]})")
-    raise CheckpointError(f"{run_dir}: no complete checkpoint yet ({Path(run_dir) / 'checkpoints'} has none); "
-                          "train longer or pass another run")
+    raise CheckpointError(
+        f"{run_dir}: no complete checkpoint yet ({Path(run_dir) / 'checkpoints'} has none); "
+        "train longer or pass another run"
+    )
 
 
 def check_checkpoint_files(folder: Path, state: dict) -> None:
@@ -438,8 +448,9 @@ def count_video_frames(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
     return count
 
 
-def read_video_frames(path: Path, indices: list[int], channels: int = 3,
-                      max_pixels: int = DEFAULT_MAX_PIXELS) -> list[np.ndarray]:
+def read_video_frames(
+    path: Path, indices: list[int], channels: int = 3, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> list[np.ndarray]:
     """Decode the frames at increasing `indices` as uint8 HWC, seeking to the first one."""
     capture = open_video(path, max_pixels)
     capture.set(cv2.CAP_PROP_POS_FRAMES, indices[0])
@@ -452,7 +463,9 @@ def read_video_frames(path: Path, indices: list[int], channels: int = 3,
         position += 1
         if not ok:
             capture.release()
-            raise DataError(f"{path}: frame {index} does not decode (truncated or corrupt video); re-encode or remove it")
+            raise DataError(
+                f"{path}: frame {index} does not decode (truncated or corrupt video); re-encode or remove it"
+            )
         frames.append(_to_uint8_channels(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), channels, path))
     capture.release()
     return frames

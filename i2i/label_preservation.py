@@ -51,14 +51,21 @@ def labelled_images(folder: Path, channels: int = 1, size: int = SIZE) -> tuple[
     """Images resized to size × size in [-1, 1] and the integer labels after the last '_' of their names."""
     labelled = labelled_paths(folder)
     labels = [label for _, label in labelled]
-    images = [cv2.resize(read_image(path, channels), (size, size), interpolation=cv2.INTER_AREA).reshape(size, size, channels)
-              for path, _ in labelled]
+    images = [
+        cv2.resize(read_image(path, channels), (size, size), interpolation=cv2.INTER_AREA).reshape(size, size, channels)
+        for path, _ in labelled
+    ]
     x = array_to_model_input(np.stack(images))
     return x, torch.tensor(labels)
 
 
-def random_affine(x: torch.Tensor, generator: torch.Generator, zoom: tuple[float, float] = (0.65, 1.1),
-                  max_angle: float = 0.2, max_shift: float = 0.15) -> torch.Tensor:
+def random_affine(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    zoom: tuple[float, float] = (0.65, 1.1),
+    max_angle: float = 0.2,
+    max_shift: float = 0.15,
+) -> torch.Tensor:
     """Each image resampled through a random affine map: sampling-grid scale drawn from `zoom`
     (0.65 enlarges the content 1.5×, 1.1 shrinks it to 0.9×), rotation up to ±max_angle
     radians, shift up to ±max_shift of the half-size."""
@@ -81,8 +88,14 @@ def small_shifts(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.roll(x, shifts=tuple(torch.randint(-2, 3, (2,), generator=generator).tolist()), dims=(2, 3))
 
 
-def train_classifier(build: Callable[[], nn.Module], x: torch.Tensor, y: torch.Tensor, epochs: int = 15,
-                     seed: int = 0, augment: Augmentation = small_shifts) -> nn.Module:
+def train_classifier(
+    build: Callable[[], nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    epochs: int = 15,
+    seed: int = 0,
+    augment: Augmentation = small_shifts,
+) -> nn.Module:
     """A network from `build`, with PyTorch's default initialisation under `seed`, trained on
     labelled images in [-1, 1] (batches of 64, one-cycle learning rate), each batch passed
     through `augment` first; returned in eval mode."""
@@ -97,7 +110,7 @@ def train_classifier(build: Callable[[], nn.Module], x: torch.Tensor, y: torch.T
     for _ in range(epochs):
         order = torch.randperm(len(x), generator=generator)
         for start in range(0, len(x), 64):
-            batch = order[start:start + 64]
+            batch = order[start : start + 64]
             loss = F.cross_entropy(net(augment(x[batch], generator)), y[batch])
             optimizer.zero_grad()
             loss.backward()
@@ -111,13 +124,16 @@ def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return float((net(x).argmax(1) == y).float().mean())
 
 
-def judged_accuracies(x: torch.Tensor, y: torch.Tensor, readings: dict[str, tuple[torch.Tensor, torch.Tensor]],
-                      epochs: int, judges: int) -> dict[str, float]:
+def judged_accuracies(
+    x: torch.Tensor, y: torch.Tensor, readings: dict[str, tuple[torch.Tensor, torch.Tensor]], epochs: int, judges: int
+) -> dict[str, float]:
     """Judges trained on (x, y) with seeds 0 … judges−1 read each labelled set of `readings`:
     mean accuracy per key, and its standard deviation as key_std when judges > 1."""
     accuracies: dict[str, list[float]] = {key: [] for key in readings}
     for seed in range(judges):
-        net = train_classifier(partial(JudgeClassifier, x.shape[1], int(y.max()) + 1), x, y, epochs, seed, slight_affine)
+        net = train_classifier(
+            partial(JudgeClassifier, x.shape[1], int(y.max()) + 1), x, y, epochs, seed, slight_affine
+        )
         for key, labelled in readings.items():
             accuracies[key].append(accuracy(net, *labelled))
     result = {}
@@ -132,8 +148,15 @@ def describe_judges(judges: int, channels: int, epochs: int) -> str:
     return f"JudgeClassifier × {judges} ({'colour' if channels == 3 else 'grey'}), {epochs} epochs"
 
 
-def label_preservation(translated: Path, target_train: Path, target_test: Path, sources: Path | None = None,
-                       epochs: int = 15, judges: int = 1, channels: int = 1) -> dict:
+def label_preservation(
+    translated: Path,
+    target_train: Path,
+    target_test: Path,
+    sources: Path | None = None,
+    epochs: int = 15,
+    judges: int = 1,
+    channels: int = 1,
+) -> dict:
     """Accuracies of judges trained on target_train, averaged: on target_test (the ceiling), on
     the translations and on their sources (the baseline). Every image is read with `channels`
     channels (1: grey, 3: RGB) at 32 × 32."""
@@ -142,12 +165,20 @@ def label_preservation(translated: Path, target_train: Path, target_test: Path, 
     if sources is not None:
         folders["accuracy_on_untranslated_sources"] = sources
     readings = {key: labelled_images(folder, channels) for key, folder in folders.items()}
-    return {"label_classifier": f"{describe_judges(judges, channels, epochs)} on the {len(x)} images of {target_train}",
-            **judged_accuracies(x, y, readings, epochs, judges)}
+    return {
+        "label_classifier": f"{describe_judges(judges, channels, epochs)} on the {len(x)} images of {target_train}",
+        **judged_accuracies(x, y, readings, epochs, judges),
+    }
 
 
-def synthetic_data_transfer(translated: Path, target_test: Path, sources: Path | None = None, epochs: int = 15,
-                            judges: int = 1, channels: int = 1) -> dict:
+def synthetic_data_transfer(
+    translated: Path,
+    target_test: Path,
+    sources: Path | None = None,
+    epochs: int = 15,
+    judges: int = 1,
+    channels: int = 1,
+) -> dict:
     """The domain-adaptation protocol: judges trained on the translations (with their sources'
     labels) read real target_test images; trained on the untranslated sources instead, they
     give the baseline that translation must beat."""

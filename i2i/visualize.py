@@ -29,7 +29,9 @@ def image_grid(rows: dict[str, np.ndarray], cell: int | None = None) -> np.ndarr
     for name, images in rows.items():
         label = np.full((cell, label_width, 3), 255, np.uint8)
         cv2.putText(label, name, (4, cell // 2 + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
-        cells = [cv2.resize(np.ascontiguousarray(image), (cell, cell), interpolation=cv2.INTER_NEAREST) for image in images]
+        cells = [
+            cv2.resize(np.ascontiguousarray(image), (cell, cell), interpolation=cv2.INTER_NEAREST) for image in images
+        ]
         lines.append(np.concatenate([label, *cells], axis=1))
     return np.concatenate(lines, axis=0)
 
@@ -51,7 +53,10 @@ def plot_loss_curves(log_path: Path, png_path: Path) -> None:
     discriminator = [n for n in names if n.startswith("D")]
     steps = [r["step"] for r in records]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for axis, group, title in ((axes[0], generator, "generator losses"), (axes[1], discriminator, "discriminator losses")):
+    for axis, group, title in (
+        (axes[0], generator, "generator losses"),
+        (axes[1], discriminator, "discriminator losses"),
+    ):
         for name in group:
             axis.plot(steps, [r[name] for r in records], label=name)
         axis.set_title(title)

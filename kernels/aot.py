@@ -61,21 +61,46 @@ def launch_configs() -> list[KernelConfig]:
     configs = []
     for dtype, name in TRITON_TYPES.items():
         for tile in launch_tiles(dtype):
-            layer = {"KH": 3, "KW": 3, "STRIDE": 1, "PAD": 1, "REFLECT": True, "TRANSPOSED": False, "HAS_BIAS": True,
-                     "ACTIVATION": ACTIVATION_CODES["leaky_relu"], "WRITE_MOMENTS": True,
-                     "IEEE": dtype == torch.float32, "DOT_IN_FP32": False,
-                     "BLOCK_M": tile.block_m, "BLOCK_N": tile.block_n, "BLOCK_K": tile.block_k}
+            layer = {
+                "KH": 3,
+                "KW": 3,
+                "STRIDE": 1,
+                "PAD": 1,
+                "REFLECT": True,
+                "TRANSPOSED": False,
+                "HAS_BIAS": True,
+                "ACTIVATION": ACTIVATION_CODES["leaky_relu"],
+                "WRITE_MOMENTS": True,
+                "IEEE": dtype == torch.float32,
+                "DOT_IN_FP32": False,
+                "BLOCK_M": tile.block_m,
+                "BLOCK_N": tile.block_n,
+                "BLOCK_K": tile.block_k,
+            }
             configs.append(KernelConfig("conv2d_kernel", "conv", name, layer, tile.num_warps, tile.num_stages))
         for tile in NORM_TILES:
             blocks = {"BLOCK_HW": tile.block_hw, "BLOCK_C": tile.block_c}
             configs.append(KernelConfig("instance_norm_stats_kernel", "instance_norm", name, blocks, tile.num_warps))
-            epilogue = {"ACTIVATION": ACTIVATION_CODES["leaky_relu"], "HAS_AFFINE": True, "HAS_RESIDUAL": True,
-                        "SHIFTED": True, "MERGE": MERGE_BLOCK}
-            configs.append(KernelConfig("instance_norm_apply_kernel", "instance_norm", name, {**epilogue, **blocks},
-                                        tile.num_warps))
+            epilogue = {
+                "ACTIVATION": ACTIVATION_CODES["leaky_relu"],
+                "HAS_AFFINE": True,
+                "HAS_RESIDUAL": True,
+                "SHIFTED": True,
+                "MERGE": MERGE_BLOCK,
+            }
+            configs.append(
+                KernelConfig(
+                    "instance_norm_apply_kernel", "instance_norm", name, {**epilogue, **blocks}, tile.num_warps
+                )
+            )
         if dtype != torch.bfloat16:  # the TensorRT plugin's kernel (fp32 and fp16 engines)
-            plane = {"EPS": 1e-5, "NEGATIVE_SLOPE": 0.2, "ACTIVATION": ACTIVATION_CODES["leaky_relu"],
-                     "HAS_RESIDUAL": True, "BLOCK": PLANE_BLOCK}
+            plane = {
+                "EPS": 1e-5,
+                "NEGATIVE_SLOPE": 0.2,
+                "ACTIVATION": ACTIVATION_CODES["leaky_relu"],
+                "HAS_RESIDUAL": True,
+                "BLOCK": PLANE_BLOCK,
+            }
             configs.append(KernelConfig("instance_norm_plane_kernel", "instance_norm", name, plane, PLANE_WARPS))
     configs.append(KernelConfig("merge_partials_kernel", "instance_norm", "fp32", {"BLOCK_S": MAX_SPLITS}))
     return configs
@@ -113,25 +138,35 @@ def compile_and_measure(config: KernelConfig, arch: int) -> dict:
     row = {**asdict(config), "config": config.label, "arch": arch}
     del row["constexprs"], row["module"]
     try:
-        compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32),
-                                  options={"num_warps": config.num_warps, "num_stages": config.num_stages})
+        compiled = triton.compile(
+            source,
+            target=GPUTarget("cuda", arch, 32),
+            options={"num_warps": config.num_warps, "num_stages": config.num_stages},
+        )
     except Exception as error:  # a compile failure is a finding of the report, not a crash of it
         return {**row, "problems": [f"compile failed: {type(error).__name__}: {str(error).splitlines()[0][:300]}"]}
     with tempfile.NamedTemporaryFile(suffix=".cubin") as cubin:
         cubin.write(compiled.asm["cubin"])
         cubin.flush()
-        usage = subprocess.run([_tool("cuobjdump"), "--dump-resource-usage", cubin.name], capture_output=True,
-                               text=True, check=True).stdout
-        sass = subprocess.run([_tool("cuobjdump"), "--dump-sass", cubin.name], capture_output=True, text=True,
-                              check=True).stdout
+        usage = subprocess.run(
+            [_tool("cuobjdump"), "--dump-resource-usage", cubin.name], capture_output=True, text=True, check=True
+        ).stdout
+        sass = subprocess.run(
+            [_tool("cuobjdump"), "--dump-sass", cubin.name], capture_output=True, text=True, check=True
+        ).stdout
     resources = dict(re.findall(r"(REG|STACK|SHARED|LOCAL):(\d+)", usage))
     registers = int(resources["REG"])
     shared = compiled.metadata.shared + int(resources["SHARED"])
     threads = 32 * config.num_warps
-    row.update(registers=registers, stack_bytes=int(resources["STACK"]), shared_bytes=shared,
-               spill_stores=len(re.findall(r"\bSTL(\.\w+)*\s", sass)),
-               spill_loads=len(re.findall(r"\bLDL(\.\w+)*\s", sass)),
-               threads=threads, shared_limit=SHARED_LIMIT[arch])
+    row.update(
+        registers=registers,
+        stack_bytes=int(resources["STACK"]),
+        shared_bytes=shared,
+        spill_stores=len(re.findall(r"\bSTL(\.\w+)*\s", sass)),
+        spill_loads=len(re.findall(r"\bLDL(\.\w+)*\s", sass)),
+        threads=threads,
+        shared_limit=SHARED_LIMIT[arch],
+    )
     problems = []
     if row["spill_stores"] or row["spill_loads"]:
         problems.append(f"local memory: {row['spill_stores']} stores, {row['spill_loads']} loads (spills)")
@@ -159,15 +194,25 @@ def report(archs: tuple[int, ...] = ARCHS, jobs: int = 2) -> list[dict]:
 def markdown(rows: list[dict]) -> str:
     import triton
 
-    lines = [f"Triton {triton.__version__} ahead-of-time compile, no GPU: {len(rows)} kernel configurations.", "",
-             "| arch | kernel | dtype | config | registers | stack B | spill st/ld | shared B | problems |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Triton {triton.__version__} ahead-of-time compile, no GPU: {len(rows)} kernel configurations.",
+        "",
+        "| arch | kernel | dtype | config | registers | stack B | spill st/ld | shared B | problems |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         measured = "registers" in r
-        lines.append(f"| sm_{r['arch']} | {r['kernel']} | {r['dtype']} | {r['config']} | "
-                     + (f"{r['registers']} | {r['stack_bytes']} | {r['spill_stores']}/{r['spill_loads']} | "
-                        f"{r['shared_bytes']} | " if measured else "– | – | – | – | ")
-                     + ("; ".join(r["problems"]) or "ok") + " |")
+        lines.append(
+            f"| sm_{r['arch']} | {r['kernel']} | {r['dtype']} | {r['config']} | "
+            + (
+                f"{r['registers']} | {r['stack_bytes']} | {r['spill_stores']}/{r['spill_loads']} | "
+                f"{r['shared_bytes']} | "
+                if measured
+                else "– | – | – | – | "
+            )
+            + ("; ".join(r["problems"]) or "ok")
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -38,8 +38,13 @@ class ConvTile:
     def fitted(self, c_in: int, c_out: int) -> "ConvTile":
         """This tile for a layer: a channel count of 16 or fewer (images in or out) gets a 16-wide
         block (tl.dot's minimum) instead of a mostly masked one."""
-        return ConvTile(self.block_m, 16 if c_out <= 16 else self.block_n, 16 if c_in <= 16 else self.block_k,
-                        self.num_warps, self.num_stages)
+        return ConvTile(
+            self.block_m,
+            16 if c_out <= 16 else self.block_n,
+            16 if c_in <= 16 else self.block_k,
+            self.num_warps,
+            self.num_stages,
+        )
 
     @property
     def name(self) -> str:
@@ -65,8 +70,9 @@ def candidate_tiles(dtype: torch.dtype, c_in: int, c_out: int) -> list[ConvTile]
 def launch_tiles(dtype: torch.dtype) -> list[ConvTile]:
     """Every tile a launch of `dtype` can take (the union of candidate_tiles over layers)."""
     widths = (3, 64)  # an image side (≤ 16 channels) and a feature side
-    return list(dict.fromkeys(tile for c_in in widths for c_out in widths
-                              for tile in candidate_tiles(dtype, c_in, c_out)))
+    return list(
+        dict.fromkeys(tile for c_in in widths for c_out in widths for tile in candidate_tiles(dtype, c_in, c_out))
+    )
 
 
 @triton.jit
@@ -87,14 +93,45 @@ def _source_index(o, k, size, STRIDE: tl.constexpr, PAD: tl.constexpr, REFLECT: 
 
 @triton.jit
 def conv2d_kernel(
-    x_ptr, w_ptr, b_ptr, y_ptr, partial_ptr,
-    C_in, H, W, C_out, OH, OW,
-    sx_n, sx_c, sx_h, sx_w, sw_co, sw_ci, sw_h, sw_w, sy_n, sy_c, sy_h, sy_w,
-    n_m_tiles, negative_slope,
-    KH: tl.constexpr, KW: tl.constexpr, STRIDE: tl.constexpr, PAD: tl.constexpr,
-    REFLECT: tl.constexpr, TRANSPOSED: tl.constexpr, HAS_BIAS: tl.constexpr, ACTIVATION: tl.constexpr,
-    WRITE_MOMENTS: tl.constexpr, IEEE: tl.constexpr, DOT_IN_FP32: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    x_ptr,
+    w_ptr,
+    b_ptr,
+    y_ptr,
+    partial_ptr,
+    C_in,
+    H,
+    W,
+    C_out,
+    OH,
+    OW,
+    sx_n,
+    sx_c,
+    sx_h,
+    sx_w,
+    sw_co,
+    sw_ci,
+    sw_h,
+    sw_w,
+    sy_n,
+    sy_c,
+    sy_h,
+    sy_w,
+    n_m_tiles,
+    negative_slope,
+    KH: tl.constexpr,
+    KW: tl.constexpr,
+    STRIDE: tl.constexpr,
+    PAD: tl.constexpr,
+    REFLECT: tl.constexpr,
+    TRANSPOSED: tl.constexpr,
+    HAS_BIAS: tl.constexpr,
+    ACTIVATION: tl.constexpr,
+    WRITE_MOMENTS: tl.constexpr,
+    IEEE: tl.constexpr,
+    DOT_IN_FP32: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
 ):
     pid_m, pid_n = tl.program_id(0), tl.program_id(1)
     n = pid_m // n_m_tiles
@@ -120,9 +157,12 @@ def conv2d_kernel(
         for c0 in range(0, C_in, BLOCK_K):
             ci = c0 + tl.arange(0, BLOCK_K)
             ci_mask = ci < C_in
-            a = tl.load(x_image + pixel[:, None] + ci[None, :] * sx_c, mask=row_ok[:, None] & ci_mask[None, :], other=0.0)
-            b = tl.load(w_tap + ci[:, None] * sw_ci + co[None, :] * sw_co, mask=ci_mask[:, None] & co_mask[None, :],
-                        other=0.0)
+            a = tl.load(
+                x_image + pixel[:, None] + ci[None, :] * sx_c, mask=row_ok[:, None] & ci_mask[None, :], other=0.0
+            )
+            b = tl.load(
+                w_tap + ci[:, None] * sw_ci + co[None, :] * sw_co, mask=ci_mask[:, None] & co_mask[None, :], other=0.0
+            )
             if DOT_IN_FP32:
                 acc = tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision="ieee")
             elif IEEE:
@@ -138,11 +178,16 @@ def conv2d_kernel(
         count = tl.sum(valid.to(tl.float32), axis=0)
         mean = tl.sum(tl.where(valid, acc, 0.0), axis=0) / tl.maximum(count, 1.0)
         centered = tl.where(valid, acc - mean[None, :], 0.0)
-        store_moments(partial_ptr, n, co, co_mask, C_out, m_tile, n_m_tiles, mean, tl.sum(centered * centered, axis=0), count)
+        store_moments(
+            partial_ptr, n, co, co_mask, C_out, m_tile, n_m_tiles, mean, tl.sum(centered * centered, axis=0), count
+        )
 
     y_offsets = co[None, :] * sy_c + oh[:, None] * sy_h + ow[:, None] * sy_w
-    tl.store(y_ptr + n.to(tl.int64) * sy_n + y_offsets, acc.to(y_ptr.dtype.element_ty),
-             mask=m_mask[:, None] & co_mask[None, :])
+    tl.store(
+        y_ptr + n.to(tl.int64) * sy_n + y_offsets,
+        acc.to(y_ptr.dtype.element_ty),
+        mask=m_mask[:, None] & co_mask[None, :],
+    )
 
 
 def conv2d(
@@ -187,21 +232,51 @@ def conv2d(
     if max(c_in * h * w, c_out * oh * ow) >= 2**31:
         raise ValueError(f"one image of {c_in}x{h}x{w} → {c_out}x{oh}x{ow} is too large for 32-bit offsets")
     tile = tile or candidate_tiles(x.dtype, c_in, c_out)[0]
-    memory_format = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and c_in > 1 else torch.contiguous_format
+    memory_format = (
+        torch.channels_last
+        if x.is_contiguous(memory_format=torch.channels_last) and c_in > 1
+        else torch.contiguous_format
+    )
     y = torch.empty((n, c_out, oh, ow), device=x.device, dtype=x.dtype, memory_format=memory_format)
     n_m_tiles = triton.cdiv(oh * ow, tile.block_m)
     moments = torch.empty((n, c_out, n_m_tiles, 3), device=x.device, dtype=torch.float32) if with_moments else y
     grid = (n * n_m_tiles, triton.cdiv(c_out, tile.block_n))
     conv2d_kernel[grid](
-        x, weight, bias if bias is not None else weight, y, moments,
-        c_in, h, w, c_out, oh, ow, *x.stride(), sw_co, sw_ci, weight.stride(2), weight.stride(3), *y.stride(),
-        n_m_tiles, negative_slope,
-        KH=kh, KW=kw, STRIDE=stride, PAD=padding, REFLECT=pad_mode == "reflect", TRANSPOSED=transposed,
-        HAS_BIAS=bias is not None, ACTIVATION=ACTIVATION_CODES[activation], WRITE_MOMENTS=with_moments,
+        x,
+        weight,
+        bias if bias is not None else weight,
+        y,
+        moments,
+        c_in,
+        h,
+        w,
+        c_out,
+        oh,
+        ow,
+        *x.stride(),
+        sw_co,
+        sw_ci,
+        weight.stride(2),
+        weight.stride(3),
+        *y.stride(),
+        n_m_tiles,
+        negative_slope,
+        KH=kh,
+        KW=kw,
+        STRIDE=stride,
+        PAD=padding,
+        REFLECT=pad_mode == "reflect",
+        TRANSPOSED=transposed,
+        HAS_BIAS=bias is not None,
+        ACTIVATION=ACTIVATION_CODES[activation],
+        WRITE_MOMENTS=with_moments,
         IEEE=x.dtype == torch.float32,
         # Triton's CPU interpreter multiplies bf16 bit patterns as integers; only there, widen first.
         DOT_IN_FP32=x.dtype == torch.bfloat16 and triton.knobs.runtime.interpret,
-        BLOCK_M=tile.block_m, BLOCK_N=tile.block_n, BLOCK_K=tile.block_k, num_warps=tile.num_warps,
+        BLOCK_M=tile.block_m,
+        BLOCK_N=tile.block_n,
+        BLOCK_K=tile.block_k,
+        num_warps=tile.num_warps,
         num_stages=tile.num_stages,
     )
     return y, ((moments, n_m_tiles) if with_moments else None)

@@ -33,8 +33,15 @@ from .tuning import CUDNN, LayerTuner
 class FusedConv(nn.Module):
     """conv (+ fused padding) → optional instance norm → activation → optional residual add."""
 
-    def __init__(self, conv: nn.Conv2d | nn.ConvTranspose2d, reflect_pad: int, norm: nn.InstanceNorm2d | None,
-                 activation: str, negative_slope: float, tuner: LayerTuner | None = None):
+    def __init__(
+        self,
+        conv: nn.Conv2d | nn.ConvTranspose2d,
+        reflect_pad: int,
+        norm: nn.InstanceNorm2d | None,
+        activation: str,
+        negative_slope: float,
+        tuner: LayerTuner | None = None,
+    ):
         super().__init__()
         self.conv = conv
         self.transposed = isinstance(conv, nn.ConvTranspose2d)
@@ -71,22 +78,40 @@ class FusedConv(nn.Module):
         conv = self.conv
         layout = "channels_last" if x.is_contiguous(memory_format=torch.channels_last) and x.shape[1] > 1 else "nchw"
         kind = f"convT op{conv.output_padding[0]}" if self.transposed else f"conv {self.pad_mode}"
-        return (f"{str(x.dtype).removeprefix('torch.')} {layout} {'x'.join(map(str, x.shape))}->{conv.out_channels} "
-                f"{kind} k{conv.kernel_size[0]} s{conv.stride[0]} p{self.padding} norm={self.norm is not None} "
-                f"act={self.activation} residual={residual is not None}")
+        return (
+            f"{str(x.dtype).removeprefix('torch.')} {layout} {'x'.join(map(str, x.shape))}->{conv.out_channels} "
+            f"{kind} k{conv.kernel_size[0]} s{conv.stride[0]} p{self.padding} norm={self.norm is not None} "
+            f"act={self.activation} residual={residual is not None}"
+        )
 
     def run_triton(self, x: torch.Tensor, residual: torch.Tensor | None = None, tile: ConvTile | None = None):
         conv = self.conv
         y, moments = conv2d(
-            x, conv.weight, conv.bias, stride=conv.stride[0], padding=self.padding, pad_mode=self.pad_mode,
-            transposed=self.transposed, output_padding=conv.output_padding[0] if self.transposed else 0,
-            activation="none" if self.norm is not None else self.activation, negative_slope=self.negative_slope,
-            with_moments=self.norm is not None, tile=tile,
+            x,
+            conv.weight,
+            conv.bias,
+            stride=conv.stride[0],
+            padding=self.padding,
+            pad_mode=self.pad_mode,
+            transposed=self.transposed,
+            output_padding=conv.output_padding[0] if self.transposed else 0,
+            activation="none" if self.norm is not None else self.activation,
+            negative_slope=self.negative_slope,
+            with_moments=self.norm is not None,
+            tile=tile,
         )
         if self.norm is None:
             return y if residual is None else y + residual
-        return instance_norm(y, self.norm.weight, self.norm.bias, self.norm.eps, self.activation,
-                             self.negative_slope, residual, partials=moments)
+        return instance_norm(
+            y,
+            self.norm.weight,
+            self.norm.bias,
+            self.norm.eps,
+            self.activation,
+            self.negative_slope,
+            residual,
+            partials=moments,
+        )
 
     def run_torch_conv(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
         """torch's conv (cuDNN on CUDA), then the fused Triton instance norm + activation + residual."""
@@ -98,8 +123,9 @@ class FusedConv(nn.Module):
         else:
             y = F.conv2d(x, conv.weight, conv.bias, conv.stride, self.padding)
         if self.norm is not None:
-            return instance_norm(y, self.norm.weight, self.norm.bias, self.norm.eps, self.activation,
-                                 self.negative_slope, residual)
+            return instance_norm(
+                y, self.norm.weight, self.norm.bias, self.norm.eps, self.activation, self.negative_slope, residual
+            )
         y = apply_activation(y, self.activation, self.negative_slope)
         return y if residual is None else y + residual
 
@@ -122,10 +148,15 @@ class FusedResnetBlock(nn.Module):
 
 
 def _supported_conv(module: nn.Module) -> bool:
-    return (isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)) and module.groups == 1
-            and module.dilation == (1, 1) and module.padding_mode == "zeros"
-            and module.stride[0] == module.stride[1] and module.padding[0] == module.padding[1]
-            and module.kernel_size[0] == module.kernel_size[1])
+    return (
+        isinstance(module, (nn.Conv2d, nn.ConvTranspose2d))
+        and module.groups == 1
+        and module.dilation == (1, 1)
+        and module.padding_mode == "zeros"
+        and module.stride[0] == module.stride[1]
+        and module.padding[0] == module.padding[1]
+        and module.kernel_size[0] == module.kernel_size[1]
+    )
 
 
 def _fuse_layers(layers: list[nn.Module], tuner: LayerTuner | None) -> list[nn.Module]:
@@ -133,9 +164,14 @@ def _fuse_layers(layers: list[nn.Module], tuner: LayerTuner | None) -> list[nn.M
     i = 0
     while i < len(layers):
         reflect = 0
-        if (isinstance(layers[i], nn.ReflectionPad2d) and i + 1 < len(layers) and isinstance(layers[i + 1], nn.Conv2d)
-                and _supported_conv(layers[i + 1]) and layers[i + 1].padding == (0, 0)
-                and len(set(layers[i].padding)) == 1):
+        if (
+            isinstance(layers[i], nn.ReflectionPad2d)
+            and i + 1 < len(layers)
+            and isinstance(layers[i + 1], nn.Conv2d)
+            and _supported_conv(layers[i + 1])
+            and layers[i + 1].padding == (0, 0)
+            and len(set(layers[i].padding)) == 1
+        ):
             reflect = layers[i].padding[0]
             i += 1
         if not _supported_conv(layers[i]):
@@ -203,6 +239,8 @@ def fuse_generator(net: nn.Module, tuner: LayerTuner | None = None) -> nn.Module
         tuner = LayerTuner.for_device(next(net.parameters()).device)
     fused = fuse_module(net, tuner)
     if not _has_fused_layers(fused):
-        raise ConfigError(f"the triton backend rewrites resnet_*/unet_* generators, not {type(net).__name__}; "
-                          "use --backend torch or an exported .onnx")
+        raise ConfigError(
+            f"the triton backend rewrites resnet_*/unet_* generators, not {type(net).__name__}; "
+            "use --backend torch or an exported .onnx"
+        )
     return fused

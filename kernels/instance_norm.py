@@ -62,8 +62,18 @@ def _plane_offsets(pid_plane, C, n_c_blocks, BLOCK_C: tl.constexpr):
 
 @triton.jit
 def instance_norm_stats_kernel(
-    x_ptr, partial_ptr, C, HW, stride_n, stride_c, stride_hw, chunk, n_splits, n_c_blocks,
-    BLOCK_HW: tl.constexpr, BLOCK_C: tl.constexpr,
+    x_ptr,
+    partial_ptr,
+    C,
+    HW,
+    stride_n,
+    stride_c,
+    stride_hw,
+    chunk,
+    n_splits,
+    n_c_blocks,
+    BLOCK_HW: tl.constexpr,
+    BLOCK_C: tl.constexpr,
 ):
     pid_plane, pid_split = tl.program_id(0), tl.program_id(1)
     n, channels, c_mask = _plane_offsets(pid_plane, C, n_c_blocks, BLOCK_C)
@@ -102,8 +112,14 @@ def merge_partials_kernel(partial_ptr, merged_ptr, n_splits, BLOCK_S: tl.constex
         s = offset + tl.arange(0, BLOCK_S)
         slot = partial_ptr + (plane * n_splits + s) * 3
         mask = s < n_splits
-        mean, m2, count = merge_moments(mean, m2, count, tl.load(slot, mask=mask, other=0.0) - reference,
-                                        tl.load(slot + 1, mask=mask, other=0.0), tl.load(slot + 2, mask=mask, other=0.0))
+        mean, m2, count = merge_moments(
+            mean,
+            m2,
+            count,
+            tl.load(slot, mask=mask, other=0.0) - reference,
+            tl.load(slot + 1, mask=mask, other=0.0),
+            tl.load(slot + 2, mask=mask, other=0.0),
+        )
     mean, m2, count = tl.reduce((mean, m2, count), 0, merge_moments)
     tl.store(merged_ptr + plane * 3, reference + mean)
     tl.store(merged_ptr + plane * 3 + 1, m2)
@@ -112,11 +128,35 @@ def merge_partials_kernel(partial_ptr, merged_ptr, n_splits, BLOCK_S: tl.constex
 
 @triton.jit
 def instance_norm_apply_kernel(
-    x_ptr, y_ptr, residual_ptr, weight_ptr, bias_ptr, partial_ptr,
-    C, HW, stride_n, stride_c, stride_hw, y_stride_n, y_stride_c, y_stride_hw,
-    r_stride_n, r_stride_c, r_stride_hw, chunk, n_splits, n_c_blocks, eps, negative_slope,
-    ACTIVATION: tl.constexpr, HAS_AFFINE: tl.constexpr, HAS_RESIDUAL: tl.constexpr, SHIFTED: tl.constexpr,
-    MERGE: tl.constexpr, BLOCK_HW: tl.constexpr, BLOCK_C: tl.constexpr,
+    x_ptr,
+    y_ptr,
+    residual_ptr,
+    weight_ptr,
+    bias_ptr,
+    partial_ptr,
+    C,
+    HW,
+    stride_n,
+    stride_c,
+    stride_hw,
+    y_stride_n,
+    y_stride_c,
+    y_stride_hw,
+    r_stride_n,
+    r_stride_c,
+    r_stride_hw,
+    chunk,
+    n_splits,
+    n_c_blocks,
+    eps,
+    negative_slope,
+    ACTIVATION: tl.constexpr,
+    HAS_AFFINE: tl.constexpr,
+    HAS_RESIDUAL: tl.constexpr,
+    SHIFTED: tl.constexpr,
+    MERGE: tl.constexpr,
+    BLOCK_HW: tl.constexpr,
+    BLOCK_C: tl.constexpr,
 ):
     pid_plane, pid_split = tl.program_id(0), tl.program_id(1)
     n, channels, c_mask = _plane_offsets(pid_plane, C, n_c_blocks, BLOCK_C)
@@ -132,8 +172,14 @@ def instance_norm_apply_kernel(
         splits = s0 + tl.arange(0, MERGE)[:, None]
         slot = partial_ptr + (planes + splits) * 3
         p_mask = (splits < n_splits) & c_mask[None, :]
-        mean, m2, count = merge_moments(mean, m2, count, tl.load(slot, mask=p_mask, other=0.0) - reference,
-                                        tl.load(slot + 1, mask=p_mask, other=0.0), tl.load(slot + 2, mask=p_mask, other=0.0))
+        mean, m2, count = merge_moments(
+            mean,
+            m2,
+            count,
+            tl.load(slot, mask=p_mask, other=0.0) - reference,
+            tl.load(slot + 1, mask=p_mask, other=0.0),
+            tl.load(slot + 2, mask=p_mask, other=0.0),
+        )
     mean, m2, count = tl.reduce((mean, m2, count), 0, merge_moments)
     mean += tl.sum(reference, axis=0)
     scale = 1.0 / tl.sqrt(m2 / tl.maximum(count, 1.0) + eps)
@@ -155,8 +201,9 @@ def instance_norm_apply_kernel(
         x = tl.load(x_ptr + n64 * stride_n + c64 * stride_c + hw * stride_hw, mask=mask, other=0.0).to(tl.float32)
         # (x − x[0] − mean)·scale, not x·scale − mean·scale: subtracting nearly equal values
         # is exact, the difference of two large products is not.
-        y = apply_activation(((x - pivot) - mean[None, :]) * scale[None, :] + shift[None, :], ACTIVATION,
-                             negative_slope)
+        y = apply_activation(
+            ((x - pivot) - mean[None, :]) * scale[None, :] + shift[None, :], ACTIVATION, negative_slope
+        )
         if HAS_RESIDUAL:
             r_offsets = n64 * r_stride_n + c64 * r_stride_c + hw * r_stride_hw
             y += tl.load(residual_ptr + r_offsets, mask=mask, other=0.0).to(tl.float32)
@@ -169,7 +216,9 @@ def spatial_strides(t: torch.Tensor) -> tuple[int, int, int]:
     channels_last); raises for layouts the kernels cannot address with one hw stride."""
     n, c, h, w = t.shape
     if h > 1 and w > 0 and t.stride(2) != w * t.stride(3):
-        raise ValueError(f"unsupported strides {t.stride()} for shape {tuple(t.shape)}: use contiguous or channels_last")
+        raise ValueError(
+            f"unsupported strides {t.stride()} for shape {tuple(t.shape)}: use contiguous or channels_last"
+        )
     return t.stride(0), t.stride(1), t.stride(3)
 
 
@@ -215,8 +264,17 @@ def instance_norm(
     if partials is None:
         buffer = torch.empty((n, c, cfg["n_splits"], 3), device=x.device, dtype=torch.float32)
         instance_norm_stats_kernel[grid](
-            x, buffer, c, h * w, *strides, cfg["chunk"], cfg["n_splits"], cfg["n_c_blocks"],
-            BLOCK_HW=tile.block_hw, BLOCK_C=tile.block_c, num_warps=tile.num_warps,
+            x,
+            buffer,
+            c,
+            h * w,
+            *strides,
+            cfg["chunk"],
+            cfg["n_splits"],
+            cfg["n_c_blocks"],
+            BLOCK_HW=tile.block_hw,
+            BLOCK_C=tile.block_c,
+            num_warps=tile.num_warps,
         )
         n_splits = cfg["n_splits"]
     else:
@@ -228,11 +286,29 @@ def instance_norm(
     y = torch.empty_like(x)
     res = residual if residual is not None else x
     instance_norm_apply_kernel[grid](
-        x, y, res, weight if weight is not None else x, bias if bias is not None else x, buffer,
-        c, h * w, *strides, *spatial_strides(y), *spatial_strides(res), cfg["chunk"], n_splits, cfg["n_c_blocks"],
-        eps, negative_slope,
-        ACTIVATION=ACTIVATION_CODES[activation], HAS_AFFINE=weight is not None, HAS_RESIDUAL=residual is not None,
-        SHIFTED=partials is None, MERGE=MERGE_BLOCK, BLOCK_HW=tile.block_hw, BLOCK_C=tile.block_c,
+        x,
+        y,
+        res,
+        weight if weight is not None else x,
+        bias if bias is not None else x,
+        buffer,
+        c,
+        h * w,
+        *strides,
+        *spatial_strides(y),
+        *spatial_strides(res),
+        cfg["chunk"],
+        n_splits,
+        cfg["n_c_blocks"],
+        eps,
+        negative_slope,
+        ACTIVATION=ACTIVATION_CODES[activation],
+        HAS_AFFINE=weight is not None,
+        HAS_RESIDUAL=residual is not None,
+        SHIFTED=partials is None,
+        MERGE=MERGE_BLOCK,
+        BLOCK_HW=tile.block_hw,
+        BLOCK_C=tile.block_c,
         num_warps=tile.num_warps,
     )
     return y
@@ -240,8 +316,17 @@ def instance_norm(
 
 @triton.jit
 def instance_norm_plane_kernel(
-    x_ptr, scale_ptr, bias_ptr, residual_ptr, C, HW, y_ptr,
-    EPS: tl.constexpr, NEGATIVE_SLOPE: tl.constexpr, ACTIVATION: tl.constexpr, HAS_RESIDUAL: tl.constexpr,
+    x_ptr,
+    scale_ptr,
+    bias_ptr,
+    residual_ptr,
+    C,
+    HW,
+    y_ptr,
+    EPS: tl.constexpr,
+    NEGATIVE_SLOPE: tl.constexpr,
+    ACTIVATION: tl.constexpr,
+    HAS_RESIDUAL: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     """One program per contiguous NCHW plane: statistics loop, then normalize loop, in one
@@ -280,17 +365,33 @@ PLANE_BLOCK = 1024
 PLANE_WARPS = 4
 
 
-def instance_norm_planes(x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5,
-                         activation: str = "none", negative_slope: float = 0.2,
-                         residual: torch.Tensor | None = None) -> torch.Tensor:
+def instance_norm_planes(
+    x: torch.Tensor,
+    scale: torch.Tensor,
+    bias: torch.Tensor,
+    eps: float = 1e-5,
+    activation: str = "none",
+    negative_slope: float = 0.2,
+    residual: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Launch the single-kernel plane variant on a contiguous NCHW tensor (what the TensorRT
     plugin runs; here for testing it and as the ONNX Runtime reference of the plugin)."""
     x = x.contiguous()
     n, c, h, w = x.shape
     y = torch.empty_like(x)
     instance_norm_plane_kernel[(n * c,)](
-        x, scale, bias, residual.contiguous() if residual is not None else None, c, h * w, y,
-        EPS=eps, NEGATIVE_SLOPE=negative_slope, ACTIVATION=ACTIVATION_CODES[activation],
-        HAS_RESIDUAL=residual is not None, BLOCK=PLANE_BLOCK, num_warps=PLANE_WARPS,
+        x,
+        scale,
+        bias,
+        residual.contiguous() if residual is not None else None,
+        c,
+        h * w,
+        y,
+        EPS=eps,
+        NEGATIVE_SLOPE=negative_slope,
+        ACTIVATION=ACTIVATION_CODES[activation],
+        HAS_RESIDUAL=residual is not None,
+        BLOCK=PLANE_BLOCK,
+        num_warps=PLANE_WARPS,
     )
     return y

@@ -43,5 +43,7 @@ class FastestRunner:
         self.on_choice(name)
         measured = ", ".join(f"{n} {1e3 * s:.0f} ms" for n, s in sorted(self.timings.items(), key=lambda kv: kv[1]))
         shape = "×".join(str(v) for v in probe.shape[1:3])
-        print(f"backend auto: {name} ({measured} per {shape} image{'; ' if skipped else ''}{'; '.join(skipped)})",
-              file=sys.stderr)
+        print(
+            f"backend auto: {name} ({measured} per {shape} image{'; ' if skipped else ''}{'; '.join(skipped)})",
+            file=sys.stderr,
+        )

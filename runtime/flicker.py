@@ -25,16 +25,20 @@ def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Sample `image` at p + flow(p) (bilinear, border replicated)."""
     height, width = flow.shape[:2]
     grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    warped = cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    warped = cv2.remap(
+        image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     return warped.reshape(image.shape)
 
 
 def occlusion_mask(previous: np.ndarray, current: np.ndarray, threshold: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(flow current→previous, mask of pixels visible in both), by forward-backward consistency."""
-    backward = optical_flow(previous, current)   # current(p) ≈ previous(p + backward(p))
-    forward = optical_flow(current, previous)    # previous(q) ≈ current(q + forward(q))
+    backward = optical_flow(previous, current)  # current(p) ≈ previous(p + backward(p))
+    forward = optical_flow(current, previous)  # previous(q) ≈ current(q + forward(q))
     round_trip = backward + warp(forward, backward)
-    visible = np.linalg.norm(round_trip, axis=2) < threshold + 0.05 * (np.linalg.norm(backward, axis=2) + np.linalg.norm(forward, axis=2))
+    visible = np.linalg.norm(round_trip, axis=2) < threshold + 0.05 * (
+        np.linalg.norm(backward, axis=2) + np.linalg.norm(forward, axis=2)
+    )
     return backward, visible
 
 

@@ -72,9 +72,11 @@ class GenerateReport:
             return None
         sizes = f"{shortest} px" if shortest == longest else f"{shortest}–{longest} px"
         finer = "finer" if longest > 2 * crop else "coarser"
-        return (f"note: the model was trained on images resized to {config.data.load_size} px ({crop} px crops); these "
-                f"are {sizes}, translated at their own size, so its textures come out relatively {finer}; resize the "
-                f"inputs to about {config.data.load_size} px for the training scale")
+        return (
+            f"note: the model was trained on images resized to {config.data.load_size} px ({crop} px crops); these "
+            f"are {sizes}, translated at their own size, so its textures come out relatively {finer}; resize the "
+            f"inputs to about {config.data.load_size} px for the training scale"
+        )
 
 
 @dataclass
@@ -126,8 +128,10 @@ def _labelled_inputs(root: Path, listing: Path) -> InputSet:
         for name in fields:
             relative = Path(os.path.normpath(name))
             if relative.is_absolute() or relative.parts[:1] == ("..",):
-                raise DataError(f"{listing}:{number}: {name} is outside the dataset folder {root}; "
-                                "list paths relative to it, without '..'")
+                raise DataError(
+                    f"{listing}:{number}: {name} is outside the dataset folder {root}; "
+                    "list paths relative to it, without '..'"
+                )
         images.append(root / fields[0])
         labels.append(root / fields[1])
     labels.append(listing)
@@ -157,7 +161,9 @@ def generate_dataset(
     if not 0 <= index < count:
         raise DataError(f"shard {index}/{count}: the index must be in 0..{count - 1}")
     todo = inputs.images[index::count]
-    report = GenerateReport(manifest=output_dir / (MANIFEST if count == 1 else f"manifest.shard-{index}-of-{count}.jsonl"))
+    report = GenerateReport(
+        manifest=output_dir / (MANIFEST if count == 1 else f"manifest.shard-{index}-of-{count}.jsonl")
+    )
     targets = {path: output_path(inputs.root, path, output_dir) for path in todo}
     remove_stale_temporaries(output_dir, recursive=True)
     records = _reconcile_manifest(report.manifest, [targets[p] for p in todo], resume, predictor.input_channels)
@@ -172,9 +178,16 @@ def generate_dataset(
 
     started = time.perf_counter()
     manifest_lock = threading.Lock()
-    with ThreadPoolExecutor(workers) as decoders, ThreadPoolExecutor(workers) as encoders, \
-            tqdm(total=len(todo), unit="img", desc=f"generate {index + 1}/{count}" if count > 1 else "generate",
-                 dynamic_ncols=True) as progress:
+    with (
+        ThreadPoolExecutor(workers) as decoders,
+        ThreadPoolExecutor(workers) as encoders,
+        tqdm(
+            total=len(todo),
+            unit="img",
+            desc=f"generate {index + 1}/{count}" if count > 1 else "generate",
+            dynamic_ncols=True,
+        ) as progress,
+    ):
 
         def decode(path: Path) -> np.ndarray | None:
             try:
@@ -199,8 +212,8 @@ def generate_dataset(
             progress.update(done)
             progress.set_postfix(failed=len(report.failed), refresh=False)
 
-        chunks = [todo[s:s + chunk] for s in range(0, len(todo), chunk)]
-        chunk_classes = [classes[s:s + chunk] for s in range(0, len(todo), chunk)] if classes else None
+        chunks = [todo[s : s + chunk] for s in range(0, len(todo), chunk)]
+        chunk_classes = [classes[s : s + chunk] for s in range(0, len(todo), chunk)] if classes else None
         pending_decode = decoders.map(decode, chunks[0]) if chunks else iter(())
         previous: tuple[list, int] = ([], 0)
         for number, paths in enumerate(chunks):
@@ -212,12 +225,19 @@ def generate_dataset(
                 shortest, longest = sorted(decoded[k].shape[:2])
                 report.sides = (min(report.sides[0] or shortest, shortest), max(report.sides[1], longest))
             tick = time.perf_counter()
-            outputs = predictor([decoded[k] for k in usable],
-                                [chunk_classes[number][k] for k in usable] if chunk_classes else None) if usable else []
+            outputs = (
+                predictor(
+                    [decoded[k] for k in usable], [chunk_classes[number][k] for k in usable] if chunk_classes else None
+                )
+                if usable
+                else []
+            )
             per_image = (time.perf_counter() - tick) / max(1, len(usable))
             finish(*previous)  # the last chunk's writes ran while this chunk was inferred
-            previous = ([encoders.submit(encode, paths[k], output, per_image) for k, output in zip(usable, outputs)],
-                        len(paths))
+            previous = (
+                [encoders.submit(encode, paths[k], output, per_image) for k, output in zip(usable, outputs)],
+                len(paths),
+            )
         finish(*previous)
     report.seconds = time.perf_counter() - started
     for message in report.failed:
@@ -246,8 +266,11 @@ def _reconcile_manifest(manifest: Path, targets: list[Path], resume: bool, chann
         except DataError:
             target.unlink()
             continue
-        by_output[key] = {"output": str(target), "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
-                          "reconciled": True}
+        by_output[key] = {
+            "output": str(target),
+            "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
+            "reconciled": True,
+        }
     return [r for key, r in by_output.items() if key not in wanted or wanted[key].is_file()]
 
 
@@ -265,12 +288,19 @@ def output_path(input_root: Path, path: Path, output_dir: Path) -> Path:
     return path_inside(output_dir, path.relative_to(input_root))
 
 
-def write_output(path: Path | str, target: Path, image: np.ndarray, model_name: str, backend: str,
-                 seconds: float) -> dict:
+def write_output(
+    path: Path | str, target: Path, image: np.ndarray, model_name: str, backend: str, seconds: float
+) -> dict:
     """Write one translation atomically; returns its manifest record."""
     encoded = write_image(target, image)  # hashed from memory, not read back from disk
-    return {"input": str(path), "output": str(target), "sha256": hashlib.sha256(encoded).hexdigest(),
-            "model": model_name, "backend": backend, "seconds": round(seconds, 4)}
+    return {
+        "input": str(path),
+        "output": str(target),
+        "sha256": hashlib.sha256(encoded).hexdigest(),
+        "model": model_name,
+        "backend": backend,
+        "seconds": round(seconds, 4),
+    }
 
 
 def failure_record(path: Path | str, error: Exception) -> dict:
@@ -298,8 +328,10 @@ def merge_manifests(output_dir: Path) -> Path:
     for part in sorted(Path(output_dir).glob("manifest.shard-*.jsonl")):
         part_records, damaged = read_json_lines(part)
         if damaged:
-            raise DataError(f"{part}: {len(damaged)} damaged line(s), first {damaged[0][:60]!r}; rerun that shard "
-                            "with --resume to repair its manifest")
+            raise DataError(
+                f"{part}: {len(damaged)} damaged line(s), first {damaged[0][:60]!r}; rerun that shard "
+                "with --resume to repair its manifest"
+            )
         records += part_records
     if not records:
         raise DataError(f"{output_dir}: no shard manifests (manifest.shard-*.jsonl) to merge")
@@ -317,7 +349,9 @@ def classes_from_folders(predictor: Predictor, input_dir: Path, paths: list[Path
     for path in paths:
         top = path.relative_to(input_dir).parts[0]
         if top not in names:
-            raise DataError(f"{path}: this model is class-conditional; put images in INPUT/<class>/ with class one of "
-                            f"{', '.join(names)}")
+            raise DataError(
+                f"{path}: this model is class-conditional; put images in INPUT/<class>/ with class one of "
+                f"{', '.join(names)}"
+            )
         classes.append(names.index(top))
     return classes

@@ -47,7 +47,9 @@ class OnnxRuntimeRunner:
         implicit host round trips inside the session."""
         tensor = torch.from_numpy(feed).to(self.device)
         binding = self.session.io_binding()
-        binding.bind_input(INPUT_NAME, "cuda", self.device.index or 0, feed.dtype, tuple(tensor.shape), tensor.data_ptr())
+        binding.bind_input(
+            INPUT_NAME, "cuda", self.device.index or 0, feed.dtype, tuple(tensor.shape), tensor.data_ptr()
+        )
         binding.bind_output(OUTPUT_NAME, "cuda", self.device.index or 0)
         self.session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()[0]
@@ -61,12 +63,16 @@ def load_onnx(path: Path, device: torch.device) -> tuple[OnnxRuntimeRunner, RunC
     config = RunConfig.from_dict(json.loads(props["train_config"]), source=f"{path} metadata")
     if device.type == "cuda":
         if "CUDAExecutionProvider" not in ort.get_available_providers():
-            raise MissingDependencyError("ONNX Runtime has no CUDA provider here; pip install 'i2i[gpu]' (onnxruntime-gpu) or use --device cpu")
+            raise MissingDependencyError(
+                "ONNX Runtime has no CUDA provider here; pip install 'i2i[gpu]' (onnxruntime-gpu) or use --device cpu"
+            )
         providers = [("CUDAExecutionProvider", {"device_id": device.index or 0}), "CPUExecutionProvider"]
     else:
         providers = ["CPUExecutionProvider"]
     try:
         session = ort.InferenceSession(str(path), providers=providers)
     except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
-        raise ConfigError(f"{path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0][:200]}); re-export it") from None
+        raise ConfigError(
+            f"{path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0][:200]}); re-export it"
+        ) from None
     return OnnxRuntimeRunner(session, props["io"], props.get("precision", "fp32"), device), config, props["direction"]

@@ -74,7 +74,7 @@ class Predictor:
         for indexes in by_shape.values():
             height, width = batch[indexes[0]].shape[:2]
             for start in range(0, len(indexes), self.batch_size):
-                chunk = indexes[start:start + self.batch_size]
+                chunk = indexes[start : start + self.batch_size]
                 padded = pad_to_multiple(np.stack([batch[i] for i in chunk]), self.size_multiple)
                 outputs = self.run(padded)[:, :height, :width]
                 for index, output in zip(chunk, outputs):
@@ -84,8 +84,10 @@ class Predictor:
     def _with_class_planes(self, images: Sequence[np.ndarray], classes: Sequence[int] | None) -> list[np.ndarray]:
         names = self.config.data.class_names
         if classes is None or len(classes) != len(images) or not all(0 <= c < len(names) for c in classes):
-            raise ConfigError(f"this model is class-conditional: give one class index per image (0..{len(names) - 1}: "
-                              f"{', '.join(names)})")
+            raise ConfigError(
+                f"this model is class-conditional: give one class index per image (0..{len(names) - 1}: "
+                f"{', '.join(names)})"
+            )
         values = [class_plane_value(self.config, c) for c in classes]
         return [with_constant_plane(image, value) for image, value in zip(images, values, strict=True)]
 
@@ -94,8 +96,9 @@ ImageInput = Union[np.ndarray, torch.Tensor, Sequence[Union[np.ndarray, torch.Te
 COLOR_ORDERS = ("rgb", "bgr")
 
 
-def as_image_batch(images: ImageInput, channels: int, color: str = "rgb"
-                   ) -> tuple[list[np.ndarray], Callable[[list[np.ndarray]], ImageInput]]:
+def as_image_batch(
+    images: ImageInput, channels: int, color: str = "rgb"
+) -> tuple[list[np.ndarray], Callable[[list[np.ndarray]], ImageInput]]:
     """Check and convert what a user passed to a predictor: one image or a list of uint8 H×W×C
     or H×W images (numpy or CPU torch), RGB or BGR. Returns RGB H×W×`channels` numpy images and
     a function that turns the translated images back into the kind, layout and colour order
@@ -103,12 +106,17 @@ def as_image_batch(images: ImageInput, channels: int, color: str = "rgb"
     if color not in COLOR_ORDERS:
         raise DataError(f"color='{color}': the channel order is 'rgb' (Pillow, imageio) or 'bgr' (OpenCV)")
     if isinstance(images, (str, os.PathLike)):
-        raise DataError(f"{images}: the predictor takes image arrays, not paths; read it first, e.g. "
-                        "np.asarray(PIL.Image.open(path).convert('RGB')), or use generate_dataset for files")
+        raise DataError(
+            f"{images}: the predictor takes image arrays, not paths; read it first, e.g. "
+            "np.asarray(PIL.Image.open(path).convert('RGB')), or use generate_dataset for files"
+        )
     single = isinstance(images, (np.ndarray, torch.Tensor))
     items = [images] if single else list(images)
-    expected = (f"expected uint8 images of shape H×W×{channels}" + (" or H×W" if channels == 1 else " (or H×W grey)")
-                + ", one array or a list of them")
+    expected = (
+        f"expected uint8 images of shape H×W×{channels}"
+        + (" or H×W" if channels == 1 else " (or H×W grey)")
+        + ", one array or a list of them"
+    )
     converted, flat, tensors = [], [], []
     for number, item in enumerate(items):
         where = "image" if single else f"image {number}"
@@ -143,12 +151,16 @@ def as_image_batch(images: ImageInput, channels: int, color: str = "rgb"
     return converted, restore
 
 
-
 class TorchRunner:
     """uint8 → [-1, 1] → module → uint8, on the module's device and dtype."""
 
-    def __init__(self, forward: Callable[[torch.Tensor], torch.Tensor], device: torch.device, dtype: torch.dtype,
-                 channels_last: bool):
+    def __init__(
+        self,
+        forward: Callable[[torch.Tensor], torch.Tensor],
+        device: torch.device,
+        dtype: torch.dtype,
+        channels_last: bool,
+    ):
         self.forward, self.device, self.dtype, self.channels_last = forward, device, dtype, channels_last
 
     @torch.inference_mode()
@@ -205,20 +217,25 @@ def load(
     file_backends = FILE_BACKENDS.get(path.suffix, ())
     if file_backends or backend in ("onnxruntime", "openvino", "tensorrt"):
         if tile:
-            raise ConfigError(f"{path}: --tile needs a run directory (torch backend): an exported graph computes its "
-                              "instance-norm statistics per call, so tiles would not share them")
+            raise ConfigError(
+                f"{path}: --tile needs a run directory (torch backend): an exported graph computes its "
+                "instance-norm statistics per call, so tiles would not share them"
+            )
         if backend not in ("auto", *file_backends):
-            raise ConfigError(f"{path}: the {backend} backend cannot run it; .onnx files run on onnxruntime or "
-                              "openvino, .xml on openvino, .engine on tensorrt, run directories on torch or triton")
+            raise ConfigError(
+                f"{path}: the {backend} backend cannot run it; .onnx files run on onnxruntime or "
+                "openvino, .xml on openvino, .engine on tensorrt, run directories on torch or triton"
+            )
         chosen = backend if backend != "auto" else file_backends[0]
         runner, config, file_direction = _load_file(path, chosen, torch_device)
         if direction != file_direction:
             raise ConfigError(f"{path} translates {file_direction}, not {direction}; export the {direction} generator")
         predictor = Predictor(runner, config, direction, chosen, batch_size)
         if backend == "auto" and path.suffix == ".onnx" and not on_cuda and _installed("openvino"):
-            predictor.run = FastestRunner({"onnxruntime": lambda: runner,
-                                           "openvino": lambda: _load_file(path, "openvino", torch_device)[0]},
-                                          lambda name: setattr(predictor, "backend", name))
+            predictor.run = FastestRunner(
+                {"onnxruntime": lambda: runner, "openvino": lambda: _load_file(path, "openvino", torch_device)[0]},
+                lambda name: setattr(predictor, "backend", name),
+            )
         return predictor
     if precision == "fp16" and not on_cuda:
         raise ConfigError("fp16 inference needs a CUDA device; use fp32 or bf16 on the CPU")
@@ -231,7 +248,9 @@ def load(
 
             backend = "triton" if can_fuse(net) else "torch"
     if tile and backend != "torch":
-        raise ConfigError("--tile runs on the torch backend (it hooks the generator's instance norms); add --backend torch")
+        raise ConfigError(
+            "--tile runs on the torch backend (it hooks the generator's instance norms); add --backend torch"
+        )
     if backend == "triton" and not on_cuda and os.environ.get("TRITON_INTERPRET") != "1":
         raise ConfigError("the triton backend needs a CUDA GPU (--device cuda); on the CPU use --backend torch")
     dtype = PRECISIONS[precision]
@@ -247,8 +266,9 @@ def load(
         from .tiling import TiledGenerator
 
         tiled = TiledGenerator(net, tile, overlap, size_multiple(config.G), torch_device, dtype, tile_stats)
-        return Predictor(TorchRunner(tiled, torch.device("cpu"), torch.float32, False), config, direction, backend,
-                         batch_size)
+        return Predictor(
+            TorchRunner(tiled, torch.device("cpu"), torch.float32, False), config, direction, backend, batch_size
+        )
     if on_cuda and cuda_graphs:
         from .cuda_graphs import CudaGraphRunner
 
@@ -256,8 +276,10 @@ def load(
     eager = TorchRunner(forward, torch_device, dtype, on_cuda)
     predictor = Predictor(eager, config, direction, backend, batch_size)
     if auto and not on_cuda and precision == "fp32":
-        predictor.run = FastestRunner({"torch": lambda: eager, **_exported_runners(net, config, direction)},
-                                      lambda name: setattr(predictor, "backend", name))
+        predictor.run = FastestRunner(
+            {"torch": lambda: eager, **_exported_runners(net, config, direction)},
+            lambda name: setattr(predictor, "backend", name),
+        )
     return predictor
 
 

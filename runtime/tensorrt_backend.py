@@ -30,8 +30,12 @@ class TensorRTRunner:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         low, high = self.sidecar.min_shape, self.sidecar.max_shape
         n, h, w, _ = batch.shape
-        if not all(lo <= v <= hi for lo, v, hi in zip((low[0], low[2], low[3]), (n, h, w), (high[0], high[2], high[3]))):
-            raise ConfigError(f"input {n}x{h}x{w} is outside the engine's profile {low} .. {high}; rebuild with other --shapes")
+        if not all(
+            lo <= v <= hi for lo, v, hi in zip((low[0], low[2], low[3]), (n, h, w), (high[0], high[2], high[3]))
+        ):
+            raise ConfigError(
+                f"input {n}x{h}x{w} is outside the engine's profile {low} .. {high}; rebuild with other --shapes"
+            )
         x = to_model_input(torch.from_numpy(batch).to(self.device), self.input_dtype).contiguous()
         self.context.set_input_shape(INPUT_NAME, tuple(x.shape))
         y = torch.empty(tuple(self.context.get_tensor_shape(OUTPUT_NAME)), device=self.device, dtype=self.output_dtype)

@@ -48,8 +48,11 @@ def _spans(length: int, core: int, overlap: int) -> list[tuple[tuple[int, int], 
 
 def plan_tiles(height: int, width: int, tile: int, overlap: int) -> list[Tile]:
     core = tile - 2 * overlap
-    return [Tile((wy[0], wy[1], wx[0], wx[1]), (cy[0], cy[1], cx[0], cx[1]))
-            for wy, cy in _spans(height, core, overlap) for wx, cx in _spans(width, core, overlap)]
+    return [
+        Tile((wy[0], wy[1], wx[0], wx[1]), (cy[0], cy[1], cx[0], cx[1]))
+        for wy, cy in _spans(height, core, overlap)
+        for wx, cx in _spans(width, core, overlap)
+    ]
 
 
 def _blend_weights(length: int, window: tuple[int, int], core: tuple[int, int], overlap: int) -> np.ndarray:
@@ -75,19 +78,32 @@ class TiledGenerator:
     """Calls `net` on NCHW float batches in [-1, 1] (kept on the host) tile by tile on
     `device`; images that fit in one tile run whole."""
 
-    def __init__(self, net: nn.Module, tile: int, overlap: int, size_multiple: int, device: torch.device,
-                 dtype: torch.dtype, stats: str = "exact"):
+    def __init__(
+        self,
+        net: nn.Module,
+        tile: int,
+        overlap: int,
+        size_multiple: int,
+        device: torch.device,
+        dtype: torch.dtype,
+        stats: str = "exact",
+    ):
         if stats not in TILE_STATS:
             raise ConfigError(f"tile statistics '{stats}' must be one of {', '.join(TILE_STATS)}")
         if tile % size_multiple or overlap % size_multiple or overlap < 0:
-            raise ConfigError(f"--tile {tile} and --overlap {overlap} must be multiples of this generator's size "
-                              f"multiple {size_multiple}")
+            raise ConfigError(
+                f"--tile {tile} and --overlap {overlap} must be multiples of this generator's size "
+                f"multiple {size_multiple}"
+            )
         if any(isinstance(m, AffineWarp) for m in net.modules()):
-            raise ConfigError("this generator warps the whole image first (G.affine_warp), so tiles cannot be "
-                              "translated apart; run without --tile")
+            raise ConfigError(
+                "this generator warps the whole image first (G.affine_warp), so tiles cannot be "
+                "translated apart; run without --tile"
+            )
         if tile - 2 * overlap < size_multiple:
-            raise ConfigError(f"--tile {tile} leaves no core after two overlaps of {overlap}; use a larger tile or "
-                              "a smaller overlap")
+            raise ConfigError(
+                f"--tile {tile} leaves no core after two overlaps of {overlap}; use a larger tile or a smaller overlap"
+            )
         self.net, self.tile, self.overlap, self.stats = net, tile, overlap, stats
         self.device, self.dtype = device, dtype
         self.norms = [m for m in net.modules() if isinstance(m, nn.InstanceNorm2d)]
@@ -153,13 +169,24 @@ class TiledGenerator:
         sums = (core.sum((1, 2)).cpu(), (core * core).sum((1, 2)).cpu(), core[0].numel())
         state["sums"] = sums if state["sums"] is None else tuple(a + b for a, b in zip(state["sums"], sums))
 
-    def _blend(self, output: torch.Tensor | None, weights: torch.Tensor | None, result: torch.Tensor, tile: Tile,
-               height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _blend(
+        self,
+        output: torch.Tensor | None,
+        weights: torch.Tensor | None,
+        result: torch.Tensor,
+        tile: Tile,
+        height: int,
+        width: int,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if output is None:
             output, weights = torch.zeros(1, result.shape[1], height, width), torch.zeros(height, width)
         y0, y1, x0, x1 = tile.window
-        weight = torch.from_numpy(np.outer(_blend_weights(height, (y0, y1), tile.core[:2], self.overlap),
-                                           _blend_weights(width, (x0, x1), tile.core[2:], self.overlap)))
+        weight = torch.from_numpy(
+            np.outer(
+                _blend_weights(height, (y0, y1), tile.core[:2], self.overlap),
+                _blend_weights(width, (x0, x1), tile.core[2:], self.overlap),
+            )
+        )
         output[:, :, y0:y1, x0:x1] += result * weight
         weights[y0:y1, x0:x1] += weight
         return output, weights

@@ -59,18 +59,25 @@ class VideoReport:
     seconds: float = 0.0
     truncated_at: int | None = None
     temporal: str = "none"
-    flicker: list[float] = field(default_factory=list)            # warping error of the output, per frame
+    flicker: list[float] = field(default_factory=list)  # warping error of the output, per frame
     flicker_per_frame: list[float] = field(default_factory=list)  # same for the per-frame baseline
-    deviation: list[float] = field(default_factory=list)          # mean |output − per-frame output|
+    deviation: list[float] = field(default_factory=list)  # mean |output − per-frame output|
     audio: str = "none"
 
     def summary(self) -> dict:
         mean = lambda values: float(np.mean(values)) if values else 0.0  # noqa: E731
         out, base = mean(self.flicker), mean(self.flicker_per_frame)
-        return {"frames": self.frames, "frames_per_second": self.frames / self.seconds if self.seconds else 0.0,
-                "temporal": self.temporal, "flicker": out, "flicker_per_frame_baseline": base,
-                "flicker_reduction": 1 - out / base if base else 0.0, "mean_deviation_from_per_frame": mean(self.deviation),
-                "truncated_at": self.truncated_at, "audio": self.audio}
+        return {
+            "frames": self.frames,
+            "frames_per_second": self.frames / self.seconds if self.seconds else 0.0,
+            "temporal": self.temporal,
+            "flicker": out,
+            "flicker_per_frame_baseline": base,
+            "flicker_reduction": 1 - out / base if base else 0.0,
+            "mean_deviation_from_per_frame": mean(self.deviation),
+            "truncated_at": self.truncated_at,
+            "audio": self.audio,
+        }
 
 
 class FrameSource:
@@ -93,7 +100,10 @@ class FrameSource:
         # Variable frame rate videos report their average rate: the output plays at that rate.
         self.fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
         self.expected = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        self.width, self.height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        self.width, self.height = (
+            int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        )
         capture.release()
 
     def __iter__(self) -> Iterator[np.ndarray]:
@@ -131,7 +141,9 @@ class RecycleBlender:
         return to_pixel_values(y)[0].cpu().numpy()
 
     def __call__(self, frame: np.ndarray, styled: np.ndarray) -> np.ndarray:
-        cut = self.previous_input is not None and np.abs(frame.astype(np.float32) - self.previous_input).mean() > self.cut
+        cut = (
+            self.previous_input is not None and np.abs(frame.astype(np.float32) - self.previous_input).mean() > self.cut
+        )
         self.previous_input = frame.astype(np.float32)
         if cut:
             self.history.clear()
@@ -161,7 +173,7 @@ class FlowBlender:
 def blend(guess: np.ndarray, styled: np.ndarray, usable: np.ndarray, alpha: float, sigma: float) -> np.ndarray:
     """α·exp(−(d/σ)²)-weighted mix of `guess` into `styled` (d in grey levels), only where `usable`."""
     distance = np.abs(guess.astype(np.float32) - styled.astype(np.float32)).mean(axis=2, keepdims=True)
-    weight = alpha * np.exp(-(distance / sigma) ** 2) * usable[:, :, None]
+    weight = alpha * np.exp(-((distance / sigma) ** 2)) * usable[:, :, None]
     return np.clip(np.round(weight * guess + (1 - weight) * styled), 0, 255).astype(np.uint8)
 
 
@@ -173,10 +185,21 @@ def _writer(path: Path, fps: float, size: tuple[int, int]):
     return writer
 
 
-def stylize_video(predictor: Predictor, source: Path, output: Path, temporal: str = "none", run_dir: Path | None = None,
-                  report: bool = False, batch_size: int = 4, max_frames: int | None = None, alpha: float | None = None,
-                  sigma: float | None = None, cut: float = 40.0, device: str = "cpu",
-                  max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoReport:
+def stylize_video(
+    predictor: Predictor,
+    source: Path,
+    output: Path,
+    temporal: str = "none",
+    run_dir: Path | None = None,
+    report: bool = False,
+    batch_size: int = 4,
+    max_frames: int | None = None,
+    alpha: float | None = None,
+    sigma: float | None = None,
+    cut: float = 40.0,
+    device: str = "cpu",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> VideoReport:
     """Write the stylized video to `output` (atomically; audio copied when ffmpeg is present).
     alpha/sigma default to the mode's TEMPORAL_DEFAULTS. The written file is decoded again and
     must hold every frame, or nothing is left under `output` and WriteError says why."""
@@ -194,15 +217,20 @@ def stylize_video(predictor: Predictor, source: Path, output: Path, temporal: st
     if output.is_dir():
         raise DataError(f"{output}: is a folder; give the output video's file name (e.g. {output / 'out.mp4'})")
     if frames.frames is not None and output.resolve().parent.is_relative_to(frames.path.resolve()):
-        raise DataError(f"{output}: inside the frame folder {frames.path}, whose frames it would join; "
-                        "write it elsewhere")
+        raise DataError(
+            f"{output}: inside the frame folder {frames.path}, whose frames it would join; write it elsewhere"
+        )
     with reporting_write_errors(output.parent):
         output.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(output.parent)
     if temporal == "recycle":
         if run_dir is None or not Path(run_dir).is_dir():
-            raise ConfigError("--temporal recycle needs a recycle_gan run directory as MODEL (its predictors are there)")
-        blender = RecycleBlender(run_dir, "B" if predictor.direction == "AtoB" else "A", torch.device(device), alpha, sigma, cut)
+            raise ConfigError(
+                "--temporal recycle needs a recycle_gan run directory as MODEL (its predictors are there)"
+            )
+        blender = RecycleBlender(
+            run_dir, "B" if predictor.direction == "AtoB" else "A", torch.device(device), alpha, sigma, cut
+        )
     elif temporal == "flow":
         blender = FlowBlender(alpha, sigma, cut)
     else:
@@ -210,8 +238,10 @@ def stylize_video(predictor: Predictor, source: Path, output: Path, temporal: st
     result = VideoReport(fps=frames.fps, temporal=temporal)
     started = time.perf_counter()
     total = min(frames.expected or max_frames or 0, max_frames or frames.expected) or None
-    with tempfile.TemporaryDirectory(dir=output.parent, prefix=temporary_prefix(output.name), suffix=".tmp") as tmp, \
-            tqdm(total=total, unit="frame", desc="video", dynamic_ncols=True) as progress:
+    with (
+        tempfile.TemporaryDirectory(dir=output.parent, prefix=temporary_prefix(output.name), suffix=".tmp") as tmp,
+        tqdm(total=total, unit="frame", desc="video", dynamic_ncols=True) as progress,
+    ):
         silent = Path(tmp) / f"video{output.suffix or '.mp4'}"
         writer = None
         previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -223,7 +253,9 @@ def stylize_video(predictor: Predictor, source: Path, output: Path, temporal: st
                 out = blender(frame, styled) if blender else styled
                 if writer is None:
                     writer = _writer(silent, frames.fps, (out.shape[1], out.shape[0]))
-                writer.write(cv2.cvtColor(out, cv2.COLOR_RGB2BGR) if out.shape[2] == 3 else cv2.cvtColor(out, cv2.COLOR_GRAY2BGR))
+                writer.write(
+                    cv2.cvtColor(out, cv2.COLOR_RGB2BGR) if out.shape[2] == 3 else cv2.cvtColor(out, cv2.COLOR_GRAY2BGR)
+                )
                 if report and previous is not None:
                     result.flicker.append(warping_error((previous[0], frame), (previous[1], out)))
                     result.flicker_per_frame.append(warping_error((previous[0], frame), (previous[2], styled)))
@@ -249,8 +281,27 @@ def stylize_video(predictor: Predictor, source: Path, output: Path, temporal: st
         final = silent
         if shutil.which("ffmpeg") and frames.frames is None:
             muxed = Path(tmp) / f"muxed{silent.suffix}"
-            done = subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(silent), "-i", str(source), "-map", "0:v",
-                                   "-map", "1:a?", "-c", "copy", "-shortest", str(muxed)], capture_output=True)
+            done = subprocess.run(
+                [
+                    "ffmpeg",
+                    "-v",
+                    "error",
+                    "-y",
+                    "-i",
+                    str(silent),
+                    "-i",
+                    str(source),
+                    "-map",
+                    "0:v",
+                    "-map",
+                    "1:a?",
+                    "-c",
+                    "copy",
+                    "-shortest",
+                    str(muxed),
+                ],
+                capture_output=True,
+            )
             if done.returncode == 0:
                 final, result.audio = muxed, "copied"
         _check_encoded(final, output, result.frames, max_pixels)
@@ -271,8 +322,10 @@ def _check_encoded(path: Path, output: Path, frames: int, max_pixels: int) -> No
         written = 0
     if written != frames:
         free = shutil.disk_usage(path.parent).free / 1e6
-        raise WriteError(f"{output}: the encoder wrote {written} of {frames} frames ({free:.0f} MB free on its disk; "
-                         "a full disk or a file-size limit?); free space or write elsewhere")
+        raise WriteError(
+            f"{output}: the encoder wrote {written} of {frames} frames ({free:.0f} MB free on its disk; "
+            "a full disk or a file-size limit?); free space or write elsewhere"
+        )
 
 
 def write_report(result: VideoReport, output: Path) -> None:

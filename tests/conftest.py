@@ -65,8 +65,9 @@ def tiny_run(digits: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_dir
 
 
-def untrained_run(run_dir: Path, dataroot: Path, net_g: str = "resnet_6blocks", ngf: int = 4, channels: int = 1,
-                  **generator_options) -> Path:
+def untrained_run(
+    run_dir: Path, dataroot: Path, net_g: str = "resnet_6blocks", ngf: int = 4, channels: int = 1, **generator_options
+) -> Path:
     """A run directory whose generators have random weights (biases included, unlike a fresh
     init): enough for export and backend parity, which compare implementations, not quality."""
     from i2i.config import save_config

@@ -4,7 +4,6 @@ check's CPU dry run."""
 import json
 
 import pytest
-
 from click.testing import CliRunner
 
 from i2i.benchmarks.roofline import DEVICES, floor_seconds, layer_costs
@@ -14,17 +13,39 @@ from i2i.nets import build_generator
 
 
 def test_bench_writes_table_json_and_plot(tmp_path, photos, caplog):
-    result = CliRunner().invoke(cli, ["bench", "--netG", "resnet_6blocks", "--ngf", "8", "--sizes", "32x32",
-                                      "--batches", "1,2",
-                                      "--repeats", "2", "--photos", str(photos / "testA"), "--estimate", "T4",
-                                      "--out", str(tmp_path)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "bench",
+            "--netG",
+            "resnet_6blocks",
+            "--ngf",
+            "8",
+            "--sizes",
+            "32x32",
+            "--batches",
+            "1,2",
+            "--repeats",
+            "2",
+            "--photos",
+            str(photos / "testA"),
+            "--estimate",
+            "T4",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     runs = json.loads((tmp_path / "bench.json").read_text())
     assert [r["input"] for r in runs] == [[1, 3, 32, 32], [2, 3, 32, 32]]
     for run in runs:
         assert run["rows"][0]["backend"] == "torch eager fp32 (CPU)" and run["rows"][0]["speedup_vs_eager_fp32"] == 1.0
-        assert {r["backend"] for r in run["rows"]} >= {"onnxruntime fp32 (CPU)", "onnxruntime int8 static QDQ (CPU)",
-                                                        "openvino fp32 (CPU)", "openvino int8 NNCF (CPU)"}
+        assert {r["backend"] for r in run["rows"]} >= {
+            "onnxruntime fp32 (CPU)",
+            "onnxruntime int8 static QDQ (CPU)",
+            "openvino fp32 (CPU)",
+            "openvino int8 NNCF (CPU)",
+        }
         assert all(r["median_ms"] > 0 and r["peak_mb"] > 50 for r in run["rows"])
         assert all(abs(r["images_per_s"] - run["input"][0] * 1e3 / r["median_ms"]) < 1e-6 for r in run["rows"])
         assert not any("quality" in r for r in run["rows"])  # random weights: no quality to measure
@@ -35,8 +56,9 @@ def test_bench_writes_table_json_and_plot(tmp_path, photos, caplog):
 
 @pytest.mark.slow
 def test_bench_quality_column_for_a_run(tmp_path, tiny_run):
-    result = CliRunner().invoke(cli, ["bench", "--run", str(tiny_run), "--sizes", "32", "--repeats", "2",
-                                      "--out", str(tmp_path)])
+    result = CliRunner().invoke(
+        cli, ["bench", "--run", str(tiny_run), "--sizes", "32", "--repeats", "2", "--out", str(tmp_path)]
+    )
     assert result.exit_code == 0, result.output
     rows = {r["backend"]: r for r in json.loads((tmp_path / "bench.json").read_text())[0]["rows"]}
     for name in ("onnxruntime int8 static QDQ (CPU)", "openvino int8 NNCF (CPU)"):
@@ -77,13 +99,29 @@ def test_bench_an_exported_onnx_file(tmp_path, tiny_run):
     from i2i.export.onnx import export_onnx
 
     onnx_path = export_onnx(tiny_run, tmp_path / "g.onnx").path
-    result = CliRunner().invoke(cli, ["bench", "--model", str(onnx_path), "--sizes", "32", "--repeats", "2",
-                                      "--estimate", "OrinNano", "--out", str(tmp_path / "bench")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "bench",
+            "--model",
+            str(onnx_path),
+            "--sizes",
+            "32",
+            "--repeats",
+            "2",
+            "--estimate",
+            "OrinNano",
+            "--out",
+            str(tmp_path / "bench"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "resnet_6blocks ngf 8, input 1x3x32x32" in result.output  # the roofline of the file's architecture
     rows = json.loads((tmp_path / "bench" / "bench.json").read_text())[0]["rows"]
     assert [r["backend"] for r in rows if "bf16" not in r["backend"]] == [
-        "torch eager fp32 (CPU)", "i2i onnxruntime g.onnx (CPU, uint8 in/out)"]
+        "torch eager fp32 (CPU)",
+        "i2i onnxruntime g.onnx (CPU, uint8 in/out)",
+    ]
     assert json.loads((tmp_path / "bench" / "bench.json").read_text())[0]["input"] == [1, 1, 32, 32]
 
 
@@ -114,8 +152,22 @@ def test_gpu_check_dry_run_writes_every_step(tmp_path, photos):
 
     from i2i.benchmarks.gpu_check import STEPS
 
-    done = subprocess.run([sys.executable, "-m", "i2i.benchmarks.gpu_check", "--out", str(tmp_path), "--device", "cpu",
-                           "--quick", "--data", str(photos.parent)], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "i2i.benchmarks.gpu_check",
+            "--out",
+            str(tmp_path),
+            "--device",
+            "cpu",
+            "--quick",
+            "--data",
+            str(photos.parent),
+        ],
+        capture_output=True,
+        text=True,
+    )
     result = json.loads((tmp_path / "gpu_check.json").read_text())
     assert done.returncode == 0, (done.stdout, {k: s["error"] for k, s in result["steps"].items() if s["error"]})
     assert set(result) == {"schema", "command", "quick", "environment", "steps", "total_seconds"}
@@ -126,7 +178,10 @@ def test_gpu_check_dry_run_writes_every_step(tmp_path, photos):
         assert steps["kernels"][section] and all(c["within_tolerance"] for c in steps["kernels"][section])
     assert result["steps"]["tune"]["status"] == "skipped"  # nothing to measure on a CPU
     assert [name for name, step in result["steps"].items() if step["status"] != "ok"] == [
-        "tune", "latency_256_b8", "latency_1080p"]
+        "tune",
+        "latency_256_b8",
+        "latency_1080p",
+    ]
     assert steps["generators"]["generators"][0]["max_level_diff"] <= 1
     rows = {r["backend"]: r for r in steps["latency_256_b1"]["rows"]}
     assert rows["torch eager fp32"]["x_eager_fp32"] == 1.0 and rows["i2i triton fp16"]["median_ms"] > 0

@@ -45,7 +45,10 @@ def make_dataset(root, bad_file=None, content=b""):
 
 @pytest.mark.parametrize(
     "bad_file, content, fragment",
-    [("zero.jpg", b"", "zero.jpg: file is empty"), ("broken.png", b"\x89PNG\r\n\x1a\n broken", "broken.png: not a readable image")],
+    [
+        ("zero.jpg", b"", "zero.jpg: file is empty"),
+        ("broken.png", b"\x89PNG\r\n\x1a\n broken", "broken.png: not a readable image"),
+    ],
 )
 def test_bad_images_stop_training_before_a_run_dir_exists(tmp_path, bad_file, content, fragment):
     data = make_dataset(tmp_path / "data", bad_file, content)
@@ -72,8 +75,11 @@ def test_image_corrupted_after_the_check_fails_in_the_worker_with_one_line(tmp_p
 
 def test_resume_needs_a_run_and_keeps_the_model(tmp_path, tiny_run):
     assert_user_error(invoke("train", "--resume", tmp_path), "not an i2i run directory")
-    assert_user_error(invoke("train", "--resume", tiny_run, "--ngf", "4", "--workers", "1"),
-                      "it can change only --steps, --workers", "(got --ngf)")
+    assert_user_error(
+        invoke("train", "--resume", tiny_run, "--ngf", "4", "--workers", "1"),
+        "it can change only --steps, --workers",
+        "(got --ngf)",
+    )
 
 
 def test_newer_schema_is_refused(tmp_path, tiny_run):
@@ -89,7 +95,9 @@ def test_truncated_checkpoint_is_refused_by_generate(tmp_path, tiny_run, digits)
     shutil.copytree(tiny_run, run)
     weights = run / "checkpoints" / "step_000003" / "G_A.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
-    assert_user_error(invoke("generate", run, digits / "testA", tmp_path / "out"), "G_A.safetensors: truncated or corrupt")
+    assert_user_error(
+        invoke("generate", run, digits / "testA", tmp_path / "out"), "G_A.safetensors: truncated or corrupt"
+    )
 
 
 def test_generate_refuses_output_inside_input(tmp_path, tiny_run, digits):

@@ -28,11 +28,34 @@ TINY = ["--size", "32", "--ngf", "8", "--ndf", "8", "--netG", "resnet_6blocks", 
 @pytest.mark.slow
 def test_summary_then_ctrl_c_before_the_first_log_step_then_extend_the_run(tmp_path, digits):
     run = tmp_path / "run"
-    command = [sys.executable, "-m", "i2i.cli", "train", str(digits), "--out", str(run), "--model", "cyclegan", *TINY,
-               "--steps", "1000", "--log-every", "500", "--sample-every", "500", "--save-every", "500"]
+    command = [
+        sys.executable,
+        "-m",
+        "i2i.cli",
+        "train",
+        str(digits),
+        "--out",
+        str(run),
+        "--model",
+        "cyclegan",
+        *TINY,
+        "--steps",
+        "1000",
+        "--log-every",
+        "500",
+        "--sample-every",
+        "500",
+        "--save-every",
+        "500",
+    ]
     with open(tmp_path / "stderr.txt", "w") as stderr:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"})
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"},
+        )
         printed = []
         for line in process.stdout:  # the summary, then the timing line once the loop handles Ctrl-C
             printed.append(line)
@@ -45,9 +68,14 @@ def test_summary_then_ctrl_c_before_the_first_log_step_then_extend_the_run(tmp_p
     assert "Traceback" not in (tmp_path / "stderr.txt").read_text()
     counts = [len(list_images(digits / folder)) for folder in ("trainA", "trainB")]
     generator = sum(p.numel() for p in build_generator(GeneratorConfig("resnet_6blocks", ngf=8), 1, 1).parameters())
-    for expected in [f"i2i train cycle_gan → {run}", f"trainA {counts[0]} images, trainB {counts[1]} images",
-                     "device   cpu, 1 threads", f"parameters G_A {generator / 1e6:.2f} M", "steps    0 → 1000",
-                     "s/step over the first 5 steps"]:
+    for expected in [
+        f"i2i train cycle_gan → {run}",
+        f"trainA {counts[0]} images, trainB {counts[1]} images",
+        "device   cpu, 1 threads",
+        f"parameters G_A {generator / 1e6:.2f} M",
+        "steps    0 → 1000",
+        "s/step over the first 5 steps",
+    ]:
         assert expected in out, out
     stopped = int(re.search(r"interrupted: checkpoint saved at step (\d+)", out).group(1))
     assert stopped >= 5 and f"trained to step {stopped}" in out
@@ -60,9 +88,12 @@ def test_summary_then_ctrl_c_before_the_first_log_step_then_extend_the_run(tmp_p
     assert f"changed train.steps 1000 → {stopped + 2}, train.log_every 500 → 1" in result.output
     history = json.loads((run / "train_config.json").read_text())["history"]
     assert [(h["at_step"], h["changed"]) for h in history] == [
-        (stopped, {"train.steps": [1000, stopped + 2], "train.log_every": [500, 1]})]
+        (stopped, {"train.steps": [1000, stopped + 2], "train.log_every": [500, 1]})
+    ]
     assert [json.loads(line)["step"] for line in (run / "losses.jsonl").read_text().splitlines()] == [
-        stopped + 1, stopped + 2]
+        stopped + 1,
+        stopped + 2,
+    ]
     # A finished run says so instead of training 0 steps; the model options stay refused by their names.
     result = invoke("train", "--resume", run)
     assert result.exit_code == 0 and f"already trained to its last step {stopped + 2}; nothing to do" in result.output
@@ -79,8 +110,9 @@ def test_import_spellings_errors_in_plain_words_and_resume_of_an_imported_run(tm
 
     torch.save(net, tmp_path / "module.pth")  # the whole module: a pickle i2i will not run
     args = ["import", tmp_path / "module.pth", "--from", "cyclegan", "--out", tmp_path / "m"]
-    assert_user_error(invoke(*args), "module.pth: this file holds pickled Python objects", "net.state_dict()",
-                      "i2i --verbose")
+    assert_user_error(
+        invoke(*args), "module.pth: this file holds pickled Python objects", "net.state_dict()", "i2i --verbose"
+    )
     verbose = invoke("--verbose", *args)
     assert verbose.exit_code == 2 and "Weights only load failed" in verbose.output
     assert not (tmp_path / "m").exists()

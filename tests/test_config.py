@@ -25,8 +25,9 @@ def test_resume_changes_only_what_keeps_the_networks(tmp_path):
     changed = config.change_for_resume({"train.steps": 40000, "data.num_workers": 2}, 20000)
     assert changed == {"train.steps": [20000, 40000]}
     save_config(config, tmp_path)
-    assert load_config(tmp_path).history == [{"time": config.history[0]["time"], "at_step": 20000,
-                                              "changed": {"train.steps": [20000, 40000]}}]
+    assert load_config(tmp_path).history == [
+        {"time": config.history[0]["time"], "at_step": 20000, "changed": {"train.steps": [20000, 40000]}}
+    ]
 
 
 def test_int_is_accepted_for_float():

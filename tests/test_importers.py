@@ -40,13 +40,16 @@ def cyclegan_forward(sd, x):
     h = norm_relu(conv(sd, "model.7", h, 1, 2))
     h = residual_blocks(sd, h, 10)
     for k in (10 + BLOCKS, 13 + BLOCKS):
-        h = norm_relu(F.conv_transpose2d(h, sd[f"model.{k}.weight"], sd[f"model.{k}.bias"], stride=2, padding=1, output_padding=1))
+        h = norm_relu(
+            F.conv_transpose2d(h, sd[f"model.{k}.weight"], sd[f"model.{k}.bias"], stride=2, padding=1, output_padding=1)
+        )
     return torch.tanh(conv(sd, f"model.{17 + BLOCKS}", F.pad(h, (3,) * 4, mode="reflect")))
 
 
 def cut_forward(sd, x):
     """CUT's default generator: blur-pool downsampling and blur upsampling (Downsample /
     Upsample of its networks.py, filt_size 3 and 4)."""
+
     def down(h, filt):
         return F.conv2d(F.pad(h, (1,) * 4, mode="reflect"), filt, stride=2, groups=h.shape[1])
 
@@ -75,31 +78,51 @@ def random_state(layout, generator):
 
 
 def cyclegan_layout(in_nc=3, out_nc=3):
-    layout = {"model.1.weight": (NGF, in_nc, 7, 7), "model.1.bias": (NGF,),
-              "model.4.weight": (2 * NGF, NGF, 3, 3), "model.4.bias": (2 * NGF,),
-              "model.7.weight": (4 * NGF, 2 * NGF, 3, 3), "model.7.bias": (4 * NGF,)}
+    layout = {
+        "model.1.weight": (NGF, in_nc, 7, 7),
+        "model.1.bias": (NGF,),
+        "model.4.weight": (2 * NGF, NGF, 3, 3),
+        "model.4.bias": (2 * NGF,),
+        "model.7.weight": (4 * NGF, 2 * NGF, 3, 3),
+        "model.7.bias": (4 * NGF,),
+    }
     for k in range(10, 10 + BLOCKS):
         for j in (1, 5):
             layout[f"model.{k}.conv_block.{j}.weight"] = (4 * NGF, 4 * NGF, 3, 3)
             layout[f"model.{k}.conv_block.{j}.bias"] = (4 * NGF,)
-    layout |= {f"model.{10 + BLOCKS}.weight": (4 * NGF, 2 * NGF, 3, 3), f"model.{10 + BLOCKS}.bias": (2 * NGF,),
-               f"model.{13 + BLOCKS}.weight": (2 * NGF, NGF, 3, 3), f"model.{13 + BLOCKS}.bias": (NGF,),
-               f"model.{17 + BLOCKS}.weight": (out_nc, NGF, 7, 7), f"model.{17 + BLOCKS}.bias": (out_nc,)}
+    layout |= {
+        f"model.{10 + BLOCKS}.weight": (4 * NGF, 2 * NGF, 3, 3),
+        f"model.{10 + BLOCKS}.bias": (2 * NGF,),
+        f"model.{13 + BLOCKS}.weight": (2 * NGF, NGF, 3, 3),
+        f"model.{13 + BLOCKS}.bias": (NGF,),
+        f"model.{17 + BLOCKS}.weight": (out_nc, NGF, 7, 7),
+        f"model.{17 + BLOCKS}.bias": (out_nc,),
+    }
     return layout
 
 
 def cut_state(generator):
-    layout = {"model.1.weight": (NGF, 3, 7, 7), "model.1.bias": (NGF,),
-              "model.4.weight": (2 * NGF, NGF, 3, 3), "model.4.bias": (2 * NGF,),
-              "model.8.weight": (4 * NGF, 2 * NGF, 3, 3), "model.8.bias": (4 * NGF,)}
+    layout = {
+        "model.1.weight": (NGF, 3, 7, 7),
+        "model.1.bias": (NGF,),
+        "model.4.weight": (2 * NGF, NGF, 3, 3),
+        "model.4.bias": (2 * NGF,),
+        "model.8.weight": (4 * NGF, 2 * NGF, 3, 3),
+        "model.8.bias": (4 * NGF,),
+    }
     for k in range(12, 12 + BLOCKS):
         for j in (1, 5):
             layout[f"model.{k}.conv_block.{j}.weight"] = (4 * NGF, 4 * NGF, 3, 3)
             layout[f"model.{k}.conv_block.{j}.bias"] = (4 * NGF,)
     u = 12 + BLOCKS
-    layout |= {f"model.{u + 1}.weight": (2 * NGF, 4 * NGF, 3, 3), f"model.{u + 1}.bias": (2 * NGF,),
-               f"model.{u + 5}.weight": (NGF, 2 * NGF, 3, 3), f"model.{u + 5}.bias": (NGF,),
-               f"model.{u + 9}.weight": (3, NGF, 7, 7), f"model.{u + 9}.bias": (3,)}
+    layout |= {
+        f"model.{u + 1}.weight": (2 * NGF, 4 * NGF, 3, 3),
+        f"model.{u + 1}.bias": (2 * NGF,),
+        f"model.{u + 5}.weight": (NGF, 2 * NGF, 3, 3),
+        f"model.{u + 5}.bias": (NGF,),
+        f"model.{u + 9}.weight": (3, NGF, 7, 7),
+        f"model.{u + 9}.bias": (3,),
+    }
     state = random_state(layout, generator)
     state["model.7.filt"] = binomial([1, 2, 1])[None, None].repeat(2 * NGF, 1, 1, 1)
     state["model.11.filt"] = binomial([1, 2, 1])[None, None].repeat(4 * NGF, 1, 1, 1)
@@ -127,8 +150,19 @@ def test_old_instance_norm_statistics_are_dropped_and_channels_inferred(tmp_path
     state["model.2.running_mean"] = torch.zeros(NGF)  # PyTorch < 0.4 saved these for InstanceNorm
     state["model.2.running_var"] = torch.ones(NGF)
     torch.save(state, tmp_path / "old.pth")
-    result = CliRunner().invoke(cli, ["import", str(tmp_path / "old.pth"), "--from", "cyclegan", "--out",
-                                      str(tmp_path / "run"), "--direction", "BtoA"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "import",
+            str(tmp_path / "old.pth"),
+            "--from",
+            "cyclegan",
+            "--out",
+            str(tmp_path / "run"),
+            "--direction",
+            "BtoA",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "1→3 channels" not in result.output and "3→1 channels, as BtoA" in result.output
     net, config = load_generator(tmp_path / "run", "BtoA")
@@ -164,25 +198,41 @@ def test_refusals(tmp_path):
 
 
 def joligen_layout(mobile, masks=4, input_masks=1, blocks=2, nc=3):
-    layout = {"conv1.weight": (NGF, nc, 7, 7), "conv1.bias": (NGF,),
-              "conv2.weight": (2 * NGF, NGF, 3, 3), "conv2.bias": (2 * NGF,),
-              "conv3.weight": (4 * NGF, 2 * NGF, 3, 3), "conv3.bias": (4 * NGF,)}
+    layout = {
+        "conv1.weight": (NGF, nc, 7, 7),
+        "conv1.bias": (NGF,),
+        "conv2.weight": (2 * NGF, NGF, 3, 3),
+        "conv2.bias": (2 * NGF,),
+        "conv3.weight": (4 * NGF, 2 * NGF, 3, 3),
+        "conv3.bias": (4 * NGF,),
+    }
     for k in range(blocks):
         for j in (1, 2):
             if mobile:  # SeparableConv2d: depthwise conv.0, instance norm conv.1, pointwise conv.2
-                layout |= {f"resnet_blocks.{k}.conv{j}.conv.0.weight": (4 * NGF, 1, 3, 3),
-                           f"resnet_blocks.{k}.conv{j}.conv.0.bias": (4 * NGF,),
-                           f"resnet_blocks.{k}.conv{j}.conv.2.weight": (4 * NGF, 4 * NGF, 1, 1),
-                           f"resnet_blocks.{k}.conv{j}.conv.2.bias": (4 * NGF,)}
+                layout |= {
+                    f"resnet_blocks.{k}.conv{j}.conv.0.weight": (4 * NGF, 1, 3, 3),
+                    f"resnet_blocks.{k}.conv{j}.conv.0.bias": (4 * NGF,),
+                    f"resnet_blocks.{k}.conv{j}.conv.2.weight": (4 * NGF, 4 * NGF, 1, 1),
+                    f"resnet_blocks.{k}.conv{j}.conv.2.bias": (4 * NGF,),
+                }
             else:
-                layout |= {f"resnet_blocks.{k}.conv{j}.weight": (4 * NGF, 4 * NGF, 3, 3),
-                           f"resnet_blocks.{k}.conv{j}.bias": (4 * NGF,)}
+                layout |= {
+                    f"resnet_blocks.{k}.conv{j}.weight": (4 * NGF, 4 * NGF, 3, 3),
+                    f"resnet_blocks.{k}.conv{j}.bias": (4 * NGF,),
+                }
     for branch in ("content", "attention"):
-        layout |= {f"deconv1_{branch}.weight": (4 * NGF, 2 * NGF, 3, 3), f"deconv1_{branch}.bias": (2 * NGF,),
-                   f"deconv2_{branch}.weight": (2 * NGF, NGF, 3, 3), f"deconv2_{branch}.bias": (NGF,)}
-    layout |= {"deconv3_content.weight": (nc * (masks - input_masks), NGF, 7, 7),
-               "deconv3_content.bias": (nc * (masks - input_masks),),
-               "deconv3_attention.weight": (masks, NGF, 1, 1), "deconv3_attention.bias": (masks,)}
+        layout |= {
+            f"deconv1_{branch}.weight": (4 * NGF, 2 * NGF, 3, 3),
+            f"deconv1_{branch}.bias": (2 * NGF,),
+            f"deconv2_{branch}.weight": (2 * NGF, NGF, 3, 3),
+            f"deconv2_{branch}.bias": (NGF,),
+        }
+    layout |= {
+        "deconv3_content.weight": (nc * (masks - input_masks), NGF, 7, 7),
+        "deconv3_content.bias": (nc * (masks - input_masks),),
+        "deconv3_attention.weight": (masks, NGF, 1, 1),
+        "deconv3_attention.bias": (masks,),
+    }
     return layout
 
 
@@ -194,8 +244,12 @@ def joligen_forward(sd, x, mobile, masks, input_masks, padding, twice):
 
     def block_conv(name, h):
         if mobile:
-            h = F.conv2d(F.pad(h, (1,) * 4, mode=inner), sd[f"{name}.conv.0.weight"], sd[f"{name}.conv.0.bias"],
-                         groups=h.shape[1])
+            h = F.conv2d(
+                F.pad(h, (1,) * 4, mode=inner),
+                sd[f"{name}.conv.0.weight"],
+                sd[f"{name}.conv.0.bias"],
+                groups=h.shape[1],
+            )
             return conv(sd, f"{name}.conv.2", F.instance_norm(h))
         return conv(sd, name, F.pad(h, (1,) * 4, mode=inner))
 
@@ -207,8 +261,16 @@ def joligen_forward(sd, x, mobile, masks, input_masks, padding, twice):
 
     def decode(h, branch):
         for j in (1, 2):
-            h = norm_relu(F.conv_transpose2d(h, sd[f"deconv{j}_{branch}.weight"], sd[f"deconv{j}_{branch}.bias"],
-                                             stride=2, padding=1, output_padding=1))
+            h = norm_relu(
+                F.conv_transpose2d(
+                    h,
+                    sd[f"deconv{j}_{branch}.weight"],
+                    sd[f"deconv{j}_{branch}.bias"],
+                    stride=2,
+                    padding=1,
+                    output_padding=1,
+                )
+            )
         return h
 
     h = norm_relu(conv(sd, "conv1", F.pad(x, (3,) * 4, mode=outer)))
@@ -219,41 +281,57 @@ def joligen_forward(sd, x, mobile, masks, input_masks, padding, twice):
     image = torch.tanh(conv(sd, "deconv3_content", F.pad(decode(h, "content"), (3,) * 4, mode=outer)))
     attention = torch.softmax(conv(sd, "deconv3_attention", decode(h, "attention")), dim=1)
     nc, generated = x.shape[1], masks - input_masks
-    outputs = [image[:, nc * i:nc * (i + 1)] * attention[:, i:i + 1].repeat(1, nc, 1, 1) for i in range(generated)]
-    outputs += [x * attention[:, i:i + 1].repeat(1, nc, 1, 1) for i in range(generated, masks)]
+    outputs = [image[:, nc * i : nc * (i + 1)] * attention[:, i : i + 1].repeat(1, nc, 1, 1) for i in range(generated)]
+    outputs += [x * attention[:, i : i + 1].repeat(1, nc, 1, 1) for i in range(generated, masks)]
     out = outputs[0]
     for o in outputs[1:]:
         out = out + o
     return out
 
 
-@pytest.mark.parametrize("mobile, masks, input_masks, padding, twice", [
-    (False, 4, 1, "reflect", False),
-    (True, 4, 1, "reflect", False),
-    (False, 3, 0, "zeros", True),
-    (True, 5, 2, "replicate", False),
-])
+@pytest.mark.parametrize(
+    "mobile, masks, input_masks, padding, twice",
+    [
+        (False, 4, 1, "reflect", False),
+        (True, 4, 1, "reflect", False),
+        (False, 3, 0, "zeros", True),
+        (True, 5, 2, "replicate", False),
+    ],
+)
 def test_joligen_attention_generator_reproduces_the_original(mobile, masks, input_masks, padding, twice, tmp_path):
     import json
 
     generator = torch.Generator().manual_seed(2)
     state = random_state(joligen_layout(mobile, masks, input_masks), generator)
     torch.save(state, tmp_path / "latest_net_G_A.pth")
-    (tmp_path / "train_config.json").write_text(json.dumps({
-        "G": {"netG": "mobile_resnet_attn" if mobile else "resnet_attn", "attn_nb_mask_attn": masks,
-              "attn_nb_mask_input": input_masks, "padding_type": padding, "nblocks": 2,
-              "backward_compatibility_twice_resnet_blocks": twice},
-        "model": {"input_nc": 3, "output_nc": 3}, "train": {"feat_wavelet": False}}))
-    result = CliRunner().invoke(cli, ["import", str(tmp_path / "latest_net_G_A.pth"), "--from", "joligen",
-                                      "--out", str(tmp_path / "run")])
+    (tmp_path / "train_config.json").write_text(
+        json.dumps(
+            {
+                "G": {
+                    "netG": "mobile_resnet_attn" if mobile else "resnet_attn",
+                    "attn_nb_mask_attn": masks,
+                    "attn_nb_mask_input": input_masks,
+                    "padding_type": padding,
+                    "nblocks": 2,
+                    "backward_compatibility_twice_resnet_blocks": twice,
+                },
+                "model": {"input_nc": 3, "output_nc": 3},
+                "train": {"feat_wavelet": False},
+            }
+        )
+    )
+    result = CliRunner().invoke(
+        cli, ["import", str(tmp_path / "latest_net_G_A.pth"), "--from", "joligen", "--out", str(tmp_path / "run")]
+    )
     assert result.exit_code == 0, result.output
     assert f"{masks} attention masks ({input_masks} copying the input)" in result.output
     assert ("applied twice" in result.output) == twice
     net, config = load_generator(tmp_path / "run")
     assert config.G.netG == ("mobile_resnet_attn" if mobile else "resnet_attn") and config.G.attn_blocks == 2
     x = torch.rand(2, 3, 20, 28, generator=generator) * 2 - 1
-    torch.testing.assert_close(net(x), joligen_forward(state, x, mobile, masks, input_masks, padding, twice),
-                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        net(x), joligen_forward(state, x, mobile, masks, input_masks, padding, twice), atol=1e-5, rtol=1e-5
+    )
 
 
 def test_joligen_without_its_config_infers_from_the_tensors(tmp_path):
@@ -261,7 +339,11 @@ def test_joligen_without_its_config_infers_from_the_tensors(tmp_path):
     torch.save(state, tmp_path / "g.pth")
     config = import_generator(tmp_path / "g.pth", "joligen", tmp_path / "run")
     assert (config.G.netG, config.G.attn_masks, config.G.attn_input_masks, config.G.twice_resnet_blocks) == (
-        "mobile_resnet_attn", 6, 1, False)
+        "mobile_resnet_attn",
+        6,
+        1,
+        False,
+    )
     x = torch.rand(1, 3, 16, 16) * 2 - 1
     net, _ = load_generator(tmp_path / "run")
     torch.testing.assert_close(net(x), joligen_forward(state, x, True, 6, 1, "reflect", False), atol=1e-5, rtol=1e-5)
@@ -276,6 +358,8 @@ def test_joligen_refusals(tmp_path):
     with pytest.raises(ConfigError, match="feat_wavelet"):
         import_generator(tmp_path / "g.pth", "joligen", tmp_path / "b")
     (tmp_path / "train_config.json").write_text("{not json")
-    result = CliRunner().invoke(cli, ["import", str(tmp_path / "g.pth"), "--from", "joligen", "--out", str(tmp_path / "c")])
+    result = CliRunner().invoke(
+        cli, ["import", str(tmp_path / "g.pth"), "--from", "joligen", "--out", str(tmp_path / "c")]
+    )
     assert result.exit_code != 0 and "unreadable JoliGEN config" in result.output and "Traceback" not in result.output
     assert not any((tmp_path / d).exists() for d in "abc")

@@ -73,7 +73,9 @@ def test_atomic_write_keeps_old_file_when_interrupted(tmp_path, monkeypatch):
 
 def test_checkpoints_rotate_and_latest_points_at_newest(tmp_path):
     for step in (1, 2, 3, 4):
-        save_checkpoint(tmp_path / "checkpoints", step, {"net": {"w": torch.full((2,), float(step))}}, {"step": step}, keep=2)
+        save_checkpoint(
+            tmp_path / "checkpoints", step, {"net": {"w": torch.full((2,), float(step))}}, {"step": step}, keep=2
+        )
     assert sorted(p.name for p in (tmp_path / "checkpoints").glob("step_*")) == ["step_000003", "step_000004"]
     folder = latest_checkpoint(tmp_path)
     assert folder.name == "step_000004"

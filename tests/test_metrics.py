@@ -60,14 +60,14 @@ def test_kid_against_a_direct_unbiased_mmd():
 def test_memorization_and_mifid():
     training = np.array([[1.0, 0.0], [0.0, 1.0]])
     assert memorization_distance(np.array([[2.0, 0.0]]), training) == pytest.approx(0.0)
-    assert memorization_distance(np.array([[1.0, 1.0]]), training) == pytest.approx(1 - 2 ** -0.5)
+    assert memorization_distance(np.array([[1.0, 1.0]]), training) == pytest.approx(1 - 2**-0.5)
     assert mifid(50.0, 0.5) == 50.0 and mifid(50.0, 0.05) == pytest.approx(1000.0)
 
 
 def test_offline_extractor_separates_photos_from_paintings(photos, tmp_path):
     for name, source, start in (("photos1", "testA", 0), ("photos2", "testA", 16), ("monet", "testB", 0)):
         (tmp_path / name).mkdir()
-        for path in list_images(photos / source)[start:start + 16]:
+        for path in list_images(photos / source)[start : start + 16]:
             shutil.copy(path, tmp_path / name)
     features = {name: folder_features(tmp_path / name) for name in ("photos1", "photos2", "monet")}
     assert features["monet"].shape == (16, 1280)
@@ -79,7 +79,9 @@ def test_offline_extractor_separates_photos_from_paintings(photos, tmp_path):
 
 @pytest.mark.slow
 def test_label_preservation_on_real_digits(digits):
-    result = label_preservation(digits / "testA", digits / "trainB", digits / "testB", sources=digits / "testA", epochs=8)
+    result = label_preservation(
+        digits / "testA", digits / "trainB", digits / "testB", sources=digits / "testA", epochs=8
+    )
     ceiling = result["classifier_accuracy_on_real_target_test"]
     assert ceiling > 0.96  # a USPS classifier reads USPS
     # "Translated" = raw MNIST here: the baseline that translation must improve on.
@@ -92,8 +94,12 @@ def test_an_affine_invariant_classifier_reads_zoomed_digits(digits):
     test_x, test_y = labelled_images(digits / "testA")
     # MNIST test digits zoomed 1.4× about the centre: roughly how large USPS digits are.
     theta = torch.tensor([[1 / 1.4, 0.0, 0.0], [0.0, 1 / 1.4, 0.0]]).expand(len(test_x), 2, 3)
-    zoomed = F.grid_sample(test_x, F.affine_grid(theta, list(test_x.shape), align_corners=False),
-                           padding_mode="border", align_corners=False)
+    zoomed = F.grid_sample(
+        test_x,
+        F.affine_grid(theta, list(test_x.shape), align_corners=False),
+        padding_mode="border",
+        align_corners=False,
+    )
     # The frozen source classifier of --class-consistency: a DomainClassifier.
     plain = train_classifier(lambda: DomainClassifier(1, 10), x, y)
     invariant = train_classifier(lambda: DomainClassifier(1, 10), x, y, augment=random_affine)
@@ -125,18 +131,26 @@ def test_label_preservation_averages_judges_with_their_spread(few_digits):
     result = label_preservation(few_digits / "testA", few_digits / "trainB", few_digits / "testB", epochs=2, judges=2)
     expected = readings_of_two_judges(few_digits / "trainB", few_digits / "testA")
     assert (result["accuracy_on_translated"], result["accuracy_on_translated_std"]) == expected
-    assert "JudgeClassifier × 2 (grey)" in result["label_classifier"] and "accuracy_on_untranslated_sources" not in result
+    assert (
+        "JudgeClassifier × 2 (grey)" in result["label_classifier"] and "accuracy_on_untranslated_sources" not in result
+    )
 
 
 def test_transfer_trains_judges_on_the_translations_and_on_their_sources(few_digits):
     # USPS training digits stand in for translations of the MNIST ones.
-    result = synthetic_data_transfer(few_digits / "trainB", few_digits / "testB", few_digits / "trainA",
-                                     epochs=2, judges=2)
+    result = synthetic_data_transfer(
+        few_digits / "trainB", few_digits / "testB", few_digits / "trainA", epochs=2, judges=2
+    )
     expected = readings_of_two_judges(few_digits / "trainB", few_digits / "testB")
     baseline = readings_of_two_judges(few_digits / "trainA", few_digits / "testB")
-    assert (result["transfer_accuracy_on_real_target_test"], result["transfer_accuracy_on_real_target_test_std"]) == expected
-    assert (result["transfer_accuracy_from_untranslated_sources"],
-            result["transfer_accuracy_from_untranslated_sources_std"]) == baseline
+    assert (
+        result["transfer_accuracy_on_real_target_test"],
+        result["transfer_accuracy_on_real_target_test_std"],
+    ) == expected
+    assert (
+        result["transfer_accuracy_from_untranslated_sources"],
+        result["transfer_accuracy_from_untranslated_sources_std"],
+    ) == baseline
 
 
 def test_transfer_needs_a_real_target_test_set(few_digits):
@@ -165,11 +179,25 @@ def test_eval_judges_colour_images_in_colour(digits, tmp_path):
         for path in list_images(digits / source)[:count]:
             grey = read_image(path, 1).astype(float)
             for label, tint in enumerate(tints):
-                cv2.imwrite(str(tmp_path / split / f"{path.stem}_{label}.png"), (grey * tint[::-1]).round().astype(np.uint8))
+                cv2.imwrite(
+                    str(tmp_path / split / f"{path.stem}_{label}.png"), (grey * tint[::-1]).round().astype(np.uint8)
+                )
     colour = tmp_path / "colour.json"
-    result = CliRunner().invoke(cli, ["eval", str(tmp_path / "test"), "--target-train", str(tmp_path / "train"),
-                                      "--target-test", str(tmp_path / "test"), "--label-channels", "3",
-                                      "--json", str(colour)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "eval",
+            str(tmp_path / "test"),
+            "--target-train",
+            str(tmp_path / "train"),
+            "--target-test",
+            str(tmp_path / "test"),
+            "--label-channels",
+            "3",
+            "--json",
+            str(colour),
+        ],
+    )
     assert result.exit_code == 0, result.output
     scores = json.loads(colour.read_text())
     assert scores["label_classifier"].startswith("JudgeClassifier × 1 (colour), 15 epochs on the 200 images")

@@ -96,8 +96,9 @@ class UnalignedDataset(Dataset):
         return augment([image], self.data, rng)[0]
 
 
-def augment(images: list[np.ndarray], data: DataConfig, rng: np.random.Generator,
-            labels: tuple[bool, ...] = ()) -> list[np.ndarray]:
+def augment(
+    images: list[np.ndarray], data: DataConfig, rng: np.random.Generator, labels: tuple[bool, ...] = ()
+) -> list[np.ndarray]:
     """Resize (resize_and_crop), random crop and random flip — one draw for all `images`, so
     frames of a clip (or an image and its mask) stay aligned. Images flagged in `labels`
     are label maps: resized with nearest neighbour, so no new label values appear."""
@@ -105,8 +106,12 @@ def augment(images: list[np.ndarray], data: DataConfig, rng: np.random.Generator
     if data.preprocess == "resize_and_crop":
         small = images[0].shape[0] < size
         smooth = cv2.INTER_CUBIC if small else cv2.INTER_AREA
-        images = [cv2.resize(image, (size, size), interpolation=cv2.INTER_NEAREST if i < len(labels) and labels[i] else smooth)
-                  for i, image in enumerate(images)]
+        images = [
+            cv2.resize(
+                image, (size, size), interpolation=cv2.INTER_NEAREST if i < len(labels) and labels[i] else smooth
+            )
+            for i, image in enumerate(images)
+        ]
         images = [image[:, :, None] if image.ndim == 2 else image for image in images]
     height, width = images[0].shape[:2]
     top = int(rng.integers(height - crop + 1))
@@ -114,7 +119,7 @@ def augment(images: list[np.ndarray], data: DataConfig, rng: np.random.Generator
     flip = data.flip and rng.random() < 0.5
     out = []
     for image in images:
-        image = image[top:top + crop, left:left + crop]
+        image = image[top : top + crop, left : left + crop]
         out.append(np.ascontiguousarray(image[:, ::-1] if flip else image))
     return out
 
@@ -136,8 +141,12 @@ class FrameSequence:
 def find_sequences(folder: Path) -> list[FrameSequence]:
     """Videos anywhere under `folder`, and every folder that directly holds images."""
     if not folder.is_dir():
-        raise DataError(f"{folder}: folder missing; a temporal dataset needs trainA/ and trainB/ with videos or frame folders")
-    sequences = [FrameSequence(p) for p in sorted(folder.rglob("*")) if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()]
+        raise DataError(
+            f"{folder}: folder missing; a temporal dataset needs trainA/ and trainB/ with videos or frame folders"
+        )
+    sequences = [
+        FrameSequence(p) for p in sorted(folder.rglob("*")) if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()
+    ]
     for directory in sorted({p.parent for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS}):
         sequences.append(FrameSequence(directory))
     if not sequences:
@@ -189,7 +198,9 @@ class LabeledDataset(Dataset):
                 self.scans[domain] = scan_classes(folder, data.class_names)
             else:
                 if not folder.is_dir():
-                    raise DataError(f"{folder}: folder missing; a {self.mode} dataset needs trainA/ and trainB/ with paths.txt")
+                    raise DataError(
+                        f"{folder}: folder missing; a {self.mode} dataset needs trainA/ and trainB/ with paths.txt"
+                    )
                 self.scans[domain] = scan_paths_file(folder, self.mode, data.semantic_nc, data.skip_bad)
 
     @property

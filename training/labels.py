@@ -45,15 +45,21 @@ def class_names(domain: Path) -> list[str]:
         raise DataError(f"{domain}: folder missing; class datasets need trainA/<class>/ and trainB/<class>/")
     names = sorted(p.name for p in domain.iterdir() if p.is_dir() and list_images(p))
     if len(names) < 2:
-        raise DataError(f"{domain}: found {len(names)} class folder(s) with images; class mode needs at least 2 (<class>/image.png)")
+        raise DataError(
+            f"{domain}: found {len(names)} class folder(s) with images; class mode needs at least 2 (<class>/image.png)"
+        )
     return names
 
 
 def scan_classes(domain: Path, names: list[str]) -> LabelScan:
     found = class_names(domain)
     if found != names:
-        raise DataError(f"{domain}: class folders {found} differ from {names} of the other domain; use the same class names")
-    return LabelScan([LabeledSample(path, index) for index, name in enumerate(names) for path in list_images(domain / name)])
+        raise DataError(
+            f"{domain}: class folders {found} differ from {names} of the other domain; use the same class names"
+        )
+    return LabelScan(
+        [LabeledSample(path, index) for index, name in enumerate(names) for path in list_images(domain / name)]
+    )
 
 
 def parse_box_line(line: str) -> Box:
@@ -102,7 +108,7 @@ def rasterize(boxes: list[Box], height: int, width: int) -> np.ndarray:
     """uint8 label mask; later boxes paint over earlier ones; pixel centres inside a box take its class."""
     mask = np.zeros((height, width), np.uint8)
     for cls, x0, y0, x1, y1 in boxes:
-        mask[int(np.ceil(y0 - 0.5)):int(np.ceil(y1 - 0.5)), int(np.ceil(x0 - 0.5)):int(np.ceil(x1 - 0.5))] = cls
+        mask[int(np.ceil(y0 - 0.5)) : int(np.ceil(y1 - 0.5)), int(np.ceil(x0 - 0.5)) : int(np.ceil(x1 - 0.5))] = cls
     return mask
 
 

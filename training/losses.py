@@ -78,5 +78,6 @@ def patch_nce_loss(query: torch.Tensor, key: torch.Tensor, batch: int, temperatu
     diagonal = torch.eye(patches, device=query.device, dtype=torch.bool)[None]
     negatives = negatives.masked_fill(diagonal, -10.0).view(-1, patches)
     logits = torch.cat([positives, negatives], dim=1) / temperature
-    return F.cross_entropy(logits.float(), torch.zeros(logits.shape[0], dtype=torch.long, device=query.device),
-                           reduction="none")
+    return F.cross_entropy(
+        logits.float(), torch.zeros(logits.shape[0], dtype=torch.long, device=query.device), reduction="none"
+    )

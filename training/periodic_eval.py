@@ -25,7 +25,9 @@ def _held_out(root: Path, domain: str, count: int, channels: int, size: int) -> 
         folder = root / f"{split}{domain}"
         if folder.is_dir():
             images = [read_image(p, channels) for p in list_images(folder)[:count]]
-            return [cv2.resize(i, (size, size), interpolation=cv2.INTER_AREA).reshape(size, size, channels) for i in images]
+            return [
+                cv2.resize(i, (size, size), interpolation=cv2.INTER_AREA).reshape(size, size, channels) for i in images
+            ]
     return []
 
 
@@ -44,13 +46,17 @@ class PeriodicEvaluator:
         """`translate` maps a float NCHW batch in [-1, 1] to its translation."""
         outputs = []
         for start in range(0, len(self.sources), 16):
-            batch = np.stack(self.sources[start:start + 16])
+            batch = np.stack(self.sources[start : start + 16])
             x = to_model_input(torch.from_numpy(batch).to(self.device))
             outputs += list(tensor_to_uint8(translate(x)))
         fake = image_features(outputs, self.extract)
-        record = {"step": step, "extractor": "efficientnet-lite0", "images": len(outputs),
-                  "frechet_distance": frechet_distance(*feature_statistics(fake), *self.real_statistics),
-                  "kid": kernel_inception_distance(fake, self.real, subsets=20)[0]}
+        record = {
+            "step": step,
+            "extractor": "efficientnet-lite0",
+            "images": len(outputs),
+            "frechet_distance": frechet_distance(*feature_statistics(fake), *self.real_statistics),
+            "kid": kernel_inception_distance(fake, self.real, subsets=20)[0],
+        }
         append_line(run_dir / EVAL_LOG, json.dumps(record))
         writer.add_scalar("eval/frechet_distance_lite0", record["frechet_distance"], step)
         writer.add_scalar("eval/kid_lite0", record["kid"], step)

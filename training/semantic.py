@@ -38,7 +38,8 @@ class SemanticTerms:
             data = config.data
             for domain, channels in (("A", data.input_nc), ("B", data.output_nc)):
                 self.classifiers[domain] = add_network(
-                    f"C_{domain}", DomainClassifier(channels, data.semantic_nc, self.weights.classifier_ndf))
+                    f"C_{domain}", DomainClassifier(channels, data.semantic_nc, self.weights.classifier_ndf)
+                )
             self.optimizer = make_adam(self.classifiers.values())
             # The class plane in [-1, 1], converted from the uint8 plane exactly as inference converts it.
             planes = np.array([[[class_plane_value(config, c)] for c in range(data.semantic_nc)]], np.uint8)
@@ -46,7 +47,8 @@ class SemanticTerms:
         self.source_classifier = None
         if self.weights.lambda_source_class > 0:
             self.source_classifier = add_network(
-                "C_source", DomainClassifier(config.data.input_nc, config.data.semantic_nc, self.weights.classifier_ndf))
+                "C_source", DomainClassifier(config.data.input_nc, config.data.semantic_nc, self.weights.classifier_ndf)
+            )
             self.source_classifier.requires_grad_(False)
 
     def pretrain_source_classifier(self) -> None:
@@ -61,14 +63,20 @@ class SemanticTerms:
         # read the class whatever the position and scale, or it pins translations to the source's.
         # Trained from PyTorch's default initialisation, not the GANs' N(0, 0.02): it reaches
         # 90.8 % on MNIST test digits where N(0, 0.02) reaches 85.2 %.
-        trained = train_classifier(partial(DomainClassifier, data.input_nc, data.semantic_nc, self.weights.classifier_ndf),
-                                   images, labels, self.weights.source_classifier_epochs, self.config.train.seed,
-                                   random_affine if self.config.G.affine_warp else small_shifts)
+        trained = train_classifier(
+            partial(DomainClassifier, data.input_nc, data.semantic_nc, self.weights.classifier_ndf),
+            images,
+            labels,
+            self.weights.source_classifier_epochs,
+            self.config.train.seed,
+            random_affine if self.config.G.affine_warp else small_shifts,
+        )
         device = next(self.source_classifier.parameters()).device
         self.source_classifier.load_state_dict({k: v.to(device) for k, v in trained.state_dict().items()})
 
-    def consistency_terms(self, real_A: torch.Tensor, fake_B: torch.Tensor, real_B: torch.Tensor,
-                          fake_A: torch.Tensor) -> dict[str, torch.Tensor]:
+    def consistency_terms(
+        self, real_A: torch.Tensor, fake_B: torch.Tensor, real_B: torch.Tensor, fake_A: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         """C_source must read G_A(a) as it reads a, and G_B(b) as it reads b."""
         if self.source_classifier is None:
             return {}
@@ -93,8 +101,9 @@ class SemanticTerms:
         plane = self.plane_values.to(images.device, images.dtype)[labels]
         return torch.cat([images, plane.view(-1, 1, 1, 1).expand(-1, 1, *images.shape[2:])], 1)
 
-    def generator_terms(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None,
-                        target_domain: str, suffix: str) -> dict[str, torch.Tensor]:
+    def generator_terms(
+        self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None, target_domain: str, suffix: str
+    ) -> dict[str, torch.Tensor]:
         """Losses for a translation `fake` of `real` (with `real`'s labels) into `target_domain`."""
         if self.conditional:
             logits = self.classifiers[target_domain](fake)

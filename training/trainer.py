@@ -105,7 +105,9 @@ class Trainer:
         self.device = _pick_device()
         multiple = size_multiple(config.G)
         if config.data.crop_size % multiple:
-            raise ConfigError(f"{config.G.netG} needs a crop size that is a multiple of {multiple} (got {config.data.crop_size})")
+            raise ConfigError(
+                f"{config.G.netG} needs a crop size that is a multiple of {multiple} (got {config.data.crop_size})"
+            )
         self.dataset = _dataset(config)
         torch.manual_seed(config.train.seed)
         self.model: TranslationModel = MODELS[config.model](config, self.device, _autocast_dtype(config, self.device))
@@ -129,7 +131,11 @@ class Trainer:
     def _to_device(self, tensor: torch.Tensor) -> torch.Tensor:
         tensor = tensor.to(self.device, non_blocking=True)
         # Clip batches are 5-D [N, T, C, H, W]; channels_last is defined for 4-D ones.
-        return tensor.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" and tensor.dim() == 4 else tensor
+        return (
+            tensor.contiguous(memory_format=torch.channels_last)
+            if self.device.type == "cuda" and tensor.dim() == 4
+            else tensor
+        )
 
     def _loader(self) -> DataLoader:
         t, data = self.config.train, self.config.data
@@ -147,8 +153,14 @@ class Trainer:
         """Train until `train.steps` or Ctrl-C; return the last completed step."""
         t = self.config.train
         writer = _tensorboard(self.run_dir) if self.is_main else None
-        progress = tqdm(total=t.steps, initial=self.start_step, disable=not self.is_main, dynamic_ncols=True,
-                        desc=f"{self.config.model}", unit="step")
+        progress = tqdm(
+            total=t.steps,
+            initial=self.start_step,
+            disable=not self.is_main,
+            dynamic_ncols=True,
+            desc=f"{self.config.model}",
+            unit="step",
+        )
         window: list[dict[str, float]] = []
         step = self.start_step
         if self.is_main:
@@ -169,8 +181,10 @@ class Trainer:
                     self._on_step(step, lr, losses, window, writer, progress, started)
                     if step - self.start_step == TIMED_STEPS and step < t.steps:
                         per_step = (time.perf_counter() - started) / TIMED_STEPS
-                        tqdm.write(f"  timing   {per_step:.3f} s/step over the first {TIMED_STEPS} steps: about "
-                                   f"{_duration(per_step * (t.steps - step))} to step {t.steps}")
+                        tqdm.write(
+                            f"  timing   {per_step:.3f} s/step over the first {TIMED_STEPS} steps: about "
+                            f"{_duration(per_step * (t.steps - step))} to step {t.steps}"
+                        )
                 if stop.requested:
                     break
         if self.is_main:
@@ -180,7 +194,9 @@ class Trainer:
             if (self.run_dir / LOSS_LOG).exists():  # absent when stopped before the first --log-every step
                 plot_loss_curves(self.run_dir / LOSS_LOG, self.run_dir / "loss_curves.png")
             if stop.requested:
-                tqdm.write(f"interrupted: checkpoint saved at step {step}; continue with `i2i train --resume {self.run_dir}`")
+                tqdm.write(
+                    f"interrupted: checkpoint saved at step {step}; continue with `i2i train --resume {self.run_dir}`"
+                )
         return step
 
     def summary(self) -> str:
@@ -188,19 +204,24 @@ class Trainer:
         config, t = self.config, self.config.train
         device = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
         autocast = self.model.autocast_dtype
-        parameters = ", ".join(f"{name} {count / 1e6:.2f} M" for name, net in self.model.networks.items()
-                               if (count := sum(p.numel() for p in net.parameters())))
+        parameters = ", ".join(
+            f"{name} {count / 1e6:.2f} M"
+            for name, net in self.model.networks.items()
+            if (count := sum(p.numel() for p in net.parameters()))
+        )
         processes = f" × {self.world} processes" if self.world > 1 else ""
-        return "\n".join([
-            f"i2i train {config.model} → {self.run_dir}",
-            f"  data     {config.data.dataroot}: {_domain_sizes(self.dataset)}; {config.data.crop_size} px crops",
-            f"  device   {device}{processes}, {torch.get_num_threads()} threads, "
-            f"{'bf16 autocast' if autocast == torch.bfloat16 else 'fp32'}, "
-            f"data-loader workers {config.data.num_workers}",
-            f"  model    {config.G.netG} ngf {config.G.ngf}; parameters {parameters}",
-            f"  steps    {self.start_step} → {t.steps}, batch {t.batch_size}; losses every {t.log_every}, "
-            f"samples every {t.sample_every}, checkpoint every {t.save_every}",
-        ])
+        return "\n".join(
+            [
+                f"i2i train {config.model} → {self.run_dir}",
+                f"  data     {config.data.dataroot}: {_domain_sizes(self.dataset)}; {config.data.crop_size} px crops",
+                f"  device   {device}{processes}, {torch.get_num_threads()} threads, "
+                f"{'bf16 autocast' if autocast == torch.bfloat16 else 'fp32'}, "
+                f"data-loader workers {config.data.num_workers}",
+                f"  model    {config.G.netG} ngf {config.G.ngf}; parameters {parameters}",
+                f"  steps    {self.start_step} → {t.steps}, batch {t.batch_size}; losses every {t.log_every}, "
+                f"samples every {t.sample_every}, checkpoint every {t.save_every}",
+            ]
+        )
 
     def _on_step(self, step, lr, losses, window, writer, progress, started) -> None:
         t = self.config.train
@@ -220,7 +241,9 @@ class Trainer:
             generator = self.model.networks[GENERATORS[self.config.model]["AtoB"]]
             record = self.evaluator(generator, step, self.run_dir, writer)
             self.model.train(True)
-            tqdm.write(f"step {step}: FD {record['frechet_distance']:.1f}, KID {record['kid']:.4f} (efficientnet-lite0)")
+            tqdm.write(
+                f"step {step}: FD {record['frechet_distance']:.1f}, KID {record['kid']:.4f} (efficientnet-lite0)"
+            )
         if step % t.save_every == 0:
             self._save(step)
 
@@ -267,8 +290,10 @@ class Trainer:
                 tqdm.write(f"resuming {self.run_dir} from {folder.name}{note}")
             return step
         reason = f" ({len(skipped)} incomplete, newest {skipped[0]})" if skipped else ""
-        raise CheckpointError(f"{self.run_dir}: no complete checkpoint to resume from{reason}; "
-                              f"start a new run with `i2i train DATA --out` another folder, or delete {self.run_dir}")
+        raise CheckpointError(
+            f"{self.run_dir}: no complete checkpoint to resume from{reason}; "
+            f"start a new run with `i2i train DATA --out` another folder, or delete {self.run_dir}"
+        )
 
     def _read_checkpoint(self, folder: Path) -> tuple[dict, dict[str, dict[str, torch.Tensor]]]:
         """state.json and every tensor file a resume needs, loaded (and so verified) before any is applied."""
@@ -291,7 +316,9 @@ class Trainer:
             try:
                 net.load_state_dict(files[name])
             except RuntimeError as exc:
-                raise CheckpointError(f"{folder / name}.safetensors does not match train_config.json ({str(exc).splitlines()[0]})") from None
+                raise CheckpointError(
+                    f"{folder / name}.safetensors does not match train_config.json ({str(exc).splitlines()[0]})"
+                ) from None
         for name, optimizer in model.optimizers.items():
             optimizer.load_state_dict(_unflatten_optimizer(files[f"optimizer_{name}"], state["optimizers"][name]))
         model.load_extra_state({name: files[name] for name in model.extra_state()})
@@ -308,8 +335,10 @@ def _stop_if_diverged(losses: dict[str, float], step: int, lr: float, run_dir: P
 def _diverged(run_dir: Path, step: int, what: str, lr: float) -> TrainingDiverged:
     kept = checkpoint_candidates(run_dir)
     where = f"the last good checkpoint is {kept[0]}" if kept else "no checkpoint was written"
-    return TrainingDiverged(f"step {step}: {what} (training diverged; {where}); "
-                            f"lower the learning rate (--lr, now {lr:g}) or use --precision fp32")
+    return TrainingDiverged(
+        f"step {step}: {what} (training diverged; {where}); "
+        f"lower the learning rate (--lr, now {lr:g}) or use --precision fp32"
+    )
 
 
 def _dataset(config: RunConfig):
@@ -323,8 +352,9 @@ def _dataset(config: RunConfig):
 
 def _domain_sizes(dataset) -> str:
     if isinstance(dataset, TemporalDataset):
-        return ", ".join(f"train{domain} {len(triplets)} frame triplets"
-                         for domain, triplets in dataset.triplets.items())
+        return ", ".join(
+            f"train{domain} {len(triplets)} frame triplets" for domain, triplets in dataset.triplets.items()
+        )
     if isinstance(dataset, LabeledDataset):
         counts = {domain: len(scan.samples) for domain, scan in dataset.scans.items()}
     else:
@@ -407,7 +437,9 @@ def train(config: RunConfig, run_dir: Path) -> int:
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"--out {run_dir}: exists and is not a folder; pick another --out")
     if (run_dir / "train_config.json").exists():
-        raise ConfigError(f"{run_dir} already holds a run; continue it with `i2i train --resume {run_dir}` or pick another --out")
+        raise ConfigError(
+            f"{run_dir} already holds a run; continue it with `i2i train --resume {run_dir}` or pick another --out"
+        )
     _refuse_run_inside_data(run_dir, Path(config.data.dataroot))
     trainer = Trainer(config, run_dir)  # validates the data before anything is written
     if trainer.is_main:
@@ -416,7 +448,9 @@ def train(config: RunConfig, run_dir: Path) -> int:
         skipped = getattr(trainer.dataset, "skipped", [])
         if skipped:
             atomic_write_bytes(run_dir / "skipped_samples.txt", "".join(m + "\n" for m in skipped).encode())
-            tqdm.write(f"skipped {len(skipped)} bad sample(s) (--skip-bad); listed in {run_dir / 'skipped_samples.txt'}")
+            tqdm.write(
+                f"skipped {len(skipped)} bad sample(s) (--skip-bad); listed in {run_dir / 'skipped_samples.txt'}"
+            )
     return trainer.fit()
 
 
@@ -425,8 +459,10 @@ def _refuse_run_inside_data(run_dir: Path, dataroot: Path) -> None:
     for folder in sorted(dataroot.glob("*")):
         inside = run_dir.resolve().is_relative_to(folder.resolve())
         if folder.is_dir() and folder.name[:-1] in ("train", "test", "val") and inside:
-            raise ConfigError(f"--out {run_dir}: inside the data folder {folder}, whose images it would join; "
-                              "put runs outside the dataset (e.g. runs/)")
+            raise ConfigError(
+                f"--out {run_dir}: inside the data folder {folder}, whose images it would join; "
+                "put runs outside the dataset (e.g. runs/)"
+            )
 
 
 def resume(run_dir: Path, changes: dict[str, Any] | None = None) -> int:
@@ -439,25 +475,33 @@ def resume(run_dir: Path, changes: dict[str, Any] | None = None) -> int:
     run_dir = Path(run_dir)
     config = load_config(run_dir)
     if not config.data.dataroot:
-        raise ConfigError(f"{run_dir} was made by `i2i import`: it holds a generator but no training data or optimizer "
-                          "state to resume from; train a new run with `i2i train DATA`")
+        raise ConfigError(
+            f"{run_dir} was made by `i2i import`: it holds a generator but no training data or optimizer "
+            "state to resume from; train a new run with `i2i train DATA`"
+        )
     try:
         reached = int(load_state(latest_checkpoint(run_dir))["step"])
     except CheckpointError:
         reached = 0
     changed = config.change_for_resume(changes or {}, reached)
     if config.train.steps < reached:
-        raise ConfigError(f"{run_dir} is at step {reached}; --steps {config.train.steps} would end before it "
-                          f"(--steps is the total, not the number of extra steps)")
+        raise ConfigError(
+            f"{run_dir} is at step {reached}; --steps {config.train.steps} would end before it "
+            f"(--steps is the total, not the number of extra steps)"
+        )
     is_main = not dist.is_initialized() or dist.get_rank() == 0
     if config.train.steps == reached:
         if is_main:
-            tqdm.write(f"{run_dir}: already trained to its last step {reached}; nothing to do (train longer with "
-                       f"`i2i train --resume {run_dir} --steps {2 * reached}`)")
+            tqdm.write(
+                f"{run_dir}: already trained to its last step {reached}; nothing to do (train longer with "
+                f"`i2i train --resume {run_dir} --steps {2 * reached}`)"
+            )
         return reached
     trainer = Trainer(config, run_dir, resume=True)  # checks the data before the config is rewritten
     if changed and is_main:
         save_config(config, run_dir)
-        tqdm.write(f"{run_dir}: changed {', '.join(f'{key} {old} → {new}' for key, (old, new) in changed.items())} "
-                   "(recorded in train_config.json's history)")
+        tqdm.write(
+            f"{run_dir}: changed {', '.join(f'{key} {old} → {new}' for key, (old, new) in changed.items())} "
+            "(recorded in train_config.json's history)"
+        )
     return trainer.fit()

@@ -6,8 +6,8 @@ from torch import nn
 
 from ..config import ATTENTION_GENERATORS, RESNET_GENERATORS, DiscriminatorConfig, GeneratorConfig
 from ..errors import ConfigError
-from .layers import NormFactory, init_weights
 from .attention_resnet import AttentionResnetGenerator
+from .layers import NormFactory, init_weights
 from .patchgan import NLayerDiscriminator
 from .resnet import ResnetGenerator
 from .unet import UnetGenerator
@@ -19,16 +19,33 @@ def build_generator(spec: GeneratorConfig, input_nc: int, output_nc: int) -> nn.
     norm = NormFactory(spec.norm)
     name = spec.netG
     if name in RESNET_GENERATORS:
-        return ResnetGenerator(input_nc, output_nc, spec.ngf, norm, n_blocks=9 if "9" in name else 6,
-                               use_dropout=spec.dropout, separable=name.startswith("mobile"),
-                               antialias=spec.antialias, antialias_up=spec.antialias_up, residual=spec.residual,
-                               affine_warp=spec.affine_warp)
+        return ResnetGenerator(
+            input_nc,
+            output_nc,
+            spec.ngf,
+            norm,
+            n_blocks=9 if "9" in name else 6,
+            use_dropout=spec.dropout,
+            separable=name.startswith("mobile"),
+            antialias=spec.antialias,
+            antialias_up=spec.antialias_up,
+            residual=spec.residual,
+            affine_warp=spec.affine_warp,
+        )
     if name in ("unet_128", "unet_256"):
         return UnetGenerator(input_nc, output_nc, 7 if name == "unet_128" else 8, spec.ngf, norm, spec.dropout)
     if name in ATTENTION_GENERATORS:
-        return AttentionResnetGenerator(input_nc, output_nc, spec.ngf, spec.attn_blocks, spec.attn_masks,
-                                        spec.attn_input_masks, spec.padding_type, name.startswith("mobile"),
-                                        spec.twice_resnet_blocks)
+        return AttentionResnetGenerator(
+            input_nc,
+            output_nc,
+            spec.ngf,
+            spec.attn_blocks,
+            spec.attn_masks,
+            spec.attn_input_masks,
+            spec.padding_type,
+            name.startswith("mobile"),
+            spec.twice_resnet_blocks,
+        )
     raise ConfigError(f"unknown generator '{name}'")
 
 

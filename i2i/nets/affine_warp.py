@@ -26,8 +26,10 @@ class AffineWarp(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         for i in range(3):
-            layers += [nn.Conv2d(channels if i == 0 else width * 2 ** (i - 1), width * 2 ** i, 3, stride=2, padding=1),
-                       nn.ReLU(True)]
+            layers += [
+                nn.Conv2d(channels if i == 0 else width * 2 ** (i - 1), width * 2**i, 3, stride=2, padding=1),
+                nn.ReLU(True),
+            ]
         self.localise = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.theta = nn.Linear(width * 4, 6)
         self.reset_parameters_after_init()

@@ -37,8 +37,11 @@ class SeparableConv2d(nn.Module):
 class AttentionResnetBlock(nn.Module):
     def __init__(self, channels: int, padding_mode: str, mobile: bool):
         super().__init__()
-        make = (lambda: SeparableConv2d(channels, padding_mode)) if mobile else (
-            lambda: nn.Conv2d(channels, channels, 3, padding=1, padding_mode=padding_mode))
+        make = (
+            (lambda: SeparableConv2d(channels, padding_mode))
+            if mobile
+            else (lambda: nn.Conv2d(channels, channels, 3, padding=1, padding_mode=padding_mode))
+        )
         self.conv1, self.conv1_norm = make(), nn.InstanceNorm2d(channels)
         self.conv2, self.conv2_norm = make(), nn.InstanceNorm2d(channels)
 
@@ -49,9 +52,18 @@ class AttentionResnetBlock(nn.Module):
 class AttentionResnetGenerator(nn.Module):
     size_multiple = 4
 
-    def __init__(self, input_nc: int, output_nc: int, ngf: int = 64, n_blocks: int = 9, masks: int = 10,
-                 input_masks: int = 1, padding_type: str = "reflect", mobile: bool = False,
-                 twice_resnet_blocks: bool = False):
+    def __init__(
+        self,
+        input_nc: int,
+        output_nc: int,
+        ngf: int = 64,
+        n_blocks: int = 9,
+        masks: int = 10,
+        input_masks: int = 1,
+        padding_type: str = "reflect",
+        mobile: bool = False,
+        twice_resnet_blocks: bool = False,
+    ):
         super().__init__()
         if not 0 <= input_masks < masks:
             raise ValueError(f"attention generator needs 0 <= input_masks ({input_masks}) < masks ({masks})")
@@ -64,7 +76,9 @@ class AttentionResnetGenerator(nn.Module):
         self.conv1, self.conv1_norm = nn.Conv2d(input_nc, ngf, 7), nn.InstanceNorm2d(ngf)
         self.conv2, self.conv2_norm = nn.Conv2d(ngf, ngf * 2, 3, 2, 1), nn.InstanceNorm2d(ngf * 2)
         self.conv3, self.conv3_norm = nn.Conv2d(ngf * 2, ngf * 4, 3, 2, 1), nn.InstanceNorm2d(ngf * 4)
-        self.resnet_blocks = nn.Sequential(*(AttentionResnetBlock(ngf * 4, padding_type, mobile) for _ in range(n_blocks)))
+        self.resnet_blocks = nn.Sequential(
+            *(AttentionResnetBlock(ngf * 4, padding_type, mobile) for _ in range(n_blocks))
+        )
         for branch in ("content", "attention"):
             setattr(self, f"deconv1_{branch}", nn.ConvTranspose2d(ngf * 4, ngf * 2, 3, 2, 1, 1))
             setattr(self, f"deconv1_norm_{branch}", nn.InstanceNorm2d(ngf * 2))
@@ -87,7 +101,9 @@ class AttentionResnetGenerator(nn.Module):
         images = torch.tanh(self.deconv3_content(F.pad(content, (3, 3, 3, 3), self.outer_pad)))
         attention = torch.softmax(self.deconv3_attention(self._decode(h, "attention")), dim=1)
         generated = self.masks - self.input_masks
-        out = sum(images[:, self.output_nc * k:self.output_nc * (k + 1)] * attention[:, k:k + 1] for k in range(generated))
+        out = sum(
+            images[:, self.output_nc * k : self.output_nc * (k + 1)] * attention[:, k : k + 1] for k in range(generated)
+        )
         if self.input_masks:
             out = out + x * attention[:, generated:].sum(1, keepdim=True)
         return out

@@ -39,11 +39,25 @@ class JudgeClassifier(nn.Module):
         def conv(cin: int, cout: int) -> list[nn.Module]:
             return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
 
-        self.features = nn.Sequential(*conv(input_nc, width), *conv(width, width), nn.MaxPool2d(2),
-                                      *conv(width, 2 * width), *conv(2 * width, 2 * width), nn.MaxPool2d(2),
-                                      *conv(2 * width, 4 * width), nn.MaxPool2d(2), nn.AdaptiveAvgPool2d(4))
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.3), nn.Linear(4 * width * 16, 128),
-                                  nn.ReLU(True), nn.Dropout(0.3), nn.Linear(128, n_classes))
+        self.features = nn.Sequential(
+            *conv(input_nc, width),
+            *conv(width, width),
+            nn.MaxPool2d(2),
+            *conv(width, 2 * width),
+            *conv(2 * width, 2 * width),
+            nn.MaxPool2d(2),
+            *conv(2 * width, 4 * width),
+            nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(4),
+        )
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Dropout(0.3),
+            nn.Linear(4 * width * 16, 128),
+            nn.ReLU(True),
+            nn.Dropout(0.3),
+            nn.Linear(128, n_classes),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))

@@ -15,8 +15,9 @@ class PatchSampleF(nn.Module):
         # i2i probes the encoder once instead, so the optimizer exists from step 0).
         self.mlps = nn.ModuleList(nn.Sequential(nn.Linear(c, nc), nn.ReLU(), nn.Linear(nc, nc)) for c in channels)
 
-    def forward(self, features: list[torch.Tensor], num_patches: int,
-                patch_ids: list[torch.Tensor] | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    def forward(
+        self, features: list[torch.Tensor], num_patches: int, patch_ids: list[torch.Tensor] | None = None
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Returns (per layer: [B·P, nc] normalized projections, per layer: the flat pixel
         indices used). Pass `patch_ids` to sample the locations another call chose."""
         samples, chosen = [], []
@@ -24,7 +25,7 @@ class PatchSampleF(nn.Module):
             batch, channels, height, width = feature.shape
             flat = feature.permute(0, 2, 3, 1).reshape(batch, height * width, channels)
             if patch_ids is None:
-                ids = torch.randperm(height * width, device=feature.device)[:min(num_patches, height * width)]
+                ids = torch.randperm(height * width, device=feature.device)[: min(num_patches, height * width)]
             else:
                 ids = patch_ids[index]
             picked = flat[:, ids, :].reshape(-1, channels)

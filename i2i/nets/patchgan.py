@@ -13,7 +13,10 @@ class NLayerDiscriminator(nn.Module):
     def __init__(self, input_nc: int, ndf: int, n_layers: int, norm: NormFactory):
         super().__init__()
         use_bias = norm.uses_bias
-        layers: list[nn.Module] = [nn.Conv2d(input_nc, ndf, kernel_size=4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(input_nc, ndf, kernel_size=4, stride=2, padding=1),
+            nn.LeakyReLU(0.2, True),
+        ]
         mult = 1
         for n in range(1, n_layers + 1):
             prev, mult = mult, min(2**n, 8)

@@ -20,8 +20,11 @@ class ResnetBlock(nn.Module):
 
     def __init__(self, dim: int, norm: NormFactory, use_dropout: bool, use_bias: bool, separable: bool = False):
         super().__init__()
-        conv = (lambda: SeparableConv2d(dim, dim, norm, use_bias)) if separable else (
-            lambda: nn.Conv2d(dim, dim, kernel_size=3, bias=use_bias))
+        conv = (
+            (lambda: SeparableConv2d(dim, dim, norm, use_bias))
+            if separable
+            else (lambda: nn.Conv2d(dim, dim, kernel_size=3, bias=use_bias))
+        )
         layers: list[nn.Module] = [nn.ReflectionPad2d(1), conv(), norm(dim), nn.ReLU(True)]
         if use_dropout:
             layers.append(nn.Dropout(0.5))
@@ -75,7 +78,9 @@ class BlurUpsample(nn.Module):
         self.register_buffer("filt", (_binomial_filter(4) * 4)[None, None].repeat(channels, 1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.conv_transpose2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.filt, stride=2, padding=2, groups=x.shape[1])
+        y = F.conv_transpose2d(
+            F.pad(x, (1, 1, 1, 1), mode="replicate"), self.filt, stride=2, padding=2, groups=x.shape[1]
+        )
         return y[:, :, 1:-1, 1:-1]
 
 
@@ -117,7 +122,9 @@ class ResnetGenerator(nn.Module):
         for i in range(2):
             channels = ngf * 2 ** (i + 1)
             layers += [
-                nn.Conv2d(channels // 2, channels, kernel_size=3, stride=1 if antialias else 2, padding=1, bias=use_bias),
+                nn.Conv2d(
+                    channels // 2, channels, kernel_size=3, stride=1 if antialias else 2, padding=1, bias=use_bias
+                ),
                 norm(channels),
                 nn.ReLU(True),
             ]
@@ -127,19 +134,25 @@ class ResnetGenerator(nn.Module):
         for i in range(2):
             channels = ngf * 2 ** (2 - i)
             if antialias_up:
-                layers += [BlurUpsample(channels),
-                           nn.Conv2d(channels, channels // 2, kernel_size=3, stride=1, padding=1, bias=use_bias)]
+                layers += [
+                    BlurUpsample(channels),
+                    nn.Conv2d(channels, channels // 2, kernel_size=3, stride=1, padding=1, bias=use_bias),
+                ]
             else:
-                layers.append(nn.ConvTranspose2d(channels, channels // 2, kernel_size=3, stride=2, padding=1,
-                                                 output_padding=1, bias=use_bias))
+                layers.append(
+                    nn.ConvTranspose2d(
+                        channels, channels // 2, kernel_size=3, stride=2, padding=1, output_padding=1, bias=use_bias
+                    )
+                )
             layers += [norm(channels // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, kernel_size=7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
         self.residual = residual
         self.warp = AffineWarp(input_nc) if affine_warp else None
         if residual and input_nc < output_nc:
-            raise ValueError(f"a residual generator adds its input to its output: {input_nc} input channels "
-                             f"cannot give {output_nc}")
+            raise ValueError(
+                f"a residual generator adds its input to its output: {input_nc} input channels cannot give {output_nc}"
+            )
 
     def reset_parameters_after_init(self) -> None:
         """Zero the residual head after a generic initialisation: the identity is the start."""
@@ -154,5 +167,5 @@ class ResnetGenerator(nn.Module):
         out = self.model(x)
         if self.residual:
             # Class-conditional generators get condition planes after the image: add the image.
-            return (x[:, :out.shape[1]] + out).clamp(-1, 1)
+            return (x[:, : out.shape[1]] + out).clamp(-1, 1)
         return out

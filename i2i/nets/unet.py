@@ -53,8 +53,9 @@ class UnetSkipConnectionBlock(nn.Module):
 
 
 class UnetGenerator(nn.Module):
-    def __init__(self, input_nc: int, output_nc: int, num_downs: int, ngf: int, norm: NormFactory,
-                 use_dropout: bool = False):
+    def __init__(
+        self, input_nc: int, output_nc: int, num_downs: int, ngf: int, norm: NormFactory, use_dropout: bool = False
+    ):
         super().__init__()
         self.size_multiple = 2**num_downs
         block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, norm, innermost=True)

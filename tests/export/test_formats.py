@@ -64,16 +64,22 @@ def test_bad_calibration_folders_are_refused(photo_run, photos, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(grey, broken)
     (broken / "g.png").write_bytes(b"not a png")
-    assert "g.png" in _refused([str(photo_run), "--format", "openvino", "--precision", "int8", "--calib", str(broken)],
-                               out)
+    assert "g.png" in _refused(
+        [str(photo_run), "--format", "openvino", "--precision", "int8", "--calib", str(broken)], out
+    )
 
 
 def test_sensitivity_finds_the_layer_with_an_outlier_weight():
     """Two identical 3×3 convolutions, except that one has a single huge weight per output
     channel: its int8 grid is 100× coarser, so quantizing it alone costs far more."""
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
-                        nn.Conv2d(8, 3, 3, padding=1))
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 3, 3, padding=1),
+    )
     with torch.no_grad():
         net[2].weight.copy_(torch.randn_like(net[2].weight) * 0.05)
         net[2].weight[:, 0, 0, 0] = 5.0

@@ -31,7 +31,9 @@ def test_graph_metadata_and_dynamic_sizes(resnet_run, tmp_path):
     assert ops.count("InstanceNormalization") == 17
     assert set(ops) <= {"Pad", "Conv", "InstanceNormalization", "Relu", "Add", "ConvTranspose", "Tanh"}
     initializers = {init.name for init in model.graph.initializer}
-    assert all(set(node.input[1:]) <= initializers for node in model.graph.node if node.op_type == "InstanceNormalization")
+    assert all(
+        set(node.input[1:]) <= initializers for node in model.graph.node if node.op_type == "InstanceNormalization"
+    )
     assert model.opset_import[0].version == 17
     props = {p.key: p.value for p in model.metadata_props}
     assert props["direction"] == "AtoB" and props["size_multiple"] == "4" and props["io"] == "float"

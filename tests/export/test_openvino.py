@@ -64,8 +64,9 @@ def test_openvino_fp32_matches_torch(run, fp32_ir, test_images):
 @pytest.mark.parametrize("format_name", ["openvino", "onnx"])
 def test_int8_against_fp32(run, test_images, tmp_path, format_name):
     run_dir, calib = run
-    result = export(ExportRequest(run_dir, format_name, "int8", calib=calib, out_dir=tmp_path, max_fd_change=10.0,
-                                  **GATE))
+    result = export(
+        ExportRequest(run_dir, format_name, "int8", calib=calib, out_dir=tmp_path, max_fd_change=10.0, **GATE)
+    )
     quality = json.loads(quality_path(result.path).read_text())
     assert quality["precision"] == "int8" and quality["images"] == 3 and quality["passed"]
     if format_name == "onnx":

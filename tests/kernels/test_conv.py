@@ -6,7 +6,11 @@ import torch
 from i2i.kernels.conv import conv2d, launch_tiles
 from i2i.kernels.instance_norm import instance_norm
 from i2i.kernels.reference import (
-    apply_activation, conv2d_reference, conv_transpose2d_reference, instance_norm_reference)
+    apply_activation,
+    conv2d_reference,
+    conv_transpose2d_reference,
+    instance_norm_reference,
+)
 
 TOLERANCE = {torch.float32: 1e-4, torch.float16: 3e-3, torch.bfloat16: 3e-2}
 
@@ -30,10 +34,10 @@ def assert_close(actual, expected, dtype):
 @pytest.mark.parametrize(
     "shape, c_out, kernel, stride, padding, pad_mode",
     [
-        ((2, 3, 11, 13), 5, 7, 1, 3, "reflect"),   # generator stem
-        ((1, 6, 9, 10), 7, 3, 2, 1, "zeros"),      # downsampling
-        ((1, 20, 7, 6), 19, 3, 1, 1, "reflect"),   # residual block
-        ((1, 3, 16, 18), 6, 4, 2, 1, "zeros"),     # U-Net / PatchGAN 4×4
+        ((2, 3, 11, 13), 5, 7, 1, 3, "reflect"),  # generator stem
+        ((1, 6, 9, 10), 7, 3, 2, 1, "zeros"),  # downsampling
+        ((1, 20, 7, 6), 19, 3, 1, 1, "reflect"),  # residual block
+        ((1, 3, 16, 18), 6, 4, 2, 1, "zeros"),  # U-Net / PatchGAN 4×4
         ((2, 4, 9, 9), 3, 7, 1, 3, "zeros"),
     ],
 )
@@ -42,7 +46,9 @@ def test_conv_matches_torch(shape, c_out, kernel, stride, padding, pad_mode, cha
     x, weight, bias = tensors(shape, c_out, kernel, channels_last=channels_last)
     y, moments = conv2d(x, weight, bias, stride, padding, pad_mode)
     assert moments is None
-    assert_close(y, conv2d_reference(x.double(), weight.double(), bias.double(), stride, padding, pad_mode), torch.float32)
+    assert_close(
+        y, conv2d_reference(x.double(), weight.double(), bias.double(), stride, padding, pad_mode), torch.float32
+    )
 
 
 @pytest.mark.parametrize("shape, kernel, padding, output_padding", [((2, 5, 6, 7), 3, 1, 1), ((1, 4, 5, 8), 4, 1, 0)])

@@ -19,8 +19,11 @@ def randomized(name, ngf, in_nc=3, out_nc=3, **options):
 
 @pytest.mark.parametrize(
     "name, ngf, size",
-    [("resnet_6blocks", 4, (12, 20)), ("mobile_resnet_9blocks", 4, (16, 12)),
-     pytest.param("unet_128", 2, (128, 128), marks=pytest.mark.slow)],
+    [
+        ("resnet_6blocks", 4, (12, 20)),
+        ("mobile_resnet_9blocks", 4, (16, 12)),
+        pytest.param("unet_128", 2, (128, 128), marks=pytest.mark.slow),
+    ],
 )
 def test_fused_generator_matches_torch(name, ngf, size):
     net = randomized(name, ngf)
@@ -66,5 +69,7 @@ def test_generators_it_cannot_rewrite_are_refused():
     from i2i.errors import ConfigError
 
     net = build_generator(GeneratorConfig("resnet_attn", ngf=4, attn_blocks=1), 3, 3).eval()
-    with pytest.raises(ConfigError, match="triton backend rewrites resnet_\\*/unet_\\* generators, not AttentionResnetGenerator"):
+    with pytest.raises(
+        ConfigError, match="triton backend rewrites resnet_\\*/unet_\\* generators, not AttentionResnetGenerator"
+    ):
         fuse_generator(net)

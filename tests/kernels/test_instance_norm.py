@@ -9,8 +9,17 @@ from i2i.kernels.reference import instance_norm_reference
 TOLERANCE = {torch.float32: 2e-5, torch.float16: 4e-3, torch.bfloat16: 3e-2}
 
 
-def check(shape, dtype=torch.float32, channels_last=False, activation="none", affine=False, residual=False,
-          offset=0.0, scale=1.0, seed=0):
+def check(
+    shape,
+    dtype=torch.float32,
+    channels_last=False,
+    activation="none",
+    affine=False,
+    residual=False,
+    offset=0.0,
+    scale=1.0,
+    seed=0,
+):
     generator = torch.Generator().manual_seed(seed)
     x = (torch.randn(shape, generator=generator) * scale + offset).to(dtype)
     if channels_last:
@@ -20,8 +29,12 @@ def check(shape, dtype=torch.float32, channels_last=False, activation="none", af
     skip = torch.randn(shape, generator=generator).to(dtype) if residual else None
     y = instance_norm(x, weight, bias, activation=activation, residual=skip)
     expected = instance_norm_reference(
-        x.double(), None if weight is None else weight.double(), None if bias is None else bias.double(),
-        activation=activation, residual=None if skip is None else skip.double())
+        x.double(),
+        None if weight is None else weight.double(),
+        None if bias is None else bias.double(),
+        activation=activation,
+        residual=None if skip is None else skip.double(),
+    )
     assert y.dtype == dtype and y.shape == x.shape
     assert y.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     error = (y.double() - expected).abs().max().item()

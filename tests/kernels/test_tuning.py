@@ -28,8 +28,12 @@ def test_cache_file_round_trip_and_version_guard(tmp_path):
     tuner = LayerTuner(path, "NVIDIA H200", measure=False)
     assert tuner.record("layer", {"m64n64k32w4s3": 0.31, CUDNN: 0.22}) == CUDNN
     data = json.loads(path.read_text())
-    assert data == {"schema": SCHEMA, "gpu": "NVIDIA H200", "versions": versions(),
-                    "layers": {"layer": {"choice": CUDNN, "timings_ms": {"m64n64k32w4s3": 0.31, CUDNN: 0.22}}}}
+    assert data == {
+        "schema": SCHEMA,
+        "gpu": "NVIDIA H200",
+        "versions": versions(),
+        "layers": {"layer": {"choice": CUDNN, "timings_ms": {"m64n64k32w4s3": 0.31, CUDNN: 0.22}}},
+    }
     candidates = {"m64n64k32w4s3": None, CUDNN: None}
     assert LayerTuner(path, "NVIDIA H200", measure=False).choose("layer", candidates) == CUDNN
     assert LayerTuner(path, "NVIDIA H200", measure=False).choose("other layer", candidates) == "m64n64k32w4s3"

@@ -1,10 +1,10 @@
 import pytest
 import torch
+from torch.nn import functional as F
 
 from i2i.config import DiscriminatorConfig, GeneratorConfig
 from i2i.nets import build_discriminator, build_generator, init_weights, size_multiple
 from i2i.nets.affine_warp import AffineWarp
-from torch.nn import functional as F
 
 
 def count(net):
@@ -88,8 +88,9 @@ def test_affine_warp_resamples_like_torch_affine_grid():
     x = torch.randn(2, 3, 24, 16, dtype=torch.float64)
     warp = warp.double()
     theta = warp.transform(x)
-    expected = F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), padding_mode="border",
-                             align_corners=False)
+    expected = F.grid_sample(
+        x, F.affine_grid(theta, list(x.shape), align_corners=False), padding_mode="border", align_corners=False
+    )
     assert (warp(x) - expected).abs().max() < 1e-10
     # A zoom by 1/0.7 around the centre really changes the picture.
     assert (warp(x) - x).abs().mean() > 0.3

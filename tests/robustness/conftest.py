@@ -18,8 +18,23 @@ from i2i.cli import cli
 
 from ..conftest import untrained_run
 
-TINY_TRAIN = ["--size", "32", "--ngf", "8", "--ndf", "8", "--netG", "resnet_6blocks", "--channels", "1",
-              "--workers", "0", "--sample-every", "1000", "--no-flip"]
+TINY_TRAIN = [
+    "--size",
+    "32",
+    "--ngf",
+    "8",
+    "--ndf",
+    "8",
+    "--netG",
+    "resnet_6blocks",
+    "--channels",
+    "1",
+    "--workers",
+    "0",
+    "--sample-every",
+    "1000",
+    "--no-flip",
+]
 
 
 def make_images(folder: Path, count: int, size: int = 32, seed: int = 0) -> list[Path]:
@@ -97,8 +112,12 @@ print("RESULTS" + json.dumps(out))
 def cli_batch(commands: list[tuple[int, list]]) -> list[dict]:
     """Run several CLI commands, each (file_size_limit, args), in one child process (one torch
     import); a non-zero limit is an RLIMIT_FSIZE: a full disk as the writers see it (EFBIG)."""
-    done = subprocess.run([sys.executable, "-c", BATCH_DRIVER,
-                           json.dumps([[limit, [str(a) for a in args]] for limit, args in commands])],
-                          capture_output=True, text=True, env=child_env(), timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", BATCH_DRIVER, json.dumps([[limit, [str(a) for a in args]] for limit, args in commands])],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=300,
+    )
     assert done.returncode == 0 and "RESULTS" in done.stdout, done.stderr[-3000:]
     return json.loads(done.stdout.split("RESULTS", 1)[1])

@@ -27,8 +27,17 @@ from i2i.io import path_inside
 from i2i.runtime.generate import collect_inputs
 from i2i.training.labels import LabelProblem, parse_box_line, parse_paths_line, read_boxes, read_mask, scan_paths_file
 
-EXAMPLES = {"box_line": 2500, "box_file": 1000, "paths_line": 1000, "train_paths_file": 1000,
-            "generate_paths_file": 1000, "mask": 1000, "config_dict": 1000, "config_file": 500, "output_path": 1000}
+EXAMPLES = {
+    "box_line": 2500,
+    "box_file": 1000,
+    "paths_line": 1000,
+    "train_paths_file": 1000,
+    "generate_paths_file": 1000,
+    "mask": 1000,
+    "config_dict": 1000,
+    "config_file": 500,
+    "output_path": 1000,
+}
 assert sum(EXAMPLES.values()) == 10_000
 
 
@@ -39,17 +48,27 @@ def _printable(error: Exception) -> bool:
 
 
 def fuzz(name: str):
-    return settings(max_examples=EXAMPLES[name], deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    return settings(
+        max_examples=EXAMPLES[name],
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
 
 
 # Text made of the pieces these formats are built from, plus anything at all.
-NUMBER = st.one_of(st.integers(-5, 300).map(str), st.floats(allow_nan=True, allow_infinity=True).map(repr),
-                   st.sampled_from(["nan", "inf", "-0", "1e999", "0x10", "1_0", "١", "+3", ".5", "5."]))
+NUMBER = st.one_of(
+    st.integers(-5, 300).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["nan", "inf", "-0", "1e999", "0x10", "1_0", "١", "+3", ".5", "5."]),
+)
 TOKEN = st.one_of(NUMBER, st.text(max_size=6), st.sampled_from(["../x.png", "/etc/passwd", "a.png", "m.png", "b.txt"]))
 LINE = st.one_of(st.lists(TOKEN, max_size=7).map(" ".join), st.text(max_size=40))
-FILE_BYTES = st.one_of(st.lists(LINE, max_size=6).map(lambda lines: "\n".join(lines).encode("utf-8", "surrogatepass")),
-                       st.binary(max_size=80))
+FILE_BYTES = st.one_of(
+    st.lists(LINE, max_size=6).map(lambda lines: "\n".join(lines).encode("utf-8", "surrogatepass")),
+    st.binary(max_size=80),
+)
 
 
 @pytest.fixture(scope="module")
@@ -127,9 +146,15 @@ PNG_SHAPES = st.tuples(st.integers(1, 20), st.integers(1, 20), st.sampled_from([
 
 
 @fuzz("mask")
-@given(st.one_of(st.binary(max_size=200), PNG_SHAPES.map(lambda s: _png(*s)),
-                 st.tuples(PNG_SHAPES.map(lambda s: _png(*s)), st.integers(0, 200)).map(lambda p: p[0][:p[1]])),
-       st.integers(1, 20), st.integers(1, 20))
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        PNG_SHAPES.map(lambda s: _png(*s)),
+        st.tuples(PNG_SHAPES.map(lambda s: _png(*s)), st.integers(0, 200)).map(lambda p: p[0][: p[1]]),
+    ),
+    st.integers(1, 20),
+    st.integers(1, 20),
+)
 def test_mask(data, width, height):
     with tempfile.NamedTemporaryFile(suffix=".png") as handle:
         handle.write(data)
@@ -154,18 +179,37 @@ def _section(kind: type) -> st.SearchStrategy:
     return st.dictionaries(st.sampled_from(keys), JSON, max_size=4)
 
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats() | st.text(max_size=8),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
-                    max_leaves=6)
-CONFIG = st.one_of(JSON, st.fixed_dictionaries({}, optional={
-    "model": st.sampled_from(["cycle_gan", "cut", "fastcut", "recycle_gan", "x"]) | JSON,
-    "schema": st.integers(-2, 3) | JSON,
-    "G": _section(RunConfig().G.__class__), "D": _section(RunConfig().D.__class__),
-    "data": _section(RunConfig().data.__class__), "train": _section(RunConfig().train.__class__),
-    "alg": st.dictionaries(st.sampled_from(["cut", "recycle_gan", "semantic", "x"]), JSON | st.dictionaries(
-        st.sampled_from(["nce_layers", "num_patches", "nce_T", "frame_step", "predictor_ngf", "lambda_source_class"]),
-        JSON, max_size=3), max_size=2),
-}))
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**20), 10**20) | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+CONFIG = st.one_of(
+    JSON,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "model": st.sampled_from(["cycle_gan", "cut", "fastcut", "recycle_gan", "x"]) | JSON,
+            "schema": st.integers(-2, 3) | JSON,
+            "G": _section(RunConfig().G.__class__),
+            "D": _section(RunConfig().D.__class__),
+            "data": _section(RunConfig().data.__class__),
+            "train": _section(RunConfig().train.__class__),
+            "alg": st.dictionaries(
+                st.sampled_from(["cut", "recycle_gan", "semantic", "x"]),
+                JSON
+                | st.dictionaries(
+                    st.sampled_from(
+                        ["nce_layers", "num_patches", "nce_T", "frame_step", "predictor_ngf", "lambda_source_class"]
+                    ),
+                    JSON,
+                    max_size=3,
+                ),
+                max_size=2,
+            ),
+        },
+    ),
+)
 
 
 @fuzz("config_dict")

@@ -67,8 +67,11 @@ def test_train_killed_at_random_moments_resumes_losslessly(tmp_path, data):
     assert {p.name: p.read_bytes() for p in final.iterdir()} == {p.name: p.read_bytes() for p in expected.iterdir()}
 
     def losses(folder: Path) -> list[dict]:
-        return [{k: v for k, v in json.loads(line).items() if k != "time"}
-                for line in (folder / "losses.jsonl").read_text().splitlines()]
+        return [
+            {k: v for k, v in json.loads(line).items() if k != "time"}
+            for line in (folder / "losses.jsonl").read_text().splitlines()
+        ]
+
     assert losses(run) == losses(reference)
     assert no_temporaries(run)
 
@@ -104,11 +107,13 @@ def test_full_disk_is_one_line_and_leaves_nothing_partial(tmp_path, data, run):
         writer.write(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
     writer.release()
     video_out, images_out, run_out = tmp_path / "v" / "out.avi", tmp_path / "g", tmp_path / "t"
-    results = cli_batch([
-        [20_000, ["video", run, clip, video_out]],
-        [300, ["generate", run, data / "testA", images_out]],
-        [60_000, ["train", data, "--out", run_out, *TINY_TRAIN, "--steps", "2", "--save-every", "1"]],
-    ])
+    results = cli_batch(
+        [
+            [20_000, ["video", run, clip, video_out]],
+            [300, ["generate", run, data / "testA", images_out]],
+            [60_000, ["train", data, "--out", run_out, *TINY_TRAIN, "--steps", "2", "--save-every", "1"]],
+        ]
+    )
     for result, output in zip(results, (video_out, images_out, run_out)):
         assert not result["traceback"], result["traceback"]
         errors = [line for line in result["output"].splitlines() if line.startswith("Error: ")]

@@ -26,8 +26,9 @@ STEPS = 4
 def finished(tmp_path_factory, data) -> Path:
     """A 4-step run with checkpoints at steps 2, 3 and 4 (the newest three are kept)."""
     run = tmp_path_factory.mktemp("finished") / "run"
-    assert_ok(invoke("train", data, "--out", run, *TINY_TRAIN, "--steps", STEPS, "--save-every", "1",
-                     "--log-every", "1"))
+    assert_ok(
+        invoke("train", data, "--out", run, *TINY_TRAIN, "--steps", STEPS, "--save-every", "1", "--log-every", "1")
+    )
     return run
 
 
@@ -49,8 +50,17 @@ def records(run: Path) -> list[dict]:
     return [{k: v for k, v in json.loads(line).items() if k != "time"} for line in lines]
 
 
-@pytest.mark.parametrize("damage", ["latest missing", "latest empty", "latest names a missing step",
-                                    "newest truncated", "newest state malformed", "partial log line"])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "latest missing",
+        "latest empty",
+        "latest names a missing step",
+        "newest truncated",
+        "newest state malformed",
+        "partial log line",
+    ],
+)
 def test_resume_takes_the_newest_complete_checkpoint(tmp_path, finished, damage):
     run = tmp_path / "run"
     shutil.copytree(finished, run)
@@ -97,8 +107,11 @@ def test_resume_without_a_complete_checkpoint_is_one_line(tmp_path, finished):
 
 def test_divergence_stops_at_the_first_non_finite_loss(tmp_path, data):
     run = tmp_path / "run"
-    line = assert_user_error(invoke("train", data, "--out", run, *TINY_TRAIN, "--steps", "20", "--save-every", "1",
-                                    "--lr", "1e30"), "diverged", "--lr")
+    line = assert_user_error(
+        invoke("train", data, "--out", run, *TINY_TRAIN, "--steps", "20", "--save-every", "1", "--lr", "1e30"),
+        "diverged",
+        "--lr",
+    )
     assert "step " in line and ("nan" in line or "inf" in line or "non-finite" in line)
     saved = sorted(p.name for p in (run / "checkpoints").glob("step_*"))
     assert saved, line

@@ -22,11 +22,17 @@ def png_declaring(width: int, height: int, rows: int = 1) -> bytes:
     """A small grey PNG whose header declares width × height; only `rows` rows of zeros are
     actually stored (a decoder that trusts the header allocates the whole image first); with
     rows=0 the pixel data is not even a zlib stream, so decoding fails at once."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
     pixels = zlib.compress(b"\0" * (rows * (width + 1)), 9) if rows else b"\xff not zlib"
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", pixels)
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_bombs_are_refused_from_the_header(tmp_path, data, run):
@@ -39,8 +45,12 @@ def test_bombs_are_refused_from_the_header(tmp_path, data, run):
     dataset = tmp_path / "data"
     shutil.copytree(data, dataset)
     shutil.copy(bomb, dataset / "trainA" / "zz_bomb.png")
-    assert_user_error(invoke("train", dataset, "--out", tmp_path / "run", *TINY_TRAIN, "--steps", "1"),
-                      "zz_bomb.png", "megapixels", "--max-pixels")
+    assert_user_error(
+        invoke("train", dataset, "--out", tmp_path / "run", *TINY_TRAIN, "--steps", "1"),
+        "zz_bomb.png",
+        "megapixels",
+        "--max-pixels",
+    )
 
     source = tmp_path / "images"
     make_images(source, 3)
@@ -49,14 +59,22 @@ def test_bombs_are_refused_from_the_header(tmp_path, data, run):
     result = invoke("generate", run, source, tmp_path / "out")
     assert_ok(result)
     assert "1 unreadable skipped" in result.output and sorted(tree(tmp_path / "out")) == [
-        "000.png", "001.png", "002.png", "manifest.jsonl"]
+        "000.png",
+        "001.png",
+        "002.png",
+        "manifest.jsonl",
+    ]
 
     # --max-pixels lowers the limit; --tile raises the default (tiles keep the network's memory small)
-    assert_user_error(invoke("generate", run, source / "00*.png", tmp_path / "small", "--max-pixels", "1000",
-                             "--strict"), "32x32", "--max-pixels")
+    assert_user_error(
+        invoke("generate", run, source / "00*.png", tmp_path / "small", "--max-pixels", "1000", "--strict"),
+        "32x32",
+        "--max-pixels",
+    )
     (source / "bomb.png").write_bytes(png_declaring(8000, 8000, rows=0))  # with --tile: decoded, found corrupt
-    line = assert_user_error(invoke("generate", run, source, tmp_path / "tiled", "--tile", "16", "--overlap", "4",
-                             "--strict"), "bomb.png")
+    line = assert_user_error(
+        invoke("generate", run, source, tmp_path / "tiled", "--tile", "16", "--overlap", "4", "--strict"), "bomb.png"
+    )
     assert "megapixels" not in line and "not a readable image" in line
 
 
@@ -66,8 +84,23 @@ def test_bomb_masks_and_videos_are_refused(tmp_path, run):
     (domain / "m.png").write_bytes(png_declaring(100_000, 100_000))
     (domain / "paths.txt").write_text("000.png m.png\n")
     shutil.copytree(domain, tmp_path / "data" / "trainB")
-    assert_user_error(invoke("train", tmp_path / "data", "--out", tmp_path / "run", *TINY_TRAIN, "--steps", "1",
-                             "--dataset-mode", "mask", "--semantic-nc", "2"), "m.png", "100000x100000")
+    assert_user_error(
+        invoke(
+            "train",
+            tmp_path / "data",
+            "--out",
+            tmp_path / "run",
+            *TINY_TRAIN,
+            "--steps",
+            "1",
+            "--dataset-mode",
+            "mask",
+            "--semantic-nc",
+            "2",
+        ),
+        "m.png",
+        "100000x100000",
+    )
 
     clip = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (32, 32))
@@ -104,8 +137,9 @@ def test_output_paths_stay_inside_the_output_folder(tmp_path, run):
 
 
 def test_outputs_inside_inputs_are_refused(tmp_path, data, run):
-    assert_user_error(invoke("train", data, "--out", data / "trainA" / "run", *TINY_TRAIN, "--steps", "1"),
-                      "trainA", "inside")
+    assert_user_error(
+        invoke("train", data, "--out", data / "trainA" / "run", *TINY_TRAIN, "--steps", "1"), "trainA", "inside"
+    )
     assert not (data / "trainA" / "run").exists()
     assert_user_error(invoke("generate", run, data / "testA", data / "testA" / "out"), "inside")
     assert_user_error(invoke("video", run, data / "testA", data / "testA" / "clip.avi"), "frame folder")
@@ -134,8 +168,9 @@ def test_bad_options_and_files_are_one_line(tmp_path, data, run):
     assert_user_error(invoke("video", run, data / "testA", tmp_path), "is a folder")
 
     (tmp_path / "empty.pth").write_bytes(b"")
-    assert_user_error(invoke("import", tmp_path / "empty.pth", "--from", "cyclegan", "--out", tmp_path / "imp"),
-                      "empty.pth")
+    assert_user_error(
+        invoke("import", tmp_path / "empty.pth", "--from", "cyclegan", "--out", tmp_path / "imp"), "empty.pth"
+    )
     single = tmp_path / "single"
     make_images(single, 1)
     assert_user_error(invoke("eval", single, data / "testB"), "single", "at least 2")

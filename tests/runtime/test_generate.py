@@ -24,7 +24,9 @@ def test_generate_keeps_tree_names_and_sizes(tmp_path, tiny_run, digits):
     for name, (height, width) in sizes.items():
         (source / name).parent.mkdir(parents=True, exist_ok=True)
         Image.open(next((digits / "testA").iterdir())).resize((width, height)).save(source / name)
-    result = CliRunner().invoke(cli, ["generate", str(tiny_run), str(source), str(tmp_path / "out"), "--batch-size", "2"])
+    result = CliRunner().invoke(
+        cli, ["generate", str(tiny_run), str(source), str(tmp_path / "out"), "--batch-size", "2"]
+    )
     assert result.exit_code == 0, result.output
     assert "4 images" in result.output
     written = {p.relative_to(tmp_path / "out").as_posix() for p in list_images(tmp_path / "out")}
@@ -84,8 +86,10 @@ def test_generate_from_an_onnx_export_matches_the_run(tiny_run, digits, tmp_path
         assert result.exit_code == 0, result.output
     names = [p.relative_to(tmp_path / "torch") for p in list_images(tmp_path / "torch")]
     assert len(names) == 500
-    worst = max(np.abs(read_image(tmp_path / "torch" / n, 1).astype(int) - read_image(tmp_path / "onnx" / n, 1)).max()
-                for n in names)
+    worst = max(
+        np.abs(read_image(tmp_path / "torch" / n, 1).astype(int) - read_image(tmp_path / "onnx" / n, 1)).max()
+        for n in names
+    )
     assert worst <= 1
 
 

@@ -46,14 +46,17 @@ def test_greyscale_h_w_arrays(colour, grey):
     assert np.array_equal(colour(gray), colour(np.repeat(gray[:, :, None], 3, axis=2)))
 
 
-@pytest.mark.parametrize("image, call, fragments", [
-    (np.zeros((16, 16, 3), np.float32), {}, ["dtype float32", "uint8", "* 255"]),
-    (np.zeros((16, 16, 4), np.uint8), {}, ["shape (16, 16, 4)", "H×W×3"]),
-    (np.zeros((2, 16, 16, 3), np.uint8), {}, ["a batch?", "list(batch)"]),
-    ([np.zeros((16, 16, 3), np.uint8), "photo.jpg"], {}, ["image 1 is a str"]),
-    (np.zeros((16, 16, 3), np.uint8), {"color": "hsv"}, ["'rgb'", "'bgr'"]),
-    ("photo.jpg", {}, ["photo.jpg: the predictor takes image arrays, not paths"]),
-])
+@pytest.mark.parametrize(
+    "image, call, fragments",
+    [
+        (np.zeros((16, 16, 3), np.float32), {}, ["dtype float32", "uint8", "* 255"]),
+        (np.zeros((16, 16, 4), np.uint8), {}, ["shape (16, 16, 4)", "H×W×3"]),
+        (np.zeros((2, 16, 16, 3), np.uint8), {}, ["a batch?", "list(batch)"]),
+        ([np.zeros((16, 16, 3), np.uint8), "photo.jpg"], {}, ["image 1 is a str"]),
+        (np.zeros((16, 16, 3), np.uint8), {"color": "hsv"}, ["'rgb'", "'bgr'"]),
+        ("photo.jpg", {}, ["photo.jpg: the predictor takes image arrays, not paths"]),
+    ],
+)
 def test_wrong_input_is_one_line_saying_what_is_expected(colour, image, call, fragments):
     with pytest.raises(DataError) as error:
         colour(image, **call)

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from filelock import FileLock
-from i2i.runtime import load
-from i2i.runtime.generate import generate_dataset
 
 from i2i.cli import cli
 from i2i.io import list_images, read_image
+from i2i.runtime import load
+from i2i.runtime.generate import generate_dataset
 
 from ..conftest import untrained_run
 

@@ -35,8 +35,9 @@ def test_equal_to_untiled_when_half_the_overlap_covers_the_receptive_field():
     # Receptive-field radius: 3 (7×7) + 1 + 2 (stride-2 convs) + 4 convs × 4 (one block, run
     # twice) + 4 + 2 (transposed convs) + 3 (7×7) = 31 pixels <= overlap / 2.
     torch.manual_seed(0)
-    net = build_generator(GeneratorConfig("resnet_attn", ngf=4, attn_blocks=1, attn_masks=4,
-                                          twice_resnet_blocks=True), 3, 3).eval()
+    net = build_generator(
+        GeneratorConfig("resnet_attn", ngf=4, attn_blocks=1, attn_masks=4, twice_resnet_blocks=True), 3, 3
+    ).eval()
     for p in net.parameters():
         p.normal_(0, 0.1)
     x = torch.rand(1, 3, 160, 224) * 2 - 1
@@ -65,8 +66,9 @@ def test_generate_with_tiles_and_refusals(tmp_path, photos):
     assert pieces.shape == whole.shape and np.abs(pieces - whole).mean() < 3
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "big.png").write_bytes(list_images(photos / "testA")[0].read_bytes())
-    result = CliRunner().invoke(cli, ["generate", str(run), str(tmp_path / "in"), str(tmp_path / "out"),
-                                      "--tile", "128", "--overlap", "32"])
+    result = CliRunner().invoke(
+        cli, ["generate", str(run), str(tmp_path / "in"), str(tmp_path / "out"), "--tile", "128", "--overlap", "32"]
+    )
     assert result.exit_code == 0, result.output
     assert np.array_equal(read_image(tmp_path / "out" / "big.png", channels=3), pieces)
     with pytest.raises(ConfigError, match="multiples of this generator's size multiple 4"):

@@ -73,7 +73,10 @@ def test_stylize_keeps_size_rate_and_length(clip, recycle_run, tmp_path, tempora
     summary = json.loads((tmp_path / "out.report.json").read_text())["summary"]
     assert len(result.flicker) == 11 and summary["temporal"] == temporal
     if temporal == "none":
-        assert summary["flicker"] == summary["flicker_per_frame_baseline"] and summary["mean_deviation_from_per_frame"] == 0
+        assert (
+            summary["flicker"] == summary["flicker_per_frame_baseline"]
+            and summary["mean_deviation_from_per_frame"] == 0
+        )
     else:  # blending in the temporal guess must lower the flicker of the per-frame output it departs from
         assert summary["flicker"] < summary["flicker_per_frame_baseline"]
         reduction = 1 - summary["flicker"] / summary["flicker_per_frame_baseline"]

@@ -58,31 +58,67 @@ def test_cut_losses_finite_and_nce_falls_on_real_photos(photos):
     assert len(model.F.mlps) == 5
 
 
-FASTCUT_OPTIONS = {"G": {"netG": "resnet_6blocks", "ngf": 8}, "D": {"ndf": 8},
-                   "data": {"crop_size": 32, "load_size": 36, "num_workers": 0},
-                   "train": {"steps": 1, "save_every": 1, "sample_every": 1, "log_every": 1}}
+FASTCUT_OPTIONS = {
+    "G": {"netG": "resnet_6blocks", "ngf": 8},
+    "D": {"ndf": 8},
+    "data": {"crop_size": 32, "load_size": 36, "num_workers": 0},
+    "train": {"steps": 1, "save_every": 1, "sample_every": 1, "log_every": 1},
+}
 
 
 def test_fastcut_from_python_equals_fastcut_from_the_cli(photos, tmp_path):
-    result = CliRunner().invoke(cli, ["train", str(photos), "--model", "fastcut", "--out", str(tmp_path / "run"),
-                                      "--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8", "--size", "32",
-                                      "--load-size", "36", "--workers", "0", "--steps", "1", "--save-every", "1",
-                                      "--sample-every", "1", "--log-every", "1"], catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            str(photos),
+            "--model",
+            "fastcut",
+            "--out",
+            str(tmp_path / "run"),
+            "--netG",
+            "resnet_6blocks",
+            "--ngf",
+            "8",
+            "--ndf",
+            "8",
+            "--size",
+            "32",
+            "--load-size",
+            "36",
+            "--workers",
+            "0",
+            "--steps",
+            "1",
+            "--save-every",
+            "1",
+            "--sample-every",
+            "1",
+            "--log-every",
+            "1",
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     from_cli = json.loads((tmp_path / "run" / "train_config.json").read_text())
-    from_python = RunConfig.from_dict({"model": "fastcut", **FASTCUT_OPTIONS,
-                                       "data": {**FASTCUT_OPTIONS["data"], "dataroot": str(photos.resolve())}})
+    from_python = RunConfig.from_dict(
+        {"model": "fastcut", **FASTCUT_OPTIONS, "data": {**FASTCUT_OPTIONS["data"], "dataroot": str(photos.resolve())}}
+    )
     assert from_python.to_dict() == from_cli
     # The paper's FastCUT (Park et al. 2020, §4): λ_NCE 10, no identity NCE, flip equivariance, anti-aliased G.
     assert (from_python.alg.cut.lambda_NCE, from_python.alg.cut.nce_idt, from_python.alg.cut.flip_equivariance) == (
-        10.0, False, True)
+        10.0,
+        False,
+        True,
+    )
     assert from_python.G.antialias and from_python.G.antialias_up
     assert RunConfig.from_dict({"model": "cut"}).alg.cut.lambda_NCE == 1.0  # CUT keeps its own
 
 
 def test_a_fastcut_step_weighs_nce_by_ten_on_the_flipped_translation(photos):
-    config = RunConfig.from_dict({"model": "fastcut", **FASTCUT_OPTIONS, "data": {**FASTCUT_OPTIONS["data"],
-                                                                                  "dataroot": str(photos)}})
+    config = RunConfig.from_dict(
+        {"model": "fastcut", **FASTCUT_OPTIONS, "data": {**FASTCUT_OPTIONS["data"], "dataroot": str(photos)}}
+    )
     dataset = UnalignedDataset(photos, config.data, seed=0)
     batch = {k: torch.stack([dataset[i][k] for i in range(2)]) for k in ("A", "B")}
     torch.manual_seed(0)

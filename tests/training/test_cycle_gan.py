@@ -72,7 +72,9 @@ def test_image_pool_fills_then_swaps_reproducibly():
     assert any(float(o.mean()) != i for i, o in enumerate(outputs[3:], start=3))  # some earlier fakes come back
     assert len(pool.images) == 3
     replay.load_state_dict({}, torch.device("cpu"))
-    assert [float(replay.query(image, step).mean()) for step, image in enumerate(images)] == [float(o.mean()) for o in outputs]
+    assert [float(replay.query(image, step).mean()) for step, image in enumerate(images)] == [
+        float(o.mean()) for o in outputs
+    ]
 
 
 def test_class_consistency_uses_a_frozen_classifier_trained_on_source_labels(digits, tmp_path):
@@ -84,10 +86,36 @@ def test_class_consistency_uses_a_frozen_classifier_trained_on_source_labels(dig
     from i2i.nets.classifier import DomainClassifier
 
     run = tmp_path / "run"
-    result = CliRunner().invoke(cli, ["train", str(digits), "--out", str(run), "--channels", "1", "--size", "32",
-                                      "--load-size", "32", "--ngf", "4", "--ndf", "4", "--netG", "resnet_6blocks",
-                                      "--steps", "3", "--save-every", "3", "--workers", "0", "--no-flip",
-                                      "--class-consistency", "1.0"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            str(digits),
+            "--out",
+            str(run),
+            "--channels",
+            "1",
+            "--size",
+            "32",
+            "--load-size",
+            "32",
+            "--ngf",
+            "4",
+            "--ndf",
+            "4",
+            "--netG",
+            "resnet_6blocks",
+            "--steps",
+            "3",
+            "--save-every",
+            "3",
+            "--workers",
+            "0",
+            "--no-flip",
+            "--class-consistency",
+            "1.0",
+        ],
+    )
     assert result.exit_code == 0, result.output
     losses = [json.loads(line) for line in (run / "losses.jsonl").read_text().splitlines()]
     assert all(math.isfinite(entry["source_class"]) and entry["source_class"] > 0 for entry in losses)

@@ -62,9 +62,16 @@ def test_rasterize_and_clip(tmp_path):
 
 @pytest.mark.parametrize(
     "line, message",
-    [("1 2 3", "got 3 field"), ("x 1 1 2 2", "class must be an integer"), ("0 1 1 2 2", "class 0 must be >= 1"),
-     ("1 -1 1 2 2", "negative coordinate"), ("1 5 1 2 2", "inverted"), ("1 20 1 30 2", "outside the 10x8 image"),
-     ("3 1 1 2 2", "class 3 >= the 3 classes"), ("1 nan 1 2 2", "finite")],
+    [
+        ("1 2 3", "got 3 field"),
+        ("x 1 1 2 2", "class must be an integer"),
+        ("0 1 1 2 2", "class 0 must be >= 1"),
+        ("1 -1 1 2 2", "negative coordinate"),
+        ("1 5 1 2 2", "inverted"),
+        ("1 20 1 30 2", "outside the 10x8 image"),
+        ("3 1 1 2 2", "class 3 >= the 3 classes"),
+        ("1 nan 1 2 2", "finite"),
+    ],
 )
 def test_bad_box_lines_name_file_and_line(tmp_path, line, message):
     (tmp_path / "b.txt").write_text("1 0 0 2 2\n" + line + "\n")
@@ -87,7 +94,7 @@ def write_bbox_domain(folder, photos, count=4, offset=0):
     (folder / "imgs").mkdir(parents=True)
     (folder / "bbox").mkdir()
     lines = []
-    for i, path in enumerate(list_images(photos)[offset:offset + count]):
+    for i, path in enumerate(list_images(photos)[offset : offset + count]):
         image = np.asarray(Image.open(path).convert("RGB").resize((64, 48))).copy()
         x0, y0, x1, y1 = 8 + 2 * i, 6 + i, 40 + i, 30 + 2 * i
         image[y0:y1, x0:x1] = 255
@@ -160,9 +167,31 @@ def test_class_mode_end_to_end(digits, tmp_path):
                 shutil.copy(path, tmp_path / "data" / domain / name)
     run = tmp_path / "run"
     runner = CliRunner()
-    result = runner.invoke(cli, ["train", str(tmp_path / "data"), "--dataset-mode", "class", "--out", str(run),
-                                 "--size", "32", "--ngf", "8", "--ndf", "8", "--channels", "1", "--steps", "3",
-                                 "--workers", "0", "--save-every", "3"])
+    result = runner.invoke(
+        cli,
+        [
+            "train",
+            str(tmp_path / "data"),
+            "--dataset-mode",
+            "class",
+            "--out",
+            str(run),
+            "--size",
+            "32",
+            "--ngf",
+            "8",
+            "--ndf",
+            "8",
+            "--channels",
+            "1",
+            "--steps",
+            "3",
+            "--workers",
+            "0",
+            "--save-every",
+            "3",
+        ],
+    )
     assert result.exit_code == 0, result.output
     config = json.loads((run / "train_config.json").read_text())
     assert config["data"]["class_names"] == ["one", "zero"] and config["data"]["semantic_nc"] == 2

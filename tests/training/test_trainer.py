@@ -33,8 +33,16 @@ def test_run_directory_contents(tiny_run):
     assert json.loads((tiny_run / "train_config.json").read_text())["schema"] == 1
     assert (tiny_run / "checkpoints" / "latest").read_text() == "step_000003"
     assert {p.name for p in (tiny_run / "checkpoints" / "step_000003").iterdir()} == {
-        "G_A.safetensors", "G_B.safetensors", "D_A.safetensors", "D_B.safetensors", "optimizer_G.safetensors",
-        "optimizer_D.safetensors", "pool_A.safetensors", "pool_B.safetensors", "state.json"}
+        "G_A.safetensors",
+        "G_B.safetensors",
+        "D_A.safetensors",
+        "D_B.safetensors",
+        "optimizer_G.safetensors",
+        "optimizer_D.safetensors",
+        "pool_A.safetensors",
+        "pool_B.safetensors",
+        "state.json",
+    }
     assert (tiny_run / "samples" / "step_000003.png").stat().st_size > 0
     assert (tiny_run / "loss_curves.png").stat().st_size > 0
     assert any((tiny_run / "tensorboard").iterdir())
@@ -77,8 +85,28 @@ I2I = [sys.executable, "-m", "i2i.cli"]
 @pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(digits, tmp_path):
     run_dir = tmp_path / "run"
-    command = I2I + ["train", str(digits), "--out", str(run_dir), "--size", "32", "--ngf", "8", "--ndf", "8",
-                     "--channels", "1", "--steps", "100000", "--save-every", "100000", "--log-every", "1", "--workers", "1"]
+    command = I2I + [
+        "train",
+        str(digits),
+        "--out",
+        str(run_dir),
+        "--size",
+        "32",
+        "--ngf",
+        "8",
+        "--ndf",
+        "8",
+        "--channels",
+        "1",
+        "--steps",
+        "100000",
+        "--save-every",
+        "100000",
+        "--log-every",
+        "1",
+        "--workers",
+        "1",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not ((run_dir / "losses.jsonl").exists() and len(losses(run_dir)) >= 3):
@@ -102,10 +130,39 @@ def test_data_parallel_on_two_processes_equals_one_process_with_double_batch(dig
     (batch 1, one process) is the yardstick for "different"."""
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"train": {"pool_size": 0}, "G": {"netG": "resnet_6blocks"}}))
-    common = [str(digits), "--config", str(config), "--size", "32", "--ngf", "8", "--ndf", "8", "--channels", "1",
-              "--steps", "3", "--save-every", "3", "--log-every", "1", "--workers", "0"]
+    common = [
+        str(digits),
+        "--config",
+        str(config),
+        "--size",
+        "32",
+        "--ngf",
+        "8",
+        "--ndf",
+        "8",
+        "--channels",
+        "1",
+        "--steps",
+        "3",
+        "--save-every",
+        "3",
+        "--log-every",
+        "1",
+        "--workers",
+        "0",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517", "-m", "i2i.cli"]
+    torchrun = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29517",
+        "-m",
+        "i2i.cli",
+    ]
     runs = {
         "ddp": torchrun + ["train", *common, "--batch-size", "1"],
         "single": I2I + ["train", *common, "--batch-size", "2"],
@@ -128,4 +185,6 @@ def test_periodic_evaluation_logs_distances(digits, tmp_path):
     train(config, tmp_path / "run")
     records = [json.loads(line) for line in (tmp_path / "run" / "eval.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [2, 4]
-    assert all(r["extractor"] == "efficientnet-lite0" and r["images"] == 8 and r["frechet_distance"] > 0 for r in records)
+    assert all(
+        r["extractor"] == "efficientnet-lite0" and r["images"] == 8 and r["frechet_distance"] > 0 for r in records
+    )

@@ -40,13 +40,20 @@ class TranslationModel:
         """Raise ConfigError for settings this model cannot train with; the model-independent
         checks are RunConfig.validate's."""
         data, semantic = config.data, config.alg.semantic
-        require(data.dataset_mode in cls.dataset_modes,
-                f"{config.model} trains on data.dataset_mode {' or '.join(cls.dataset_modes)}, not {data.dataset_mode}"
-                + (" (recycle_gan trains on clips)" if data.dataset_mode == "temporal" else ""))
-        require(semantic.lambda_source_class == 0 or cls.keeps_source_classes and data.dataset_mode == "unaligned"
-                and data.semantic_nc >= 2 and data.input_nc == data.output_nc,
-                "alg.semantic.lambda_source_class works with cycle_gan on unaligned data of equal channels, "
-                "with data.semantic_nc >= 2 classes")
+        require(
+            data.dataset_mode in cls.dataset_modes,
+            f"{config.model} trains on data.dataset_mode {' or '.join(cls.dataset_modes)}, not {data.dataset_mode}"
+            + (" (recycle_gan trains on clips)" if data.dataset_mode == "temporal" else ""),
+        )
+        require(
+            semantic.lambda_source_class == 0
+            or cls.keeps_source_classes
+            and data.dataset_mode == "unaligned"
+            and data.semantic_nc >= 2
+            and data.input_nc == data.output_nc,
+            "alg.semantic.lambda_source_class works with cycle_gan on unaligned data of equal channels, "
+            "with data.semantic_nc >= 2 classes",
+        )
 
     def __init__(self, config: RunConfig, device: torch.device, autocast_dtype: torch.dtype | None):
         self.config = config
@@ -83,13 +90,19 @@ class TranslationModel:
             optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if dist.is_initialized() and dist.get_world_size() > 1:
-            grads = [p.grad for opt in optimizers for group in opt.param_groups for p in group["params"] if p.grad is not None]
+            grads = [
+                p.grad
+                for opt in optimizers
+                for group in opt.param_groups
+                for p in group["params"]
+                if p.grad is not None
+            ]
             flat = torch.cat([g.reshape(-1) for g in grads])
             dist.all_reduce(flat)
             flat /= dist.get_world_size()
             offset = 0
             for g in grads:
-                g.copy_(flat[offset:offset + g.numel()].view_as(g))
+                g.copy_(flat[offset : offset + g.numel()].view_as(g))
                 offset += g.numel()
         for optimizer in optimizers:
             optimizer.step()

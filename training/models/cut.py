@@ -40,12 +40,16 @@ class CUTModel(TranslationModel):
     @classmethod
     def check_config(cls, config: RunConfig) -> None:
         super().check_config(config)
-        require(config.G.netG in RESNET_GENERATORS,
-                f"{config.model} reads PatchNCE features from a ResNet encoder; use G.netG "
-                f"{', '.join(RESNET_GENERATORS)}, not {config.G.netG}")
-        require(not config.G.affine_warp,
-                "G.affine_warp works with cycle_gan and recycle_gan (CUT's PatchNCE compares unwarped input patches "
-                "with the output)")
+        require(
+            config.G.netG in RESNET_GENERATORS,
+            f"{config.model} reads PatchNCE features from a ResNet encoder; use G.netG "
+            f"{', '.join(RESNET_GENERATORS)}, not {config.G.netG}",
+        )
+        require(
+            not config.G.affine_warp,
+            "G.affine_warp works with cycle_gan and recycle_gan (CUT's PatchNCE compares unwarped input patches "
+            "with the output)",
+        )
 
     def __init__(self, config: RunConfig, device: torch.device, autocast_dtype: torch.dtype | None):
         super().__init__(config, device, autocast_dtype)
@@ -120,7 +124,12 @@ class CUTModel(TranslationModel):
         cond = self.semantic.condition
         with self.autocast():
             fake_B = self.G(cond(batch["A"], batch.get("A_label")))
-            rows = {"A": batch["A"], "G(A)": fake_B, "B": batch["B"], "G(B)": self.G(cond(batch["B"], batch.get("B_label")))}
+            rows = {
+                "A": batch["A"],
+                "G(A)": fake_B,
+                "B": batch["B"],
+                "G(B)": self.G(cond(batch["B"], batch.get("B_label"))),
+            }
         if self.semantic.masked:
             rows.update(mask_rows(fake_B, batch["A_label"]))
         return rows

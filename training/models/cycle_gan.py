@@ -60,8 +60,12 @@ class CycleGANModel(TranslationModel):
                 "cycle_B": F.l1_loss(rec_B.float(), real_B) * alg.lambda_B,
             }
             if self.lambda_identity > 0:
-                losses["idt_A"] = F.l1_loss(self.G_A(cond(real_B, y_B)).float(), real_B) * alg.lambda_B * self.lambda_identity
-                losses["idt_B"] = F.l1_loss(self.G_B(cond(real_A, y_A)).float(), real_A) * alg.lambda_A * self.lambda_identity
+                losses["idt_A"] = (
+                    F.l1_loss(self.G_A(cond(real_B, y_B)).float(), real_B) * alg.lambda_B * self.lambda_identity
+                )
+                losses["idt_B"] = (
+                    F.l1_loss(self.G_B(cond(real_A, y_A)).float(), real_A) * alg.lambda_A * self.lambda_identity
+                )
             losses.update(self.semantic.generator_terms(real_A, fake_B, y_A, "B", "A"))
             losses.update(self.semantic.generator_terms(real_B, fake_A, y_B, "A", "B"))
             losses.update(self.semantic.consistency_terms(real_A, fake_B, real_B, fake_A))
@@ -72,8 +76,9 @@ class CycleGANModel(TranslationModel):
         losses.update(self.discriminator_step(real_A, real_B, fake_A, fake_B, step))
         return {name: float(value.detach()) for name, value in losses.items()}
 
-    def discriminator_step(self, real_A: torch.Tensor, real_B: torch.Tensor, fake_A: torch.Tensor,
-                           fake_B: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+    def discriminator_step(
+        self, real_A: torch.Tensor, real_B: torch.Tensor, fake_A: torch.Tensor, fake_B: torch.Tensor, step: int
+    ) -> dict[str, torch.Tensor]:
         """One step of D_A (real B vs pooled fake B) and D_B (real A vs pooled fake A)."""
         pooled_B = self.pool_B.query(fake_B, step)
         pooled_A = self.pool_A.query(fake_A, step)
@@ -83,8 +88,10 @@ class CycleGANModel(TranslationModel):
             pred_A = self.D_A(torch.cat([real_B, pooled_B]))
             pred_B = self.D_B(torch.cat([real_A, pooled_A]))
             n = real_A.shape[0]
-            losses = {"D_A": 0.5 * (self.gan_loss(pred_A[:n], True) + self.gan_loss(pred_A[n:], False)),
-                      "D_B": 0.5 * (self.gan_loss(pred_B[:n], True) + self.gan_loss(pred_B[n:], False))}
+            losses = {
+                "D_A": 0.5 * (self.gan_loss(pred_A[:n], True) + self.gan_loss(pred_A[n:], False)),
+                "D_B": 0.5 * (self.gan_loss(pred_B[:n], True) + self.gan_loss(pred_B[n:], False)),
+            }
         self.optimize(losses["D_A"] + losses["D_B"], "D")
         return losses
 
@@ -96,8 +103,14 @@ class CycleGANModel(TranslationModel):
         with self.autocast():
             fake_B = self.G_A(cond(real_A, y_A))
             fake_A = self.G_B(cond(real_B, y_B))
-            rows = {"A": real_A, "G_A(A)": fake_B, "G_B(G_A(A))": self.G_B(cond(fake_B, y_A)),
-                    "B": real_B, "G_B(B)": fake_A, "G_A(G_B(B))": self.G_A(cond(fake_A, y_B))}
+            rows = {
+                "A": real_A,
+                "G_A(A)": fake_B,
+                "G_B(G_A(A))": self.G_B(cond(fake_B, y_A)),
+                "B": real_B,
+                "G_B(B)": fake_A,
+                "G_A(G_B(B))": self.G_A(cond(fake_A, y_B)),
+            }
         if self.semantic.masked:
             rows.update(mask_rows(fake_B, y_A))
         return rows
@@ -117,4 +130,3 @@ def mask_rows(fake: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]
     label_map = labels / labels.amax().clamp_min(1.0) * 2 - 1
     outside = torch.where(labels == 0, fake.float(), torch.zeros_like(fake.float()))
     return {"mask(A)": label_map.expand(-1, fake.shape[1], -1, -1), "G_A(A) outside mask": outside}
-

@@ -38,9 +38,11 @@ class RecycleGANModel(CycleGANModel):
     def check_config(cls, config: RunConfig) -> None:
         super().check_config(config)
         depth, crop = config.alg.recycle_gan.depth(config.data.crop_size), config.data.crop_size
-        require(5 <= depth <= 8 and crop % 2**depth == 0,
-                "recycle_gan's U-Net predictors need a crop size that is a multiple of 2^depth with depth 5..8 "
-                "(e.g. 32, 64, 128, 256)")
+        require(
+            5 <= depth <= 8 and crop % 2**depth == 0,
+            "recycle_gan's U-Net predictors need a crop size that is a multiple of 2^depth with depth 5..8 "
+            "(e.g. 32, 64, 128, 256)",
+        )
         require(config.alg.recycle_gan.frame_step >= 1, "alg.recycle_gan.frame_step must be >= 1")
 
     def __init__(self, config: RunConfig, device: torch.device, autocast_dtype: torch.dtype | None):
@@ -88,6 +90,11 @@ class RecycleGANModel(CycleGANModel):
         A, B = batch["A"], batch["B"]
         with self.autocast():
             fake = [self.G_A(A[:, i]) for i in range(3)]
-            return {"A_t": A[:, 2], "G_A(A_t)": fake[2], "P_A(A_t-2,A_t-1)": self.P_A(torch.cat([A[:, 0], A[:, 1]], 1)),
-                    "P_B(G_A(A_t-2),G_A(A_t-1))": self.P_B(torch.cat([fake[0], fake[1]], 1)),
-                    "B_t": B[:, 2], "G_B(B_t)": self.G_B(B[:, 2])}
+            return {
+                "A_t": A[:, 2],
+                "G_A(A_t)": fake[2],
+                "P_A(A_t-2,A_t-1)": self.P_A(torch.cat([A[:, 0], A[:, 1]], 1)),
+                "P_B(G_A(A_t-2),G_A(A_t-1))": self.P_B(torch.cat([fake[0], fake[1]], 1)),
+                "B_t": B[:, 2],
+                "G_B(B_t)": self.G_B(B[:, 2]),
+            }
