@@ -15,7 +15,7 @@ from i2i.export.onnx import INPUT_NAME, OUTPUT_NAME, read_metadata
 from i2i.image import array_to_model_input, to_image_arrays
 
 
-def _read_model(path: Path) -> onnx.ModelProto:
+def read_model(path: Path) -> onnx.ModelProto:
     if not path.is_file():
         raise ConfigError(f"{path}: no such file; export one with `i2i export RUN`")
     try:
@@ -58,7 +58,7 @@ class OnnxRuntimeRunner:
 def load_onnx(path: Path, device: torch.device) -> tuple[OnnxRuntimeRunner, RunConfig, str]:
     import onnxruntime as ort
 
-    model = _read_model(Path(path))
+    model = read_model(Path(path))
     props = read_metadata(model, path)
     config = RunConfig.from_dict(json.loads(props["train_config"]), source=f"{path} metadata")
     if device.type == "cuda":

@@ -13,6 +13,7 @@ from i2i.config import RunConfig
 from i2i.errors import ConfigError
 from i2i.export.formats import cpu_has_native_bf16
 from i2i.export.openvino import PRECISION_HINTS, import_openvino, read_ir
+from i2i.image import array_to_model_input, to_image_arrays
 
 
 class OpenVINORunner:
@@ -24,9 +25,9 @@ class OpenVINORunner:
         self.request = compiled.create_infer_request()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        feed = batch.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0
+        feed = array_to_model_input(batch).numpy()
         output = self.request.infer([feed])[self.compiled.output(0)]
-        return np.round((np.clip(output, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8).transpose(0, 2, 3, 1)
+        return to_image_arrays(torch.from_numpy(output))
 
 
 def compile_for_cpu(model, precision: str, profile: bool = False) -> OpenVINORunner:
@@ -51,9 +52,9 @@ def load_openvino(path: Path, device: torch.device) -> tuple[OpenVINORunner, Run
     if path.suffix == ".onnx":
         from i2i.export.openvino import from_onnx
 
-        from .onnxruntime_backend import _read_model, read_metadata
+        from .onnxruntime_backend import read_metadata, read_model
 
-        model_proto = _read_model(path)
+        model_proto = read_model(path)
         metadata, model = read_metadata(model_proto, path), from_onnx(model_proto)
         if metadata.get("precision", "fp32") not in ("fp32", "int8") or metadata["io"] != "float":
             raise ConfigError(f"{path}: the openvino backend runs float-I/O fp32/int8 exports; use onnxruntime")
