@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from i2i.errors import CheckpointError, ConfigError, DataError, MissingDependencyError, UserError
-from i2i.io import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, decode_image, read_image
+from i2i.io import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, decode_image, read_image, remove_stale_temporaries
 
 from .generate import (
     MANIFEST,
@@ -111,6 +111,7 @@ def _run(
         nodes=len(nodes),
         actors=f"{pool[0]}" if pool[0] == pool[1] else f"{pool[0]}-{pool[1]}",
     )
+    remove_stale_temporaries(output_dir, recursive=True)  # what the actors of a killed job left half-written
     recorded = recorded_outputs(report.manifest) if resume else set()
     rows = []
     for key in inputs.images:

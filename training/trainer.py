@@ -490,14 +490,17 @@ def resume(run_dir: Path, changes: dict[str, Any] | None = None) -> int:
             f"(--steps is the total, not the number of extra steps)"
         )
     is_main = not dist.is_initialized() or dist.get_rank() == 0
-    if config.train.steps == reached:
+    # Loading first verifies the newest complete checkpoint and repairs the logs (a damaged newest
+    # step is retrained), also when the run claims to be finished; the data is checked before the
+    # config is rewritten.
+    trainer = Trainer(config, run_dir, resume=True)
+    if trainer.start_step >= config.train.steps:
         if is_main:
             tqdm.write(
-                f"{run_dir}: already trained to its last step {reached}; nothing to do (train longer with "
-                f"`i2i train --resume {run_dir} --steps {2 * reached}`)"
+                f"{run_dir}: already trained to its last step {trainer.start_step}; nothing to do (train longer "
+                f"with `i2i train --resume {run_dir} --steps {2 * trainer.start_step}`)"
             )
-        return reached
-    trainer = Trainer(config, run_dir, resume=True)  # checks the data before the config is rewritten
+        return trainer.start_step
     if changed and is_main:
         save_config(config, run_dir)
         tqdm.write(
