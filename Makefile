@@ -34,8 +34,12 @@ lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
+# The Ray tests start a 3-node loopback cluster of their own: run alone, after the rest, so no
+# xdist worker shares the machine's ports and cores with it.
+RAY_TESTS := tests/runtime/test_ray_generate.py
 test: setup
-	$(PY) -m pytest -n 2 --durations=15 tests
+	$(PY) -m pytest -n 2 --durations=15 --ignore=$(RAY_TESTS) tests
+	$(PY) -m pytest --durations=5 $(RAY_TESTS)
 	$(MAKE) test-triton36
 
 # The kernels under Triton 3.6 too (what GPU machines with torch 2.11 carry): its interpreter runs

@@ -33,6 +33,9 @@ ray = pytest.importorskip("ray", reason="the Ray path needs the i2i[ray] extra (
 from ray.cluster_utils import Cluster
 
 pytestmark = pytest.mark.slow
+# One backend pinned on both paths: `auto` times the installed backends per process and may pick
+# another one in an actor than in the reference run.
+BACKEND = "torch"
 NODE = {"num_cpus": 1, "object_store_memory": 80 * 2**20, "node_ip_address": "127.0.0.1"}
 
 
@@ -71,7 +74,7 @@ def photo_job(tmp_path_factory, photos, photos_run) -> tuple[Path, dict[str, byt
     folder.mkdir()
     for path in list_images(photos / "testA")[:24]:
         shutil.copy(path, folder)
-    reference = generate_dataset(load(photos_run, batch_size=4), folder, folder.parent / "one")
+    reference = generate_dataset(load(photos_run, backend=BACKEND, batch_size=4), folder, folder.parent / "one")
     assert reference.written == 24
     return folder, files_of(folder.parent / "one")
 
@@ -111,10 +114,25 @@ def test_ray_output_equals_one_process(cluster, digits_run, digits, tmp_path, mo
     """Same files byte for byte (images, labels, paths.txt) and the same manifest, bad image included."""
     monkeypatch.chdir(tmp_path)  # relative paths, as users type them: the manifests must name them alike
     labelled_dataset(Path("data"), list_images(digits / "testA")[:40])
-    reference = generate_dataset(load(digits_run, batch_size=8), "data", Path("one"), model_name=str(digits_run))
+    reference = generate_dataset(
+        load(digits_run, backend=BACKEND, batch_size=8), "data", Path("one"), model_name=str(digits_run)
+    )
     result = CliRunner().invoke(
         cli,
-        ["generate", str(digits_run), "data", "on_ray", "--batch-size", "8", "--ray", cluster.address, "--actors", "2"],
+        [
+            "generate",
+            str(digits_run),
+            "data",
+            "on_ray",
+            "--batch-size",
+            "8",
+            "--backend",
+            BACKEND,
+            "--ray",
+            cluster.address,
+            "--actors",
+            "2",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "40 images" in result.output and "1 unreadable skipped" in result.output
@@ -139,9 +157,11 @@ def test_url_source_read_through_fsspec(cluster, digits_run, digits, tmp_path):
     source.mkdir(parents=True)
     for path in list_images(digits / "testB")[:6]:
         shutil.copy(path, source)
-    generate_dataset(load(digits_run), f"{tmp_path}/in/**/*.png", tmp_path / "one")
+    generate_dataset(load(digits_run, backend=BACKEND), f"{tmp_path}/in/**/*.png", tmp_path / "one")
     url = f"file://{tmp_path}/in/**/*.png"
-    report = generate_on_ray({"path": digits_run}, url, tmp_path / "on_ray", cluster.address, actors="1")
+    report = generate_on_ray(
+        {"path": digits_run, "backend": BACKEND}, url, tmp_path / "on_ray", cluster.address, actors="1"
+    )
     assert report.written == 6
     assert files_of(tmp_path / "on_ray") == files_of(tmp_path / "one")
     inputs = sorted(json.loads(line)["input"] for line in (tmp_path / "on_ray" / "manifest.jsonl").open())
@@ -159,7 +179,9 @@ def test_node_removed_mid_job_every_image_once(cluster, photos_run, photo_job, t
     job: dict = {}
     thread = threading.Thread(
         target=lambda: job.update(
-            report=generate_on_ray({"path": photos_run, "batch_size": 4}, str(source), out, cluster.address, actors="2")
+            report=generate_on_ray(
+                {"path": photos_run, "backend": BACKEND, "batch_size": 4}, str(source), out, cluster.address, actors="2"
+            )
         )
     )
     thread.start()
@@ -195,6 +217,8 @@ def test_resume_after_the_driver_is_killed(cluster, photos_run, photo_job, tmp_p
         str(out),
         "--batch-size",
         "4",
+        "--backend",
+        BACKEND,
         "--ray",
         cluster.address,
         "--actors",
