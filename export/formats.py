@@ -38,6 +38,8 @@ FORMATS = {
     ),
     "tensorrt": ExportFormat("tensorrt", ".engine", ("fp32", "fp16"), True, "tensorrt", "tensorrt", "i2i[gpu]", False),
 }
+# Every precision some format exports (`i2i export --precision`), read off the table.
+PRECISIONS = tuple(p for p in ("fp32", *REDUCED) if any(p in f.precisions for f in FORMATS.values()))
 
 
 def format_table() -> str:

@@ -780,7 +780,7 @@ def merge_manifests_command(output_dir) -> None:
 )
 @click.option(
     "--precision",
-    type=click.Choice(["fp32", "fp16", "bf16", "int8"]),
+    type=RegistryChoice("i2i.export.formats:PRECISIONS"),
     default="fp32",
     show_default=True,
     help="Reduced precisions pass a quality gate (FD change on held-out images) before they are written.",
