@@ -20,7 +20,7 @@ from torch import nn
 
 from i2i.config import RunConfig
 from i2i.errors import ConfigError, DataError
-from i2i.image import pad_to_multiple, to_image_arrays, to_model_input, with_constant_plane
+from i2i.image import pad_to_multiple, to_channels, to_image_arrays, to_model_input, with_constant_plane
 from i2i.nets import size_multiple
 from i2i.rundir import class_plane_value, condition_channels, generator_channels, load_generator
 
@@ -134,8 +134,7 @@ def as_image_batch(
             array = array[:, :, None]
         if array.ndim != 3 or array.shape[2] not in (1, channels) or min(array.shape[:2]) < 1:
             raise DataError(f"{where} has shape {tuple(array.shape)}; {expected}")
-        if array.shape[2] != channels:
-            array = np.repeat(array, channels, axis=2)
+        array = to_channels(array, channels)  # grey read as equal R, G and B (checked above: 1 or `channels`)
         converted.append(array[:, :, ::-1] if color == "bgr" and channels == 3 else array)
 
     def restore(outputs: list[np.ndarray]) -> ImageInput:
