@@ -38,7 +38,7 @@ from i2i.image import array_to_model_input, to_image_arrays
 from i2i.io import list_images, read_image
 from i2i.nets import build_generator, init_weights
 from i2i.rundir import generator_channels
-from i2i.runtime.predictor import TorchRunner
+from i2i.runners import OnnxRuntimeRunner, TorchRunner
 
 
 def reset_peak_rss() -> None:
@@ -129,7 +129,6 @@ def deployment_variants(net: torch.nn.Module, config: RunConfig, calibration) ->
     from i2i.export.formats import FORMATS, cpu_has_native_bf16
     from i2i.export.onnx import build_onnx
     from i2i.export.quantize import quantize_onnx
-    from i2i.runtime.onnxruntime_backend import OnnxRuntimeRunner
 
     graph = build_onnx(net, config, "AtoB")
     int8 = bool(calibration.images)
@@ -144,9 +143,8 @@ def deployment_variants(net: torch.nn.Module, config: RunConfig, calibration) ->
             ("onnxruntime int8 static QDQ (CPU)", "int8", onnxruntime(quantize_onnx(graph, calibration.batches())))
         )
     if FORMATS["openvino"].installed:
-        from i2i.export.openvino import from_onnx
+        from i2i.export.openvino import compile_for_cpu, from_onnx
         from i2i.export.quantize import quantize_openvino
-        from i2i.runtime.openvino_backend import compile_for_cpu
 
         ir = from_onnx(graph)
         variants.append(("openvino fp32 (CPU)", "fp32", compile_for_cpu(ir, "fp32")))

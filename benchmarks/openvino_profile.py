@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from i2i.export.openvino import read_ir
-from i2i.runtime.openvino_backend import compile_for_cpu
+from i2i.export.openvino import compile_for_cpu, read_ir
 
 
 def profile(path: Path, size: int, repeats: int, top: int = 8) -> dict:

@@ -24,6 +24,7 @@ from i2i.errors import UserError
 from i2i.io import atomic_write_bytes
 from i2i.nets import size_multiple
 from i2i.rundir import generator_channels
+from i2i.runners import OnnxRuntimeRunner, TorchRunner
 
 from .calibration import HOLDOUT_COUNT, ImageSet, calibration_set, holdout_sets, square
 from .formats import CALIBRATED, FORMATS, REDUCED, ExportFormat, check_request
@@ -106,8 +107,6 @@ def export(request: ExportRequest) -> ExportResult:
     result.lines.append(f"ONNX graph checked: max error {parity.max_error:.2e} (tolerance {parity.tolerance:g})")
     gate = None
     if gate_sets is not None:
-        from i2i.runtime.predictor import TorchRunner
-
         gate = QualityGate(
             TorchRunner(net, torch.device("cpu"), torch.float32, False), *gate_sets, request.max_fd_change
         )
@@ -133,8 +132,6 @@ def _export_onnx(
     path: Path,
 ) -> QualityReport | None:
     import onnxruntime as ort
-
-    from i2i.runtime.onnxruntime_backend import OnnxRuntimeRunner
 
     from .quantize import onnx_conv_names, quantize_onnx
 
@@ -162,9 +159,7 @@ def _export_openvino(
     gate: QualityGate | None,
     path: Path,
 ) -> QualityReport | None:
-    from i2i.runtime.openvino_backend import compile_for_cpu
-
-    from .openvino import from_onnx, write_ir
+    from .openvino import compile_for_cpu, from_onnx, write_ir
     from .quantize import openvino_conv_names, quantize_openvino
 
     fp32 = from_onnx(model)
@@ -185,9 +180,8 @@ def _export_openvino(
 
 def _check_openvino_parity(model, net: torch.nn.Module, request: ExportRequest) -> None:
     """The fp32 IR against the torch generator on the ONNX export's verification inputs."""
-    from i2i.runtime.openvino_backend import compile_for_cpu
-
     from .onnx import ExportError
+    from .openvino import compile_for_cpu
     from .quantize import to_float
 
     compiled = compile_for_cpu(model, "fp32").compiled

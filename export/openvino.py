@@ -11,11 +11,15 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import onnx
 
 from i2i.errors import ConfigError, MissingDependencyError
+from i2i.runners import OpenVINORunner
+
+from .formats import cpu_has_native_bf16
 
 RT_INFO_ROOT = "i2i"
 REQUIRED = ("train_config", "direction", "io", "size_multiple")
@@ -81,3 +85,17 @@ def read_ir(path: Path):
         )
     info = model.get_rt_info()[RT_INFO_ROOT]
     return model, {key: value.astype(str) for key, value in info.items()}
+
+
+def compile_for_cpu(model, precision: str, profile: bool = False) -> OpenVINORunner:
+    """Compile with the hint for `precision`; bf16 falls back to fp32 (with a warning) on a
+    CPU without native bf16, where the plugin would emulate it slowly. `profile` turns on the
+    per-layer performance counters (benchmarks/openvino_profile.py)."""
+    ov = import_openvino()
+    if precision == "bf16" and not cpu_has_native_bf16():
+        warnings.warn("this CPU has no native bf16; running the bf16 export in fp32", stacklevel=2)
+        precision = "fp32"
+    config = {"INFERENCE_PRECISION_HINT": PRECISION_HINTS[precision], "PERFORMANCE_HINT": "LATENCY"}
+    if profile:
+        config["PERF_COUNT"] = True
+    return OpenVINORunner(ov.Core().compile_model(model, "CPU", config), precision)

@@ -308,6 +308,13 @@ class RunConfig:
         return changed
 
     @classmethod
+    def for_model(cls, model: str) -> "RunConfig":
+        """The defaults of `i2i train --model MODEL`: the field defaults with the model's own
+        over them (FastCUT's λ_NCE 10, RecycleGAN's temporal data, ...). `RunConfig(model=...)`
+        sets only the name: the dataclass cannot tell a value left alone from one set."""
+        return cls.from_dict({"model": model})
+
+    @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "config") -> "RunConfig":
         if not isinstance(raw, dict):
             raise ConfigError(f"{source}: expected a JSON object of config sections, got {type(raw).__name__}")
@@ -317,8 +324,6 @@ class RunConfig:
                 f"{source}: schema {schema} is newer than this i2i understands ({SCHEMA_VERSION}); "
                 "upgrade i2i (pip install -U i2i)"
             )
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{source}: expected an object, got {type(raw).__name__}")
         defaults = model_class(raw.get("model", RunConfig.model)).defaults
         return _build(cls, with_defaults(raw, defaults), source).validate()
 

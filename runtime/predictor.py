@@ -2,8 +2,7 @@
 
 The predictor pads each image to the generator's size multiple (reflection, so borders look
 natural), batches images of equal padded size, hands the padded uint8 NHWC batch to the
-backend's runner and crops the padding off again. Runners: `TorchRunner` (eager torch, or
-the fused Triton kernels) and `OnnxRuntimeRunner` (an exported .onnx file).
+backend's runner (`i2i.runners`) and crops the padding off again.
 """
 
 from __future__ import annotations
@@ -20,9 +19,10 @@ from torch import nn
 
 from i2i.config import RunConfig
 from i2i.errors import ConfigError, DataError
-from i2i.image import pad_to_multiple, to_channels, to_image_arrays, to_model_input, with_constant_plane
+from i2i.image import pad_to_multiple, to_channels, with_constant_plane
 from i2i.nets import size_multiple
 from i2i.rundir import class_plane_value, condition_channels, generator_channels, load_generator
+from i2i.runners import OnnxRuntimeRunner, TorchRunner
 
 from .auto_backend import FastestRunner
 
@@ -148,27 +148,6 @@ def as_image_batch(
         return back[0] if single else back
 
     return converted, restore
-
-
-class TorchRunner:
-    """uint8 → [-1, 1] → module → uint8, on the module's device and dtype."""
-
-    def __init__(
-        self,
-        forward: Callable[[torch.Tensor], torch.Tensor],
-        device: torch.device,
-        dtype: torch.dtype,
-        channels_last: bool,
-    ):
-        self.forward, self.device, self.dtype, self.channels_last = forward, device, dtype, channels_last
-
-    @torch.inference_mode()
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        x = to_model_input(torch.from_numpy(batch).to(self.device), self.dtype)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        y = self.forward(x)
-        return to_image_arrays(y)
 
 
 def _torch_device(device: str) -> torch.device:
@@ -310,15 +289,11 @@ def _exported_runners(net: nn.Module, config: RunConfig, direction: str) -> dict
     def onnxruntime() -> Runner:
         import onnxruntime as ort
 
-        from .onnxruntime_backend import OnnxRuntimeRunner
-
         session = ort.InferenceSession(graph().SerializeToString(), providers=["CPUExecutionProvider"])
         return OnnxRuntimeRunner(session, "float", "fp32", torch.device("cpu"))
 
     def openvino() -> Runner:
-        from i2i.export.openvino import from_onnx
-
-        from .openvino_backend import compile_for_cpu
+        from i2i.export.openvino import compile_for_cpu, from_onnx
 
         return compile_for_cpu(from_onnx(graph()), "fp32")
 

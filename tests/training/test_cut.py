@@ -113,6 +113,9 @@ def test_fastcut_from_python_equals_fastcut_from_the_cli(photos, tmp_path):
     )
     assert from_python.G.antialias and from_python.G.antialias_up
     assert RunConfig.from_dict({"model": "cut"}).alg.cut.lambda_NCE == 1.0  # CUT keeps its own
+    fastcut = RunConfig.for_model("fastcut")  # the Python API's way to a model's defaults
+    assert (fastcut.alg.cut.lambda_NCE, fastcut.alg.cut.nce_idt, fastcut.G.antialias) == (10.0, False, True)
+    assert RunConfig.for_model("recycle_gan").data.dataset_mode == "temporal"
 
 
 def test_a_fastcut_step_weighs_nce_by_ten_on_the_flipped_translation(photos):
