@@ -428,6 +428,14 @@ def generate(
     parts = (shard or "0/1").split("/")
     if len(parts) != 2 or not all(p.isdigit() for p in parts) or int(parts[1]) < 1:
         raise ConfigError(f"--shard {shard}: expected i/n with 0 <= i < n, e.g. 0/4")
+    this_shard = (int(parts[0]), int(parts[1]))
+    if resume and backend == "auto":
+        from i2i.runtime.generate import recorded_backend
+
+        recorded = recorded_backend(output_dir, this_shard)
+        if recorded is not None:
+            backend = recorded
+            click.echo(f"resume: backend {backend}, as the outputs already written (--backend overrides)", err=True)
     predictor = load(
         run_dir,
         backend=backend,
@@ -446,7 +454,7 @@ def generate(
         model_name=str(run_dir),
         resume=resume,
         strict=strict,
-        shard=(int(parts[0]), int(parts[1])),
+        shard=this_shard,
         workers=workers,
         max_pixels=pixel_limit(max_pixels, tiled=tile is not None),
     )

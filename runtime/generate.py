@@ -161,9 +161,7 @@ def generate_dataset(
     if not 0 <= index < count:
         raise DataError(f"shard {index}/{count}: the index must be in 0..{count - 1}")
     todo = inputs.images[index::count]
-    report = GenerateReport(
-        manifest=output_dir / (MANIFEST if count == 1 else f"manifest.shard-{index}-of-{count}.jsonl")
-    )
+    report = GenerateReport(manifest=manifest_path(output_dir, shard))
     targets = {path: output_path(inputs.root, path, output_dir) for path in todo}
     remove_stale_temporaries(output_dir, recursive=True)
     records = _reconcile_manifest(report.manifest, [targets[p] for p in todo], resume, predictor.input_channels)
@@ -243,6 +241,22 @@ def generate_dataset(
     for message in report.failed:
         tqdm.write(f"skipped: {message}")
     return report
+
+
+def manifest_path(output_dir: Path, shard: tuple[int, int] = (0, 1)) -> Path:
+    """The manifest a shard (or the whole job) writes into `output_dir`."""
+    index, count = shard
+    return Path(output_dir) / (MANIFEST if count == 1 else f"manifest.shard-{index}-of-{count}.jsonl")
+
+
+def recorded_backend(output_dir: Path, shard: tuple[int, int] = (0, 1)) -> str | None:
+    """The one backend the outputs already in the manifest were made with, if they agree: a
+    resumed `--backend auto` job keeps it, so all its outputs come from the same numerics
+    (auto picks by timing, which can differ from one process to the next)."""
+    manifest = manifest_path(output_dir, shard)
+    records = read_json_lines(manifest)[0] if manifest.is_file() else []
+    backends = {r["backend"] for r in records if isinstance(r.get("backend"), str)}
+    return backends.pop() if len(backends) == 1 else None
 
 
 def _reconcile_manifest(manifest: Path, targets: list[Path], resume: bool, channels: int) -> list[dict]:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from i2i.config import RunConfig
-from i2i.errors import ConfigError, DataError
+from i2i.errors import ConfigError, DataError, MissingDependencyError
 from i2i.image import pad_to_multiple, to_channels, with_constant_plane
 from i2i.nets import size_multiple
 from i2i.rundir import class_plane_value, condition_channels, generator_channels, load_generator
@@ -27,6 +27,8 @@ from i2i.runners import OnnxRuntimeRunner, TorchRunner
 from .auto_backend import FastestRunner
 
 BACKENDS = ("auto", "torch", "triton", "onnxruntime", "openvino", "tensorrt")
+# Backends that also run a run directory, on the generator traced in memory (what `auto` times).
+TRACED_BACKENDS = ("onnxruntime", "openvino")
 FILE_BACKENDS = {".onnx": ("onnxruntime", "openvino"), ".xml": ("openvino",), ".engine": ("tensorrt",)}
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -176,8 +178,9 @@ def load(
     call it on one uint8 image or a list of them (see `Predictor.__call__`).
 
     backend: `torch` (eager), `triton` (the fused kernels; CUDA, or the CPU interpreter when
-    TRITON_INTERPRET=1), `onnxruntime` (an .onnx file; CPU or CUDA provider), `openvino` (an
-    .xml or .onnx file; CPU), `tensorrt` (an .engine file), `auto` (on the CPU: the fastest of
+    TRITON_INTERPRET=1), `onnxruntime` (an .onnx file, CPU or CUDA provider; or a run directory's
+    generator traced in memory, CPU fp32), `openvino` (an .xml or .onnx file, or a run directory
+    traced in memory; CPU), `tensorrt` (an .engine file), `auto` (on the CPU: the fastest of
     the installed backends that can run the model, timed on the first batch — for a run
     directory torch, and ONNX Runtime / OpenVINO on the generator traced in memory; on CUDA:
     by file type, for run directories triton). precision: fp32, fp16
@@ -193,7 +196,7 @@ def load(
     on_cuda = torch_device.type == "cuda"
     path = Path(path)
     file_backends = FILE_BACKENDS.get(path.suffix, ())
-    if file_backends or backend in ("onnxruntime", "openvino", "tensorrt"):
+    if file_backends or backend == "tensorrt":
         if tile:
             raise ConfigError(
                 f"{path}: --tile needs a run directory (torch backend): an exported graph computes its "
@@ -202,7 +205,8 @@ def load(
         if backend not in ("auto", *file_backends):
             raise ConfigError(
                 f"{path}: the {backend} backend cannot run it; .onnx files run on onnxruntime or "
-                "openvino, .xml on openvino, .engine on tensorrt, run directories on torch or triton"
+                "openvino, .xml on openvino, .engine on tensorrt, run directories on torch, triton, "
+                "onnxruntime or openvino"
             )
         chosen = backend if backend != "auto" else file_backends[0]
         runner, config, file_direction = _load_file(path, chosen, torch_device)
@@ -217,7 +221,17 @@ def load(
         return predictor
     if precision == "fp16" and not on_cuda:
         raise ConfigError("fp16 inference needs a CUDA device; use fp32 or bf16 on the CPU")
+    if backend in TRACED_BACKENDS and (on_cuda or precision != "fp32" or tile):
+        raise ConfigError(
+            f"{path}: the {backend} backend runs a run directory's generator traced in memory on the CPU in "
+            "fp32, untiled; export it (i2i export) for other settings"
+        )
     net, config = load_generator(path, direction)
+    if backend in TRACED_BACKENDS:
+        traced = _exported_runners(net.float(), config, direction)
+        if backend not in traced:
+            raise MissingDependencyError(f"the {backend} backend is not installed: pip install 'i2i[{backend}]'")
+        return Predictor(traced[backend](), config, direction, backend, batch_size)
     auto = backend == "auto" and not tile
     if backend == "auto":
         backend = "torch"

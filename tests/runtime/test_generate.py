@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from i2i.cli import cli
+from i2i.errors import ConfigError
 from i2i.image import pad_to_multiple
 from i2i.io import list_images, read_image
 from i2i.rundir import load_generator
@@ -65,8 +66,6 @@ def test_triton_backend_matches_torch_on_real_digits(tiny_run, digits):
 
 
 def test_backend_and_device_errors(tiny_run):
-    from i2i.errors import ConfigError
-
     with pytest.raises(ConfigError, match="backend 'onnx' is not available"):
         load(tiny_run, backend="onnx")
     with pytest.raises(ConfigError, match="fp16 inference needs a CUDA device"):
@@ -74,6 +73,35 @@ def test_backend_and_device_errors(tiny_run):
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA GPU"):
             load(tiny_run, device="cuda")
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_a_run_directory_runs_traced_on_onnxruntime_and_openvino(backend, tiny_run, digits):
+    images = [read_image(p, channels=1) for p in list_images(digits / "testA")[:4]]
+    predictor = load(tiny_run, backend=backend)
+    assert predictor.backend == backend
+    reference = np.stack(load(tiny_run, backend="torch")(images)).astype(int)
+    assert np.abs(np.stack(predictor(images)).astype(int) - reference).max() <= 1  # one rounding step apart
+    with pytest.raises(ConfigError, match="traced in memory on the CPU in fp32"):
+        load(tiny_run, backend=backend, precision="bf16")
+
+
+def test_resume_keeps_the_backend_the_first_outputs_were_made_with(tiny_run, digits, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    for path in list_images(digits / "testA")[:6]:
+        shutil.copy(path, source)
+    first = invoke("generate", tiny_run, source, tmp_path / "out", "--backend", "onnxruntime")
+    assert first.exit_code == 0, first.output
+    records = (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()
+    (tmp_path / "out" / "manifest.jsonl").write_text("\n".join(records[:3]) + "\n")  # a job killed after 3 outputs
+    for record in records[3:]:
+        Path(json.loads(record)["output"]).unlink()
+    resumed = invoke("generate", tiny_run, source, tmp_path / "out", "--resume")  # --backend auto
+    assert resumed.exit_code == 0, resumed.output
+    assert "resume: backend onnxruntime" in resumed.output and "3 already there" in resumed.output
+    manifest = [json.loads(line) for line in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
+    assert len(manifest) == 6 and {r["backend"] for r in manifest} == {"onnxruntime"}
 
 
 def test_generate_from_an_onnx_export_matches_the_run(tiny_run, digits, tmp_path):
