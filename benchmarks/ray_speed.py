@@ -1,6 +1,6 @@
 """Generation on Ray vs one process on the same cores: images/s with 1 and 2 actors, start-up.
 
-    python -m i2i.benchmarks.ray_speed RUN INPUT [--repeats 2]
+    python -m i2i.benchmarks.ray_speed RUN INPUT [--repeats 2] [--backend torch]
 
 Side by side in one process, alternating, each configuration `--repeats` times (best kept):
 - one process (`generate_dataset`) with torch on 1 and on 2 threads, one decoding and one
@@ -8,7 +8,9 @@ Side by side in one process, alternating, each configuration `--repeats` times (
 - `generate_on_ray` with 1 and 2 actors (one CPU each) on a local single-node cluster that has
   as many CPUs as actors measured, started once beforehand (its start-up is timed separately).
 Ray's figures: total (connect, actor start, all images), start-up (connect until the first batch
-is back) and steady images/s after the first batch. Per core = images/s ÷ cores used.
+is back) and steady images/s after the first batch. Per core = images/s ÷ cores used. Both
+paths run the same named backend (not `auto`, which times backends per process and could pick
+different ones for the two sides).
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ from i2i.runtime.generate import generate_dataset
 from i2i.runtime.ray_generate import generate_on_ray
 
 
-def one_process(run: Path, source: Path, out: Path, threads: int, batch_size: int) -> dict:
+def one_process(run: Path, source: Path, out: Path, threads: int, batch_size: int, backend: str) -> dict:
     torch.set_num_threads(threads)
     started = time.perf_counter()
-    report = generate_dataset(load(run, batch_size=batch_size), source, out, workers=1)
+    report = generate_dataset(load(run, backend=backend, batch_size=batch_size), source, out, workers=1)
     seconds = time.perf_counter() - started
     return {
         "path": "one process",
@@ -42,8 +44,9 @@ def one_process(run: Path, source: Path, out: Path, threads: int, batch_size: in
     }
 
 
-def on_ray(run: Path, source: Path, out: Path, actors: int, address: str, batch_size: int) -> dict:
-    report = generate_on_ray({"path": run, "batch_size": batch_size}, str(source), out, address, actors=str(actors))
+def on_ray(run: Path, source: Path, out: Path, actors: int, address: str, batch_size: int, backend: str) -> dict:
+    options = {"path": run, "backend": backend, "batch_size": batch_size}
+    report = generate_on_ray(options, str(source), out, address, actors=str(actors))
     steady = (report.written - report.first_batch) / max(1e-9, report.seconds - report.startup_seconds)
     return {
         "path": "ray",
@@ -62,6 +65,7 @@ def main() -> None:
     parser.add_argument("source", type=Path)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--backend", default="torch", help="the predictor backend of both paths")
     args = parser.parse_args()
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # loopback only; read when ray is imported
     from ray.cluster_utils import Cluster
@@ -81,9 +85,9 @@ def main() -> None:
                     out = scratch / f"{measure}-{cores}"
                     shutil.rmtree(out, ignore_errors=True)
                     result = (
-                        one_process(args.run, args.source, out, cores, args.batch_size)
+                        one_process(args.run, args.source, out, cores, args.batch_size, args.backend)
                         if measure == "one process"
-                        else on_ray(args.run, args.source, out, cores, cluster.address, args.batch_size)
+                        else on_ray(args.run, args.source, out, cores, cluster.address, args.batch_size, args.backend)
                     )
                     print(
                         json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}),
