@@ -4,9 +4,14 @@ on a real photo, and the measured range of real photos and Monet paintings."""
 import cv2
 import numpy as np
 import pytest
+import torch
 
+from i2i.config import RunConfig
 from i2i.errors import DataError
+from i2i.image import array_to_model_input, to_image_arrays
 from i2i.io import list_images, read_image
+from i2i.nets import build_generator
+from i2i.nets.layers import init_weights
 from i2i.spectral import (
     artifact_score,
     artifact_summary,
@@ -97,3 +102,21 @@ def test_bad_input_is_a_one_line_error(tmp_path):
         folder_lattice_ratios(tmp_path)
     with pytest.raises(DataError, match="too small"):
         artifact_score(np.zeros((8, 40, 3), np.uint8))
+
+
+@pytest.mark.parametrize(("blur_upsampling", "low", "high"), [(False, 20, np.inf), (True, 0, 3)])
+def test_fresh_generators_transposed_convolutions_leave_a_lattice_blur_upsampling_does_not(
+    photos, blur_upsampling, low, high
+):
+    """Odena et al. 2016: stride-2 transposed convolutions paint a checkerboard from the first step;
+    CUT's blur-upsampling (antialias_up) does not."""
+    config = RunConfig().G
+    config.netG, config.ngf, config.antialias, config.antialias_up = "resnet_6blocks", 8, True, blur_upsampling
+    torch.manual_seed(0)
+    generator = init_weights(build_generator(config, 3, 3)).eval()  # the training's normal(0, 0.02) init
+    inputs = photos_at_128(photos / "testA", 4)
+    with torch.no_grad():
+        outputs = to_image_arrays(generator(array_to_model_input(np.stack(inputs))))
+    paintings = lattice_ratio_table(photos_at_128(photos / "testB", 16))
+    score = artifact_summary(lattice_ratio_table(outputs), paintings)["artifact_score"]
+    assert low < score < high  # measured 66.1 (period 2) with transposed convolutions, 1.08 with blur
