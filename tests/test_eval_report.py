@@ -62,10 +62,14 @@ def test_contact_sheet_shows_inputs_translations_and_4x_nearest_neighbour_crops(
         assert np.array_equal(image[:cell, left : left + cell], read_image(source_path, 3))
         assert np.array_equal(image[cell : 2 * cell, left : left + cell], translation)
         assert np.array_equal(image[2 * cell :, left : left + cell], zoomed)
+    without_inputs = tmp_path / "without_inputs.png"
+    assert invoke(folders / "translations", "--sheet", without_inputs).exit_code == 0
+    assert np.array_equal(read_image(without_inputs, 3), image[cell:])  # the same rows, less the inputs
 
 
 def test_bad_sheet_paths_and_folders_are_one_line_errors(folders, tmp_path):
     (tmp_path / "empty").mkdir()
+    (tmp_path / "empty.png").mkdir()  # a folder where the sheet should go
     (tmp_path / "a_file").write_text("")
     (tmp_path / "elsewhere").mkdir()
     write_image(tmp_path / "elsewhere" / "stranger.png", np.zeros((64, 64, 3), np.uint8))
@@ -74,6 +78,7 @@ def test_bad_sheet_paths_and_folders_are_one_line_errors(folders, tmp_path):
         "name it .png": (folders / "translations", "--sheet", tmp_path / "sheet.jpg"),
         "no images to put on a contact sheet": (tmp_path / "empty", "--sheet", tmp_path / "sheet.png"),
         "cannot write": (folders / "translations", "--sheet", tmp_path / "a_file" / "sheet.png"),
+        "a file stands where a folder is needed": (folders / "translations", "--sheet", tmp_path / "empty.png"),
         "no input named stranger": (
             tmp_path / "elsewhere",
             "--sources",
