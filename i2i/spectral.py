@@ -79,10 +79,14 @@ def lattice_ratios(image: np.ndarray) -> dict[int, float]:
     spectrum = power_spectrum(image)
     tile = len(spectrum)
     ring = _ring_offsets()
+    # No uint8 image is smoother than its rounding: white noise of variance 1/12 grey level², whose
+    # windowed power is (1/12)·(Σw²)² per channel with Σw² = 3·tile/8. Flat regions and flat images
+    # then score their lattice against that floor instead of dividing by (almost) zero.
+    floor = 3 / 12 * (3 * tile / 8) ** 2
     ratios = {}
     for period in PERIODS:
         peaks = [
-            spectrum[u, v] / np.median(spectrum[(u + ring[:, 0]) % tile, (v + ring[:, 1]) % tile])
+            spectrum[u, v] / max(np.median(spectrum[(u + ring[:, 0]) % tile, (v + ring[:, 1]) % tile]), floor)
             for u, v in _lattice_points(tile, period)
         ]
         ratios[period] = float(np.mean(peaks))

@@ -17,6 +17,7 @@ from i2i.spectral import (
     artifact_summary,
     folder_lattice_ratios,
     lattice_ratio_table,
+    lattice_ratios,
     power_spectrum,
 )
 
@@ -50,6 +51,15 @@ def test_power_spectrum_of_a_cosine_against_its_closed_form():
     assert spectrum[0, 34] < 1e-12 * peak and spectrum[5, 32] < 1e-12 * peak
     # a larger image is averaged over tiles: the same peak, not one four times larger
     assert power_spectrum(np.tile(image, (2, 2)))[0, 32] == pytest.approx(peak, rel=1e-9)
+
+
+def test_flat_images_are_scored_against_the_rounding_noise_floor():
+    flat = np.full((SIZE, SIZE, 3), 120, np.uint8)
+    assert max(lattice_ratios(flat).values()) < 1e-20  # no lattice, and no 0 / 0
+    # a ±2 checkerboard peaks at (1/2, 1/2) with power 3·(2·(N/2)²)² against the floor of uint8
+    # rounding, 3·(1/12)·(3N/8)²; the period-2 ratio averages it with the two empty peaks
+    peak, floor = 3 * (2 * (SIZE / 2) ** 2) ** 2, 3 / 12 * (3 * SIZE / 8) ** 2
+    assert lattice_ratios(with_lattice(flat, CHECKERBOARD[..., None], 2))[2] == pytest.approx(peak / floor / 3)
 
 
 def test_a_faint_lattice_on_a_real_photo_is_found_at_its_period(photos):
