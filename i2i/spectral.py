@@ -8,8 +8,9 @@ period-2 lattice of the last layer alone; the other twelve are period 4. Each pe
 divided by the median power of the bins around it, so smooth image content, whose spectrum
 varies slowly, scores about 1 and a lattice scores far above. A period's ratio is the mean over
 its peaks (one strong peak is enough to show a lattice); an image's score is its strongest
-period's. Compare scores of images of similar size and through `relative_artifact_scores`: real
-images are not all at 1 (JPEG's 8-px blocks put power at the same frequencies).
+period's. Compare scores of images of similar size, in units of real target-domain images
+(`artifact_summary`): real images are not all at 1 (JPEG's 8-px blocks and periodic textures put
+power at the same frequencies).
 """
 
 from __future__ import annotations
@@ -53,9 +54,11 @@ def power_spectrum(image: np.ndarray) -> np.ndarray:
     # The periodic Hann window (not numpy's symmetric np.hanning): its transform is exactly three
     # bins wide, so an on-bin peak leaks only into its 8 neighbours.
     hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(tile) / tile)
-    windowed = tiles * np.outer(hann, hann)
-    spectra = np.abs(np.fft.fft2(windowed, axes=(-2, -1))) ** 2
-    return spectra.mean(axis=(0, 1)).sum(axis=0)
+    window = np.outer(hann, hann)
+    total = np.zeros((tile, tile))
+    for row in tiles:  # one row of tiles at a time: a 12-megapixel photo holds thousands of tiles
+        total += (np.abs(np.fft.fft2(row * window, axes=(-2, -1))) ** 2).sum(axis=(0, 1))
+    return total / (tiles.shape[0] * tiles.shape[1])
 
 
 def _lattice_points(tile: int, period: int) -> list[tuple[int, int]]:
