@@ -66,7 +66,9 @@ def paired_sources(generated: Path, translations: list[Path], sources: Path) -> 
     for path in translations:
         name = path.relative_to(generated).with_suffix("")
         if name not in by_name:
-            raise DataError(f"{path}: no input named {name}.* under {sources}; --sources must be the translated folder")
+            raise DataError(
+                f"{path}: no input named {name}.* under {sources}; give --sources the folder it was translated from"
+            )
         pairs.append(by_name[name])
     return pairs
 
