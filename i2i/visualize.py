@@ -1,17 +1,23 @@
-"""Pictures for people: labelled image grids and loss-curve plots, written as PNG."""
+"""Pictures for people: labelled image grids, contact sheets of translations and loss-curve
+plots, written as PNG."""
 
 from __future__ import annotations
 
 import io
 import json
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
 import torch
 
+from .errors import ConfigError, DataError
 from .image import to_channels, to_image_arrays
-from .io import atomic_write_bytes, write_image
+from .io import atomic_write_bytes, list_images, read_image, write_image
+
+SHEET_IMAGES = 8
+SHEET_ZOOM = 4
 
 
 def tensor_to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -19,7 +25,7 @@ def tensor_to_uint8(images: torch.Tensor) -> np.ndarray:
     return np.stack([to_channels(image, 3) for image in to_image_arrays(images.detach())])
 
 
-def image_grid(rows: dict[str, np.ndarray], cell: int | None = None) -> np.ndarray:
+def image_grid(rows: dict[str, Sequence[np.ndarray]], cell: int | None = None) -> np.ndarray:
     """One labelled row per entry; each entry is uint8 NHWC (3 channels). Cells are resized
     to `cell` pixels (default: the first image's height, at least 64 so labels fit)."""
     first = next(iter(rows.values()))
@@ -40,6 +46,59 @@ def save_image_grid(path: Path, rows: dict[str, np.ndarray], cell: int | None = 
     grid = image_grid(rows, cell)
     write_image(path, grid)
     return grid
+
+
+def centre_crop_zoomed(image: np.ndarray, side: int, zoom: int = SHEET_ZOOM) -> np.ndarray:
+    """The central side × side pixels of `image` (fewer if it is smaller), each repeated zoom × zoom
+    times: nearest neighbour, so a lattice of single pixels stays visible instead of blurred away."""
+    height, width = image.shape[:2]
+    side_y, side_x = min(side, height), min(side, width)
+    top, left = (height - side_y) // 2, (width - side_x) // 2
+    crop = np.ascontiguousarray(image[top : top + side_y, left : left + side_x])
+    return cv2.resize(crop, (side_x * zoom, side_y * zoom), interpolation=cv2.INTER_NEAREST)
+
+
+def paired_sources(generated: Path, translations: list[Path], sources: Path) -> list[Path]:
+    """The input of each translation: the file under `sources` with the same relative path up to
+    the extension (how `i2i generate` names its outputs)."""
+    by_name = {path.relative_to(sources).with_suffix(""): path for path in list_images(sources)}
+    pairs = []
+    for path in translations:
+        name = path.relative_to(generated).with_suffix("")
+        if name not in by_name:
+            raise DataError(
+                f"{path}: no input named {name}.* under {sources}; give --sources the folder it was translated from"
+            )
+        pairs.append(by_name[name])
+    return pairs
+
+
+def contact_sheet(generated: Path, sources: Path | None = None, count: int = SHEET_IMAGES) -> np.ndarray:
+    """A labelled sheet of the first `count` translations by name: their inputs (when `sources` is
+    given), the translations, and the centre of each zoomed SHEET_ZOOM× (see centre_crop_zoomed)."""
+    paths = list_images(generated)[:count]
+    if not paths:
+        raise DataError(f"{generated}: no images to put on a contact sheet")
+    translations = [read_image(path, 3) for path in paths]
+    cell = max(64, translations[0].shape[0]) // SHEET_ZOOM * SHEET_ZOOM
+    rows = {} if sources is None else {"input": [read_image(p, 3) for p in paired_sources(generated, paths, sources)]}
+    rows["translation"] = translations
+    rows[f"centre x{SHEET_ZOOM}"] = [centre_crop_zoomed(image, cell // SHEET_ZOOM) for image in translations]
+    return image_grid(rows, cell)
+
+
+def check_sheet_path(path: Path, read_folders: list[Path]) -> None:
+    """ConfigError unless `path` is a .png outside every folder the evaluation reads (a sheet there
+    would be read as one more image by the next evaluation)."""
+    if Path(path).suffix.lower() != ".png":
+        raise ConfigError(
+            f"{path}: a contact sheet is written as PNG (lossless, so a lattice stays visible); name it .png"
+        )
+    for folder in read_folders:
+        if Path(path).resolve().is_relative_to(Path(folder).resolve()):
+            raise ConfigError(
+                f"{path}: inside the evaluated folder {folder}, where it would count as an image; write it elsewhere"
+            )
 
 
 def plot_loss_curves(log_path: Path, png_path: Path) -> None:

@@ -1,6 +1,7 @@
 """Evaluation during training: every `train.eval_every` steps, translate held-out A images
 with the current A→B generator and log their Fréchet distance and KID to real B images
-(EfficientNet-Lite0 features, offline) to TensorBoard and RUN/eval.jsonl."""
+(EfficientNet-Lite0 features, offline) and their upsampling-lattice artifact score (in units of
+the real B images, beside the untranslated A images') to TensorBoard and RUN/eval.jsonl."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from i2i.config import RunConfig
 from i2i.image import to_model_input
 from i2i.io import append_line, list_images, read_image
 from i2i.metrics import feature_statistics, frechet_distance, image_features, kernel_inception_distance, make_extractor
+from i2i.spectral import artifact_summary, lattice_ratio_table
 from i2i.visualize import tensor_to_uint8
 
 EVAL_LOG = "eval.jsonl"
@@ -38,8 +40,11 @@ class PeriodicEvaluator:
         self.sources = _held_out(root, "A", count, data.input_nc, data.crop_size)
         self.device = device
         self.extract = make_extractor("efficientnet-lite0", str(device))
-        self.real = image_features(_held_out(root, "B", count, data.output_nc, data.crop_size), self.extract)
+        real = _held_out(root, "B", count, data.output_nc, data.crop_size)
+        self.real = image_features(real, self.extract)
         self.real_statistics = feature_statistics(self.real)
+        self.real_lattice = lattice_ratio_table(real)
+        self.sources_lattice = lattice_ratio_table(self.sources)
 
     @torch.no_grad()
     def __call__(self, translate, step: int, run_dir: Path, writer) -> dict:
@@ -56,8 +61,10 @@ class PeriodicEvaluator:
             "images": len(outputs),
             "frechet_distance": frechet_distance(*feature_statistics(fake), *self.real_statistics),
             "kid": kernel_inception_distance(fake, self.real, subsets=20)[0],
+            **artifact_summary(lattice_ratio_table(outputs), self.real_lattice, self.sources_lattice),
         }
         append_line(run_dir / EVAL_LOG, json.dumps(record))
         writer.add_scalar("eval/frechet_distance_lite0", record["frechet_distance"], step)
         writer.add_scalar("eval/kid_lite0", record["kid"], step)
+        writer.add_scalar("eval/artifact_score", record["artifact_score"], step)
         return record

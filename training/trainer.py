@@ -242,7 +242,9 @@ class Trainer:
             record = self.evaluator(generator, step, self.run_dir, writer)
             self.model.train(True)
             tqdm.write(
-                f"step {step}: FD {record['frechet_distance']:.1f}, KID {record['kid']:.4f} (efficientnet-lite0)"
+                f"step {step}: FD {record['frechet_distance']:.1f}, KID {record['kid']:.4f} (efficientnet-lite0), "
+                f"artifacts {record['artifact_score']:.2f} (real B = 1, untranslated A "
+                f"{record['sources_artifact_score']:.2f})"
             )
         if step % t.save_every == 0:
             self._save(step)

@@ -188,3 +188,6 @@ def test_periodic_evaluation_logs_distances(digits, tmp_path):
     assert all(
         r["extractor"] == "efficientnet-lite0" and r["images"] == 8 and r["frechet_distance"] > 0 for r in records
     )
+    # the artifact score of the translations, in units of the real B digits, beside the untranslated A digits'
+    assert all(r["artifact_period"] in (2, 4) and r["artifact_score"] > 0 for r in records)
+    assert records[0]["sources_artifact_score"] == records[1]["sources_artifact_score"] > 0
