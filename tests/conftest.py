@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,18 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 from i2i.config import RunConfig
 
 SHARED_DATA = Path(os.environ.get("I2I_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+@pytest.fixture(autouse=True)
+def default_sigchld_after_each_test():
+    """A test that trains in-process with DataLoader workers leaves torch's SIGCHLD handler
+    installed in the test process. Late in a full xdist worker's life, delivering that signal to
+    the main thread (when a later test's subprocess exits) raised SIGSEGV in the kernel's frame
+    setup (si_code SI_KERNEL, main thread asleep in time.sleep; core dump of 2026-11-30) and
+    killed the worker. Each test starts with the default disposition, as a fresh process has."""
+    yield
+    if signal.getsignal(signal.SIGCHLD) not in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
 
 def shared_dataset(name: str) -> Path:
