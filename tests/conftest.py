@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 from pathlib import Path
 
 import pytest
@@ -19,21 +18,20 @@ if not torch.cuda.is_available():
 if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
-from i2i.config import RunConfig
+# A DataLoader with worker processes installs a Python SIGCHLD handler in its process (torch's
+# check for dead workers). Tests train in-process inside long-lived xdist workers, and late in a
+# full run such a worker died with SIGSEGV when that handler's signal came (si_code SI_KERNEL, no
+# faulthandler output, the main thread asleep: the kernel could not build the signal frame on the
+# main thread's alternate stack; core dumps of 2026-11-30, cause of the broken stack not found).
+# Fresh processes (`i2i train`, the CLI tests' subprocesses) never showed it. Test processes take
+# SIGCHLD's default instead: a dead DataLoader worker then shows as a failed test, not a message.
+from torch.utils.data._utils import signal_handling  # noqa: E402
+
+signal_handling._SIGCHLD_handler_set = True
+
+from i2i.config import RunConfig  # noqa: E402
 
 SHARED_DATA = Path(os.environ.get("I2I_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-
-
-@pytest.fixture(autouse=True)
-def default_sigchld_after_each_test():
-    """A test that trains in-process with DataLoader workers leaves torch's SIGCHLD handler
-    installed in the test process. Late in a full xdist worker's life, delivering that signal to
-    the main thread (when a later test's subprocess exits) raised SIGSEGV in the kernel's frame
-    setup (si_code SI_KERNEL, main thread asleep in time.sleep; core dump of 2026-11-30) and
-    killed the worker. Each test starts with the default disposition, as a fresh process has."""
-    yield
-    if signal.getsignal(signal.SIGCHLD) not in (signal.SIG_DFL, None):
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
 
 def shared_dataset(name: str) -> Path:
