@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import onnx
 import torch
 
@@ -28,7 +27,7 @@ from i2i.runners import OnnxRuntimeRunner, TorchRunner
 
 from .calibration import HOLDOUT_COUNT, ImageSet, calibration_set, holdout_sets, square
 from .formats import CALIBRATED, FORMATS, REDUCED, ExportFormat, check_request
-from .onnx import TOLERANCE, ExportReport, verification_inputs, verified_onnx
+from .onnx import ExportReport, verified_onnx
 from .quality import DEFAULT_MAX_FD_CHANGE, QualityGate, QualityReport, Translate, conv_sensitivity, most_sensitive
 
 DEFAULT_SHAPES = "1x256x256,1x512x512,4x1024x1024"
@@ -142,10 +141,7 @@ def _export_onnx(
         return built, OnnxRuntimeRunner(session, request.io_kind, runner_precision, torch.device("cpu"))
 
     built, quality = _gated(build, gate, net, calibration, request.precision, onnx_conv_names(model))
-    props = {p.key: p.value for p in model.metadata_props} | {"precision": request.precision}
-    if quality is not None:
-        props["quality"] = json.dumps(quality.to_dict())
-    onnx.helper.set_model_props(built, props)
+    onnx.helper.set_model_props(built, _metadata(model, request.precision, quality))
     atomic_write_bytes(path, built.SerializeToString())
     _write_quality(path, quality)
     return quality
@@ -170,33 +166,18 @@ def _export_openvino(
         return built, compile_for_cpu(built, request.precision)
 
     built, quality = _gated(build, gate, net, calibration, request.precision, openvino_conv_names(fp32))
-    metadata = {p.key: p.value for p in model.metadata_props} | {"precision": request.precision}
-    if quality is not None:
-        metadata["quality"] = json.dumps(quality.to_dict())
-    write_ir(built, path, metadata)
+    write_ir(built, path, _metadata(model, request.precision, quality))
     _write_quality(path, quality)
     return quality
 
 
 def _check_openvino_parity(model, net: torch.nn.Module, request: ExportRequest) -> None:
     """The fp32 IR against the torch generator on the ONNX export's verification inputs."""
-    from .onnx import ExportError
+    from .onnx import checked_parity
     from .openvino import compile_for_cpu
-    from .quantize import to_float
 
     compiled = compile_for_cpu(model, "fp32").compiled
-    config = load_config(request.run_dir)
-    tolerance = TOLERANCE[("float", "fp32")]
-    for what, batch in verification_inputs(config, request.direction, size_multiple(config.G)):
-        x = to_float(batch)
-        with torch.inference_mode():
-            expected = net(torch.from_numpy(x)).double().numpy()
-        error = float(np.abs(compiled([x])[0] - expected).max())
-        if error > tolerance:
-            raise ExportError(
-                f"OpenVINO parity check failed: max error {error:.3g} on {what} {batch.shape} exceeds "
-                f"{tolerance:g}; nothing written"
-            )
+    checked_parity(lambda x: compiled([x])[0], net, load_config(request.run_dir), request.direction, engine="OpenVINO")
 
 
 def _gated(
@@ -239,6 +220,15 @@ def _gated(
         )
         + "; nothing written (raise --max-fd-change or export fp32)"
     )
+
+
+def _metadata(model: onnx.ModelProto, precision: str, quality: QualityReport | None) -> dict[str, str]:
+    """The ONNX export's metadata (train_config, I/O contract, ...) with the precision written and,
+    for a gated one, its quality figures: what every format's file carries."""
+    metadata = {p.key: p.value for p in model.metadata_props} | {"precision": precision}
+    if quality is not None:
+        metadata["quality"] = json.dumps(quality.to_dict())
+    return metadata
 
 
 def _write_quality(path: Path, quality: QualityReport | None) -> None:

@@ -14,6 +14,7 @@ import io
 import json
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -190,14 +191,9 @@ def verified_onnx(
     reference = net.float()
     tolerance = TOLERANCE[(io_kind, precision)]
     report = ExportReport(Path(run_dir) / f"generator_{direction}.onnx", 0.0, len(data), tolerance)
-    for what, batch in verification_inputs(config, direction, size_multiple(config.G)):
-        report.parity.append(ParityResult(what, batch.shape, _max_error(session, reference, batch, io_kind, precision)))
-    if report.max_error > tolerance:
-        worst = max(report.parity, key=lambda r: r.max_error)
-        raise ExportError(
-            f"parity check failed: max error {worst.max_error:.3g} on {worst.what} {worst.shape} "
-            f"exceeds {tolerance:g}; nothing written"
-        )
+    report.parity = checked_parity(
+        lambda feed: session.run(None, {INPUT_NAME: feed})[0], reference, config, direction, io_kind, precision
+    )
     report.seconds = time.perf_counter() - started
     return model, report, reference
 
@@ -220,14 +216,38 @@ def export_onnx(
     return report
 
 
-def _max_error(session, reference: nn.Module, batch: np.ndarray, io_kind: str, precision: str) -> float:
+def checked_parity(
+    run: Callable[[np.ndarray], np.ndarray],
+    reference: nn.Module,
+    config: RunConfig,
+    direction: str,
+    io_kind: str = "float",
+    precision: str = "fp32",
+    engine: str = "",
+) -> list[ParityResult]:
+    """The exported graph as `engine` runs it (`run`: the graph's input array → its output array)
+    against the torch `reference` on the verification inputs; ExportError above the tolerance."""
+    results = [
+        ParityResult(what, batch.shape, _max_error(run, reference, batch, io_kind, precision))
+        for what, batch in verification_inputs(config, direction, size_multiple(config.G))
+    ]
+    tolerance = TOLERANCE[(io_kind, precision)]
+    worst = max(results, key=lambda r: r.max_error)
+    if worst.max_error > tolerance:
+        raise ExportError(
+            f"{engine + ' ' if engine else ''}parity check failed: max error {worst.max_error:.3g} on "
+            f"{worst.what} {worst.shape} exceeds {tolerance:g}; nothing written"
+        )
+    return results
+
+
+def _max_error(run, reference: nn.Module, batch: np.ndarray, io_kind: str, precision: str) -> float:
     with torch.inference_mode():
         x = array_to_model_input(batch)
         expected = reference(x)
     if io_kind == "uint8":
-        got = session.run(None, {INPUT_NAME: batch})[0].astype(np.float64)
+        got = run(batch).astype(np.float64)
         want = to_image_arrays(expected)
         return float(np.abs(got - want).max())
-    feed = x.numpy().astype(np.float16 if precision == "fp16" else np.float32)
-    got = session.run(None, {INPUT_NAME: feed})[0].astype(np.float64)
+    got = run(x.numpy().astype(np.float16 if precision == "fp16" else np.float32)).astype(np.float64)
     return float(np.abs(got - expected.double().numpy()).max())

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from i2i.image import array_to_model_input
+
 from .onnx import INPUT_NAME
 
 ONNX_CONVS = ("Conv", "ConvTranspose")
@@ -20,8 +22,8 @@ OPENVINO_CONVS = ("Convolution", "GroupConvolution", "ConvolutionBackpropData", 
 
 
 def to_float(batch: np.ndarray) -> np.ndarray:
-    """uint8 NHWC → float32 NCHW in [-1, 1], the exported graphs' input."""
-    return batch.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0
+    """uint8 NHWC → float32 NCHW in [-1, 1], the exported graphs' input (the core image contract)."""
+    return array_to_model_input(batch).numpy()
 
 
 def onnx_conv_names(model: onnx.ModelProto) -> list[str]:
