@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .config import DATASET_MODES, GAN_MODES, GENERATORS, RESUMABLE, TRAIN_PRECISIONS
+from .config import DATASET_MODES, GAN_MODES, GENERATORS, PRESETS, RESUMABLE, TRAIN_PRECISIONS, with_preset
 from .errors import ConfigError, UserError, one_line
 
 OUTPUT_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.ENOTDIR, errno.EEXIST)
@@ -107,6 +107,12 @@ def cli(verbose: bool) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="JSON file with train_config.json keys (G, D, data, train, alg) to start from; options below override it.",
 )
+@click.option(
+    "--preset",
+    type=click.Choice(sorted(PRESETS)),
+    help="Settings measured for a purpose, under --config and the options: short = CPU budgets of minutes "
+    "to hours (identity-started resize-convolution generator, spectral-norm discriminator with DiffAugment).",
+)
 @click.option("--size", type=int, help="Training crop size in pixels.  [default: 256]")
 @click.option("--load-size", type=int, help="Resize to this before cropping.  [default: size × 286/256]")
 @click.option("--steps", type=int, help="Optimizer steps.  [default: 20000]")
@@ -181,6 +187,7 @@ def train(
     run_dir,
     resume_dir,
     config_file,
+    preset,
     size,
     load_size,
     steps,
@@ -278,6 +285,8 @@ def train(
                 for part in key[:-1]:
                     target = target.setdefault(part, {})
                 target[key[-1]] = value
+        if preset:
+            raw = with_preset(raw, preset)
         data_section = raw.setdefault("data", {})
         data_section["dataroot"] = str(Path(data).resolve())
         if data_section.get("dataset_mode") == "class" and not data_section.get("class_names"):

@@ -20,7 +20,8 @@ from typing import Any
 from . import __version__
 from .errors import ConfigError
 
-SCHEMA_VERSION = 1
+# 2: G.antialias_up (a bool) became G.upsample (a choice of four); schema-1 files are migrated.
+SCHEMA_VERSION = 2
 CONFIG_FILENAME = "train_config.json"
 # What `i2i train --resume RUN` may change: nothing that shapes the networks or the data, so the
 # checkpoints stay valid. Config key → the train command's option.
@@ -36,9 +37,29 @@ RESNET_GENERATORS = ("resnet_9blocks", "resnet_6blocks", "mobile_resnet_9blocks"
 ATTENTION_GENERATORS = ("resnet_attn", "mobile_resnet_attn")
 GENERATORS = RESNET_GENERATORS + ("unet_128", "unet_256") + ATTENTION_GENERATORS
 DISCRIMINATORS = ("basic", "n_layers")
+# How the ResNet generators double the resolution: transposed convolution (CycleGAN), CUT's
+# blur-upsampling, or resize-then-convolve (Odena et al. 2016), which cannot make a checkerboard.
+UPSAMPLINGS = ("transpose", "blur", "nearest", "bilinear")
 GAN_MODES = ("lsgan", "vanilla")
+# DiffAugment (Zhao et al. 2020) transforms the discriminator may see real and fake images through.
+DIFF_AUGMENT_OPS = ("color", "translation", "cutout")
 DATASET_MODES = ("unaligned", "temporal", "class", "bbox", "mask")
 TRAIN_PRECISIONS = ("auto", "fp32", "bf16")  # auto = bf16 autocast on CUDA, fp32 on CPU
+# Named starting points of `i2i train --preset`: train_config.json keys that apply where the
+# user's --config and options set nothing (and over the model's own defaults).
+# short: what measured best at 30 CPU-minutes on photo2monet at 128 px, for CycleGAN and CUT
+# (benchmarks/RESULTS.md, "Lattice artifacts at short budgets"): an identity-started generator
+# that resizes then convolves, and a discriminator that sees DiffAugment's transforms through a
+# spectral norm. CycleGAN's identity loss is off: with a residual generator it holds G at the
+# identity (RESULTS.md, "generators that start as the identity").
+PRESETS: dict[str, dict[str, Any]] = {
+    "short": {
+        "G": {"residual": True, "upsample": "nearest"},
+        "D": {"spectral_norm": True},
+        "train": {"diff_augment": "color,translation,cutout"},
+        "alg": {"cycle_gan": {"lambda_identity": 0.0}},
+    }
+}
 
 
 @dataclass
@@ -47,9 +68,10 @@ class GeneratorConfig:
     ngf: int = 64
     norm: str = "instance"
     dropout: bool = False
-    # CUT's anti-aliased down/upsampling (blur pooling) in the ResNet generators.
+    # CUT's anti-aliased downsampling (blur pooling) in the ResNet generators.
     antialias: bool = False
-    antialias_up: bool = False
+    # ResNet generators: one of UPSAMPLINGS.
+    upsample: str = "transpose"
     # ResNet generators: predict a change to the input, clamp(x + tanh(...)), starting from the
     # identity (zeroed last conv). Style transfer keeps most of the picture, so a short training
     # run spends its steps on the style instead of on relearning sharp detail through the
@@ -75,6 +97,9 @@ class DiscriminatorConfig:
     ndf: int = 64
     n_layers: int = 3
     norm: str = "instance"
+    # Spectral normalization of every convolution (Miyato et al. 2018): D's Lipschitz bound keeps
+    # its gradients to G smooth instead of peaked at its stride periods.
+    spectral_norm: bool = False
 
 
 @dataclass
@@ -103,6 +128,11 @@ class TrainConfig:
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    # The discriminators' learning rate relative to `lr` (TTUR, Heusel et al. 2017, uses 2-4).
+    lr_D_ratio: float = 1.0
+    # DiffAugment policy: comma-separated DIFF_AUGMENT_OPS applied, differentiably, to every image
+    # a discriminator judges (real and fake alike); "" = off. For small data and short budgets.
+    diff_augment: str = ""
     # Constant learning rate until `decay_start` (fraction of steps), then linear decay to 0,
     # as in the CycleGAN paper (100 epochs constant + 100 decaying).
     decay_start: float = 0.5
@@ -227,6 +257,18 @@ class RunConfig:
                 self.G.padding_type in ("reflect", "replicate", "zeros"),
                 "G.padding_type must be reflect, replicate or zeros",
             ),
+            (
+                self.G.upsample in UPSAMPLINGS,
+                f"G.upsample '{self.G.upsample}' is not one of {', '.join(UPSAMPLINGS)}",
+            ),
+            (
+                0 < self.train.lr_D_ratio < float("inf"),
+                f"train.lr_D_ratio {self.train.lr_D_ratio} must be positive and finite",
+            ),
+            (
+                all(op in DIFF_AUGMENT_OPS for op in diff_augment_ops(self.train.diff_augment)),
+                f"train.diff_augment '{self.train.diff_augment}': comma-separated, from {', '.join(DIFF_AUGMENT_OPS)}",
+            ),
             (self.D.netD in DISCRIMINATORS, f"D.netD '{self.D.netD}' is not one of {', '.join(DISCRIMINATORS)}"),
             (self.G.norm in ("instance", "batch", "none"), f"G.norm '{self.G.norm}' must be instance, batch or none"),
             (self.D.norm in ("instance", "batch", "none"), f"D.norm '{self.D.norm}' must be instance, batch or none"),
@@ -325,6 +367,7 @@ class RunConfig:
                 "upgrade i2i (pip install -U i2i)"
             )
         defaults = model_class(raw.get("model", RunConfig.model)).defaults
+        raw = _migrate(raw) if schema < SCHEMA_VERSION else raw
         return _build(cls, with_defaults(raw, defaults), source).validate()
 
 
@@ -335,6 +378,25 @@ def model_class(name: object) -> type:
     from i2i.training.models import model_class as registered
 
     return registered(name)
+
+
+def _migrate(raw: dict[str, Any]) -> dict[str, Any]:
+    """A schema-1 config in today's keys (G.antialias_up → G.upsample), meaning the same."""
+    generator = dict(raw.get("G", {}))
+    if "antialias_up" in generator:
+        generator["upsample"] = "blur" if generator.pop("antialias_up") else "transpose"
+    return {**raw, "G": generator, "schema": SCHEMA_VERSION}
+
+
+def with_preset(raw: dict[str, Any], preset: str) -> dict[str, Any]:
+    """`raw` with the named PRESETS entry filled in where `raw` has no value."""
+    if preset not in PRESETS:
+        raise ConfigError(f"--preset {preset}: choose one of {', '.join(PRESETS)}")
+    return with_defaults(raw, PRESETS[preset])
+
+
+def diff_augment_ops(policy: str) -> list[str]:
+    return [op.strip() for op in policy.split(",") if op.strip()]
 
 
 def with_defaults(raw: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:

@@ -87,13 +87,18 @@ def infer_generator(state: dict[str, torch.Tensor]) -> tuple[GeneratorConfig, in
     blocks = {int(m.group(1)) for name in state if (m := re.match(r"model\.(\d+)\.conv_block\.", name))}
     last_index = max(int(m.group(1)) for name in state if (m := re.match(r"model\.(\d+)\.weight$", name)))
     antialias = "model.7.filt" in state
-    antialias_up = any(name.endswith(".filt") and state[name].shape[-1] == 4 for name in state)
+    blur_up = any(name.endswith(".filt") and state[name].shape[-1] == 4 for name in state)
     if len(blocks) not in (6, 9):
         raise ConfigError(f"ResNet generator with {len(blocks)} blocks; i2i builds 6 or 9")
     dropout = any(".conv_block.6.weight" in name for name in state)
     net = f"resnet_{len(blocks)}blocks"
     spec = GeneratorConfig(
-        net, ngf=first.shape[0], norm=norm, dropout=dropout, antialias=antialias, antialias_up=antialias_up
+        net,
+        ngf=first.shape[0],
+        norm=norm,
+        dropout=dropout,
+        antialias=antialias,
+        upsample="blur" if blur_up else "transpose",
     )
     return spec, first.shape[1], state[f"model.{last_index}.weight"].shape[0]
 

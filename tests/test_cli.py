@@ -57,6 +57,18 @@ def test_bad_images_stop_training_before_a_run_dir_exists(tmp_path, bad_file, co
     assert not (tmp_path / "run").exists()
 
 
+def test_a_preset_is_recorded_and_options_override_it(tmp_path):
+    data = make_dataset(tmp_path / "data")
+    result = invoke("train", data, "--out", tmp_path / "run", *TINY, "--preset", "short", "--gan-mode", "vanilla")
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "run" / "train_config.json").read_text())
+    assert (config["G"]["upsample"], config["D"]["spectral_norm"], config["train"]["gan_mode"]) == (
+        "nearest",
+        True,
+        "vanilla",
+    )
+
+
 def test_missing_domain_folder(tmp_path):
     data = make_dataset(tmp_path / "data")
     shutil.rmtree(data / "trainA")

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from i2i.config import SCHEMA_VERSION, RunConfig, load_config, save_config
+from i2i.config import SCHEMA_VERSION, RunConfig, load_config, save_config, with_preset
 from i2i.errors import ConfigError
 
 
@@ -53,6 +53,9 @@ def test_int_is_accepted_for_float():
         ({"model": "cut", "data": {"dataset_mode": "temporal"}}, "recycle_gan trains on clips"),
         ({"model": "recycle_gan", "data": {"crop_size": 48, "load_size": 48}}, "crop size that is a multiple of 2"),
         ({"model": ["cut"]}, "is not one of cycle_gan, cut, fastcut, recycle_gan"),
+        ({"G": {"upsample": "pixelshuffle"}}, "G.upsample 'pixelshuffle' is not one of transpose, blur, nearest"),
+        ({"train": {"lr_D_ratio": 0}}, "train.lr_D_ratio 0.0 must be positive"),
+        ({"G": {"antialias_up": True}}, "unknown key(s) antialias_up"),
     ],
 )
 def test_bad_configs_are_named(raw, message):
@@ -66,3 +69,25 @@ def test_missing_or_broken_config_file(tmp_path):
     (tmp_path / "train_config.json").write_text("{not json")
     with pytest.raises(ConfigError, match="not valid JSON"):
         load_config(tmp_path)
+
+
+@pytest.mark.parametrize("blur, upsample", [(True, "blur"), (False, "transpose")])
+def test_schema_1_files_are_read_in_todays_keys(tmp_path, blur, upsample):
+    raw = RunConfig().to_dict()
+    raw["schema"] = 1
+    raw["G"]["antialias_up"] = blur
+    del raw["G"]["upsample"]
+    (tmp_path / "train_config.json").write_text(json.dumps(raw))
+    config = load_config(tmp_path)
+    assert (config.G.upsample, config.schema) == (upsample, SCHEMA_VERSION)
+
+
+@pytest.mark.parametrize("model", ["cycle_gan", "cut"])
+def test_a_preset_fills_what_the_user_left_alone_over_the_models_defaults(model):
+    config = RunConfig.from_dict(with_preset({"model": model, "G": {"ngf": 16}}, "short"))
+    assert (config.G.ngf, config.G.residual, config.G.upsample) == (16, True, "nearest")  # CUT's own: blur
+    assert config.D.spectral_norm and config.train.diff_augment == "color,translation,cutout"
+    chosen = RunConfig.from_dict(with_preset({"model": model, "G": {"upsample": "bilinear"}}, "short"))
+    assert chosen.G.upsample == "bilinear"
+    with pytest.raises(ConfigError, match="--preset long: choose one of short"):
+        with_preset({}, "long")

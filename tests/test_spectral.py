@@ -114,14 +114,16 @@ def test_bad_input_is_a_one_line_error(tmp_path):
         artifact_score(np.zeros((8, 40, 3), np.uint8))
 
 
-@pytest.mark.parametrize(("blur_upsampling", "low", "high"), [(False, 20, np.inf), (True, 0, 3)])
-def test_fresh_generators_transposed_convolutions_leave_a_lattice_blur_upsampling_does_not(
-    photos, blur_upsampling, low, high
+@pytest.mark.parametrize(
+    ("upsample", "low", "high"), [("transpose", 20, np.inf), ("blur", 0, 3), ("nearest", 0, 3), ("bilinear", 0, 3)]
+)
+def test_fresh_generators_transposed_convolutions_leave_a_lattice_the_other_upsamplings_do_not(
+    photos, upsample, low, high
 ):
     """Odena et al. 2016: stride-2 transposed convolutions paint a checkerboard from the first step;
-    CUT's blur-upsampling (antialias_up) does not."""
+    CUT's blur-upsampling and resize-then-convolve do not."""
     config = RunConfig().G
-    config.netG, config.ngf, config.antialias, config.antialias_up = "resnet_6blocks", 8, True, blur_upsampling
+    config.netG, config.ngf, config.antialias, config.upsample = "resnet_6blocks", 8, True, upsample
     torch.manual_seed(0)
     generator = init_weights(build_generator(config, 3, 3)).eval()  # the training's normal(0, 0.02) init
     inputs = photos_at_128(photos / "testA", 4)

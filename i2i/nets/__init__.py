@@ -28,7 +28,7 @@ def build_generator(spec: GeneratorConfig, input_nc: int, output_nc: int) -> nn.
             use_dropout=spec.dropout,
             separable=name.startswith("mobile"),
             antialias=spec.antialias,
-            antialias_up=spec.antialias_up,
+            upsample=spec.upsample,
             residual=spec.residual,
             affine_warp=spec.affine_warp,
         )
@@ -51,7 +51,7 @@ def build_generator(spec: GeneratorConfig, input_nc: int, output_nc: int) -> nn.
 
 def build_discriminator(spec: DiscriminatorConfig, input_nc: int) -> nn.Module:
     n_layers = 3 if spec.netD == "basic" else spec.n_layers
-    return NLayerDiscriminator(input_nc, spec.ndf, n_layers, NormFactory(spec.norm))
+    return NLayerDiscriminator(input_nc, spec.ndf, n_layers, NormFactory(spec.norm), spec.spectral_norm)
 
 
 def size_multiple(spec: GeneratorConfig) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from torch import nn
+from torch.nn.utils import parametrize
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,18 @@ class NormFactory:
 
 
 def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
-    """normal(0, gain) for conv/linear weights, zero biases; batch-norm scale ~ normal(1, gain);
-    then each module's own `reset_parameters_after_init`, where it has one."""
+    """normal(0, gain) for conv/linear weights (before any reparametrization), zero biases;
+    batch-norm scale ~ normal(1, gain); then each module's own `reset_parameters_after_init`,
+    where it has one."""
     for module in net.modules():
         if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(module.weight, 0.0, gain)
+            # A reparametrized weight (spectral norm) is computed: initialize what it is computed from.
+            weight = (
+                module.parametrizations.weight.original
+                if parametrize.is_parametrized(module, "weight")
+                else module.weight
+            )
+            nn.init.normal_(weight, 0.0, gain)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.BatchNorm2d):

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as with_spectral_norm
 
 from .layers import NormFactory
 
 
 class NLayerDiscriminator(nn.Module):
-    def __init__(self, input_nc: int, ndf: int, n_layers: int, norm: NormFactory):
+    """`spectral_norm` divides each convolution's weight by its largest singular value (one
+    power iteration per training forward), as in Miyato et al. 2018."""
+
+    def __init__(self, input_nc: int, ndf: int, n_layers: int, norm: NormFactory, spectral_norm: bool = False):
         super().__init__()
         use_bias = norm.uses_bias
         layers: list[nn.Module] = [
@@ -27,6 +31,8 @@ class NLayerDiscriminator(nn.Module):
                 nn.LeakyReLU(0.2, True),
             ]
         layers.append(nn.Conv2d(ndf * mult, 1, kernel_size=4, stride=1, padding=1))
+        if spectral_norm:
+            layers = [with_spectral_norm(m) if isinstance(m, nn.Conv2d) else m for m in layers]
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -85,11 +85,13 @@ class BlurUpsample(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
-    """c7s1-ngf, two stride-2 downsamplings, n residual blocks, two transposed-conv
+    """c7s1-ngf, two stride-2 downsamplings, n residual blocks, two ×2
     upsamplings, c7s1-output with tanh (Johnson et al. 2016, as used by CycleGAN).
 
-    `antialias` / `antialias_up` give CUT's variant: stride-1 conv + blur-downsample, and
-    blur-upsample + stride-1 conv instead of the transposed conv. `residual` makes the network
+    `antialias` gives CUT's stride-1 conv + blur-downsample. `upsample` "blur" gives CUT's
+    blur-upsample + stride-1 conv instead of the transposed conv, "nearest" / "bilinear" a
+    resize + stride-1 conv (Odena et al. 2016): every output pixel then gets the same number of
+    kernel taps, so no checkerboard is built in. `residual` makes the network
     predict a change to its input, clamp(x + tanh(...), -1, 1), with the last conv zeroed so
     that it starts as the identity (see GeneratorConfig.residual); a pixel can move by less than
     half the value range, which suits style, palette and texture, not night-to-day tone changes.
@@ -107,7 +109,7 @@ class ResnetGenerator(nn.Module):
         use_dropout: bool = False,
         separable: bool = False,
         antialias: bool = False,
-        antialias_up: bool = False,
+        upsample: str = "transpose",
         residual: bool = False,
         affine_warp: bool = False,
     ):
@@ -133,17 +135,23 @@ class ResnetGenerator(nn.Module):
         layers += [ResnetBlock(ngf * 4, norm, use_dropout, use_bias, separable) for _ in range(n_blocks)]
         for i in range(2):
             channels = ngf * 2 ** (2 - i)
-            if antialias_up:
-                layers += [
-                    BlurUpsample(channels),
-                    nn.Conv2d(channels, channels // 2, kernel_size=3, stride=1, padding=1, bias=use_bias),
-                ]
-            else:
+            if upsample == "transpose":
                 layers.append(
                     nn.ConvTranspose2d(
                         channels, channels // 2, kernel_size=3, stride=2, padding=1, output_padding=1, bias=use_bias
                     )
                 )
+            elif upsample == "blur":
+                layers += [
+                    BlurUpsample(channels),
+                    nn.Conv2d(channels, channels // 2, kernel_size=3, stride=1, padding=1, bias=use_bias),
+                ]
+            else:  # reflect-padded, like the other stride-1 convs: zero padding draws a frame line
+                layers += [
+                    nn.Upsample(scale_factor=2, mode=upsample),
+                    nn.ReflectionPad2d(1),
+                    nn.Conv2d(channels, channels // 2, kernel_size=3, bias=use_bias),
+                ]
             layers += [norm(channels // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, kernel_size=7), nn.Tanh()]
         self.model = nn.Sequential(*layers)

@@ -47,6 +47,16 @@ def test_residual_and_warped_generators_keep_their_torch_parts():
     assert (result.double() - expected).abs().max().item() < 1e-4
 
 
+def test_resize_convolution_upsampling_is_fused_around_its_resize():
+    net = randomized("resnet_6blocks", 4, upsample="nearest")
+    fused = fuse_generator(net)
+    kinds = [type(m).__name__ for m in fused.model]
+    assert kinds.count("Upsample") == 2 and "ReflectionPad2d" not in kinds and "InstanceNorm2d" not in kinds
+    x = torch.randn(1, 3, 8, 8)
+    with torch.no_grad():
+        assert (fused(x).double() - net.double()(x.double())).abs().max().item() < 1e-4
+
+
 def test_rewrite_fuses_every_resnet_conv():
     net = randomized("resnet_9blocks", 4)
     fused = fuse_generator(net)

@@ -35,7 +35,7 @@ def test_patch_nce_against_a_direct_computation():
 def cut_config(photos, model, **alg):
     config = tiny_config(photos, channels=3, size=32, steps=8, pool_size=0)
     config.model = model
-    config.G.antialias = config.G.antialias_up = True
+    config.G.antialias, config.G.upsample = True, "blur"
     config.alg.cut.num_patches = 64
     for key, value in alg.items():
         setattr(config.alg.cut, key, value)
@@ -111,7 +111,7 @@ def test_fastcut_from_python_equals_fastcut_from_the_cli(photos, tmp_path):
         False,
         True,
     )
-    assert from_python.G.antialias and from_python.G.antialias_up
+    assert from_python.G.antialias and from_python.G.upsample == "blur"
     assert RunConfig.from_dict({"model": "cut"}).alg.cut.lambda_NCE == 1.0  # CUT keeps its own
     fastcut = RunConfig.for_model("fastcut")  # the Python API's way to a model's defaults
     assert (fastcut.alg.cut.lambda_NCE, fastcut.alg.cut.nce_idt, fastcut.G.antialias) == (10.0, False, True)

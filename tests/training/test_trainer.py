@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from i2i.config import SCHEMA_VERSION
 from i2i.io import load_tensors
 from i2i.rundir import load_generator
 from i2i.training.datasets import UnalignedDataset
@@ -30,7 +31,7 @@ def weights(run_dir: Path, name: str = "G_A") -> dict:
 
 
 def test_run_directory_contents(tiny_run):
-    assert json.loads((tiny_run / "train_config.json").read_text())["schema"] == 1
+    assert json.loads((tiny_run / "train_config.json").read_text())["schema"] == SCHEMA_VERSION
     assert (tiny_run / "checkpoints" / "latest").read_text() == "step_000003"
     assert {p.name for p in (tiny_run / "checkpoints" / "step_000003").iterdir()} == {
         "G_A.safetensors",
@@ -50,11 +51,14 @@ def test_run_directory_contents(tiny_run):
     assert not list(tiny_run.rglob(".*.tmp"))
 
 
-@pytest.mark.parametrize("model", ["cycle_gan", "fastcut"])
-def test_resume_continues_exactly(model, digits, tmp_path):
+@pytest.mark.parametrize(("model", "short_budget_options"), [("cycle_gan", False), ("fastcut", False), ("cut", True)])
+def test_resume_continues_exactly(model, short_budget_options, digits, tmp_path):
     # A pool of 2 fills after 2 steps and then swaps: the pool contents must be restored too.
     config = tiny_config(digits, steps=6, keep_checkpoints=10, pool_size=2)
     config.model = model
+    if short_budget_options:  # spectral norm's power-iteration vectors and DiffAugment's draws
+        config.G.upsample, config.D.spectral_norm = "nearest", True
+        config.train.diff_augment, config.train.lr_D_ratio = "color,translation,cutout", 2.0
     config.alg.cut.num_patches, config.alg.cut.flip_equivariance = 32, True
     config.data.num_workers = 1
     full = tmp_path / "full"

@@ -15,6 +15,8 @@ from i2i.config import RunConfig
 from i2i.errors import ConfigError
 from i2i.nets import init_weights
 
+from ..augment import DiffAugment
+
 
 def require(ok: bool, message: str) -> None:
     if not ok:
@@ -61,6 +63,7 @@ class TranslationModel:
         self.autocast_dtype = autocast_dtype
         self.networks: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.augment = DiffAugment(config.train.diff_augment, config.train.seed)
 
     def add_network(self, name: str, net: nn.Module) -> nn.Module:
         net = init_weights(net, self.config.train.init_gain).to(self.device)
@@ -107,6 +110,11 @@ class TranslationModel:
         for optimizer in optimizers:
             optimizer.step()
 
+    def judge(self, discriminator: nn.Module, images: torch.Tensor, step: int, salt: int) -> torch.Tensor:
+        """The discriminator's verdict on `images` seen through DiffAugment (when configured);
+        `salt` numbers the judged batches within a step, so each draws its own transforms."""
+        return discriminator(self.augment(images, step, salt))
+
     @staticmethod
     def set_requires_grad(nets: Iterable[nn.Module], requires_grad: bool) -> None:
         for net in nets:
@@ -114,14 +122,15 @@ class TranslationModel:
                 p.requires_grad_(requires_grad)
 
     def set_learning_rate(self, step: int) -> float:
-        """Constant until decay_start·steps, then linear to zero at the last step."""
+        """Constant until decay_start·steps, then linear to zero at the last step; the
+        discriminators' ("D") at lr_D_ratio times the others'. Returns the generators' rate."""
         t = self.config.train
         start = int(t.decay_start * t.steps)
         factor = 1.0 - max(0, step - start) / float(t.steps - start + 1)
         lr = t.lr * factor
-        for optimizer in self.optimizers.values():
+        for name, optimizer in self.optimizers.items():
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * t.lr_D_ratio if name == "D" else lr
         return lr
 
     def prepare(self) -> None:

@@ -35,7 +35,7 @@ def encoder_features(generator: torch.nn.Module, x: torch.Tensor, layers: list[i
 
 class CUTModel(TranslationModel):
     # The paper's anti-aliased ResNet generator (blur pooling down and up).
-    defaults: ClassVar[dict[str, Any]] = {"G": {"antialias": True, "antialias_up": True}}
+    defaults: ClassVar[dict[str, Any]] = {"G": {"antialias": True, "upsample": "blur"}}
 
     @classmethod
     def check_config(cls, config: RunConfig) -> None:
@@ -97,14 +97,14 @@ class CUTModel(TranslationModel):
             fake_B = fake[:n]
             idt_B = fake[n:] if alg.nce_idt else None
 
-            pred = self.D(torch.cat([fake_B.detach(), real_B]))
+            pred = self.judge(self.D, torch.cat([fake_B.detach(), real_B]), step, 0)
             losses = {"D": 0.5 * (self.gan_loss(pred[:n], False) + self.gan_loss(pred[n:], True))}
         self.optimize(losses["D"], "D")
 
         judges = [self.D, *self.semantic.classifiers.values()]
         self.set_requires_grad(judges, False)
         with self.autocast():
-            losses["G_GAN"] = self.gan_loss(self.D(fake_B), True) * alg.lambda_GAN
+            losses["G_GAN"] = self.gan_loss(self.judge(self.D, fake_B, step, 1), True) * alg.lambda_GAN
             losses["NCE"] = self.nce(cond(real_A, y_A), cond(fake_B, y_A), flipped) * alg.lambda_NCE
             if alg.nce_idt:
                 losses["NCE_Y"] = self.nce(cond(real_B, y_B), cond(idt_B, y_B), flipped) * alg.lambda_NCE

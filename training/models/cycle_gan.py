@@ -54,8 +54,8 @@ class CycleGANModel(TranslationModel):
             fake_A = self.G_B(cond(real_B, y_B))
             rec_B = self.G_A(cond(fake_A, y_B))
             losses = {
-                "G_A": self.gan_loss(self.D_A(fake_B), True),
-                "G_B": self.gan_loss(self.D_B(fake_A), True),
+                "G_A": self.gan_loss(self.judge(self.D_A, fake_B, step, 0), True),
+                "G_B": self.gan_loss(self.judge(self.D_B, fake_A, step, 1), True),
                 "cycle_A": F.l1_loss(rec_A.float(), real_A) * alg.lambda_A,
                 "cycle_B": F.l1_loss(rec_B.float(), real_B) * alg.lambda_B,
             }
@@ -85,8 +85,8 @@ class CycleGANModel(TranslationModel):
         with self.autocast():
             # Real and fake go through D in one batch: instance norm is per sample, so this
             # equals two separate passes, at half the launches.
-            pred_A = self.D_A(torch.cat([real_B, pooled_B]))
-            pred_B = self.D_B(torch.cat([real_A, pooled_A]))
+            pred_A = self.judge(self.D_A, torch.cat([real_B, pooled_B]), step, 2)
+            pred_B = self.judge(self.D_B, torch.cat([real_A, pooled_A]), step, 3)
             n = real_A.shape[0]
             losses = {
                 "D_A": 0.5 * (self.gan_loss(pred_A[:n], True) + self.gan_loss(pred_A[n:], False)),
