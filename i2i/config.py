@@ -47,11 +47,12 @@ DATASET_MODES = ("unaligned", "temporal", "class", "bbox", "mask")
 TRAIN_PRECISIONS = ("auto", "fp32", "bf16")  # auto = bf16 autocast on CUDA, fp32 on CPU
 # Named starting points of `i2i train --preset`: train_config.json keys that apply where the
 # user's --config and options set nothing (and over the model's own defaults).
-# short: what measured best at 30 CPU-minutes on photo2monet at 128 px, for CycleGAN and CUT
-# (benchmarks/RESULTS.md, "Lattice artifacts at short budgets"): an identity-started generator
-# that resizes then convolves, and a discriminator that sees DiffAugment's transforms through a
-# spectral norm. CycleGAN's identity loss is off: with a residual generator it holds G at the
-# identity (RESULTS.md, "generators that start as the identity").
+# short: against the lattice artifacts of short CPU runs (benchmarks/RESULTS.md, "Lattice
+# artifacts at short budgets"): an identity-started generator that resizes then convolves (the
+# measured cause of CycleGAN's lattice is its transposed convolutions), and a discriminator that
+# sees DiffAugment's transforms through a spectral norm, for small data. CycleGAN's identity
+# loss is off: with a residual generator it holds G at the identity (RESULTS.md, "generators
+# that start as the identity"). At 30 CPU-minutes CUT translates with it, CycleGAN barely.
 PRESETS: dict[str, dict[str, Any]] = {
     "short": {
         "G": {"residual": True, "upsample": "nearest"},
