@@ -511,8 +511,8 @@ def _generate_on_ray(
     type=RegistryChoice("i2i.runtime.video:TEMPORAL_MODES"),
     default="none",
     show_default=True,
-    help="none = per frame; recycle = blend in the RecycleGAN predictor's forecast (MODEL must be a "
-    "recycle_gan run); flow = optical-flow-guided blending baseline.",
+    help="none = per frame; recycle = blend in the RecycleGAN predictor's forecast (MODEL: a recycle_gan "
+    "run or its exported generator); flow = optical-flow-guided blending baseline.",
 )
 @click.option(
     "--report",
@@ -566,7 +566,7 @@ def video(
         source,
         output,
         temporal,
-        run_dir if temporal == "recycle" else None,
+        run_dir,
         report,
         batch_size,
         max_frames,
@@ -575,17 +575,9 @@ def video(
         device=device,
         max_pixels=pixel_limit(max_pixels),
     )
-    summary = result.summary()
     if result.truncated_at is not None:
         click.echo(f"warning: {source} is truncated or corrupt: stopped at frame {result.truncated_at}", err=True)
-    line = f"{output}: {result.frames} frames in {result.seconds:.1f} s ({summary['frames_per_second']:.1f} frames/s)"
-    if report:
-        line += (
-            f"; flicker {summary['flicker']:.2f} vs per-frame {summary['flicker_per_frame_baseline']:.2f} "
-            f"({100 * summary['flicker_reduction']:.0f} % lower), "
-            f"deviation {summary['mean_deviation_from_per_frame']:.2f}"
-        )
-    click.echo(line)
+    click.echo(f"{output}: {result.describe()}")
 
 
 @cli.command(name="eval")

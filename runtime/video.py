@@ -1,19 +1,11 @@
 """Stylize a video (or a folder of frames) frame by frame, streaming, optionally kept
-temporally consistent, and measure its flicker.
-
-Temporal modes:
-- `none`: y_t = G(x_t), the per-frame baseline.
-- `recycle`: RecycleGAN's predictor of the output domain forecasts ŷ_t = P(o_{t−2}, o_{t−1})
-  from the two previous *outputs*; o_t blends ŷ_t into y_t with weight α·exp(−(d/σ)²), d the
-  per-pixel disagreement |ŷ_t − y_t|, so the forecast steadies what it agrees on and the
-  per-frame output wins at occlusions; a scene cut (large input change) restarts the history.
-- `flow`: a cheap baseline — the previous output warped along the input's optical flow,
-  blended the same way where the flow is consistent.
-Memory does not grow with the video: frames stream through in small batches.
+temporally consistent (runtime/temporal.py), and measure its temporal consistency
+(runtime/flicker.py). Memory does not grow with the video: frames stream through in small batches.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -25,11 +17,10 @@ from typing import Iterator
 
 import cv2
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from i2i.errors import ConfigError, DataError, WriteError
-from i2i.image import pad_to_multiple, to_channels, to_model_input, to_pixel_values
+from i2i.image import to_channels
 from i2i.io import (
     DEFAULT_MAX_PIXELS,
     atomic_write_bytes,
@@ -41,15 +32,12 @@ from i2i.io import (
     reporting_write_errors,
     temporary_prefix,
 )
-from i2i.rundir import load_predictor
 
-from .flicker import occlusion_mask, warp, warping_error
+from .flicker import InputMotion, flicker, warping_error
 from .predictor import Predictor
+from .temporal import TEMPORAL_DEFAULTS, TEMPORAL_MODES, FlowBlender, RecycleBlender, load_forecaster
 
-TEMPORAL_MODES = ("none", "recycle", "flow")
-# (alpha, sigma) of the blending modes. recycle: chosen on carphone_pristine.mp4 and checked on
-# cup.mp4 (benchmarks/RESULTS.md); flow: the baseline's own, which already halves the flicker.
-TEMPORAL_DEFAULTS = {"recycle": (0.9, 40.0), "flow": (0.7, 24.0)}
+__all__ = ["TEMPORAL_MODES", "FrameSource", "VideoReport", "stylize_video"]
 
 
 @dataclass
@@ -59,25 +47,53 @@ class VideoReport:
     seconds: float = 0.0
     truncated_at: int | None = None
     temporal: str = "none"
-    flicker: list[float] = field(default_factory=list)  # warping error of the output, per frame
-    flicker_per_frame: list[float] = field(default_factory=list)  # same for the per-frame baseline
-    deviation: list[float] = field(default_factory=list)  # mean |output − per-frame output|
+    seconds_temporal: float = 0.0  # spent in the temporal mode (forecast, flow, blend)
+    seconds_measuring: float = 0.0  # spent measuring for --report, left out of the frame rates
+    # per pair of consecutive frames, for the output and for the per-frame baseline G(x_t):
+    warping_error: list[float] = field(default_factory=list)  # Lai et al.'s E_warp (runtime/flicker.py)
+    warping_error_per_frame: list[float] = field(default_factory=list)
+    flicker: list[float] = field(default_factory=list)  # i2i's earlier figure (grey levels)
+    flicker_per_frame: list[float] = field(default_factory=list)
+    deviation: list[float] = field(default_factory=list)  # mean |output − per-frame output|, per frame
     audio: str = "none"
 
     def summary(self) -> dict:
         mean = lambda values: float(np.mean(values)) if values else 0.0  # noqa: E731
-        out, base = mean(self.flicker), mean(self.flicker_per_frame)
+        rate = lambda seconds: self.frames / seconds if seconds > 0 else 0.0  # noqa: E731
+        working = self.seconds - self.seconds_measuring
+        figures = {}
+        for name in ("warping_error", "flicker"):
+            out, base = mean(getattr(self, name)), mean(getattr(self, f"{name}_per_frame"))
+            figures |= {
+                name: out,
+                f"{name}_per_frame_baseline": base,
+                f"{name}_reduction": 1 - out / base if base else 0.0,
+            }
         return {
             "frames": self.frames,
-            "frames_per_second": self.frames / self.seconds if self.seconds else 0.0,
+            "frames_per_second": rate(working),
+            # the same run without the temporal mode's work: an estimate of plain per-frame translation
+            "frames_per_second_per_frame_baseline": rate(working - self.seconds_temporal),
             "temporal": self.temporal,
-            "flicker": out,
-            "flicker_per_frame_baseline": base,
-            "flicker_reduction": 1 - out / base if base else 0.0,
+            **figures,
             "mean_deviation_from_per_frame": mean(self.deviation),
             "truncated_at": self.truncated_at,
             "audio": self.audio,
         }
+
+    def describe(self) -> str:
+        """One line: frames, time and rate; with the measurements, both metrics against the per-frame baseline."""
+        summary = self.summary()
+        line = f"{self.frames} frames in {self.seconds:.1f} s ({summary['frames_per_second']:.1f} frames/s"
+        if not self.deviation:
+            return line + ")"
+        return line + (
+            f", per-frame {summary['frames_per_second_per_frame_baseline']:.1f}); warping error "
+            f"{summary['warping_error']:.5f} vs per-frame {summary['warping_error_per_frame_baseline']:.5f} "
+            f"({100 * summary['warping_error_reduction']:.0f} % lower), flicker {summary['flicker']:.2f} vs "
+            f"{summary['flicker_per_frame_baseline']:.2f} ({100 * summary['flicker_reduction']:.0f} % lower), "
+            f"deviation {summary['mean_deviation_from_per_frame']:.2f}"
+        )
 
 
 class FrameSource:
@@ -123,60 +139,6 @@ class FrameSource:
             capture.release()
 
 
-class RecycleBlender:
-    def __init__(self, run_dir: Path, domain: str, device: torch.device, alpha: float, sigma: float, cut: float):
-        net, config = load_predictor(run_dir, domain)
-        self.net, self.device = net.to(device), device
-        self.multiple = 2 ** config.alg.recycle_gan.depth(config.data.crop_size)
-        self.alpha, self.sigma, self.cut = alpha, sigma, cut
-        self.history: list[np.ndarray] = []
-        self.previous_input: np.ndarray | None = None
-
-    @torch.inference_mode()
-    def forecast(self) -> np.ndarray:
-        pair = np.concatenate(self.history[-2:], axis=2)[None]
-        height, width = pair.shape[1:3]
-        x = to_model_input(torch.from_numpy(pad_to_multiple(pair, self.multiple)).to(self.device))
-        y = self.net(x)[:, :, :height, :width]
-        return to_pixel_values(y)[0].cpu().numpy()
-
-    def __call__(self, frame: np.ndarray, styled: np.ndarray) -> np.ndarray:
-        cut = (
-            self.previous_input is not None and np.abs(frame.astype(np.float32) - self.previous_input).mean() > self.cut
-        )
-        self.previous_input = frame.astype(np.float32)
-        if cut:
-            self.history.clear()
-        out = styled
-        if len(self.history) >= 2:
-            out = blend(self.forecast(), styled, np.ones(styled.shape[:2], bool), self.alpha, self.sigma)
-        self.history = (self.history + [out])[-2:]
-        return out
-
-
-class FlowBlender:
-    def __init__(self, alpha: float, sigma: float, cut: float):
-        self.alpha, self.sigma, self.cut = alpha, sigma, cut
-        self.previous: tuple[np.ndarray, np.ndarray] | None = None
-
-    def __call__(self, frame: np.ndarray, styled: np.ndarray) -> np.ndarray:
-        out = styled
-        if self.previous is not None:
-            last_frame, last_out = self.previous
-            if np.abs(frame.astype(np.float32) - last_frame).mean() <= self.cut:
-                flow, visible = occlusion_mask(last_frame.astype(np.uint8), frame)
-                out = blend(warp(last_out.astype(np.float32), flow), styled, visible, self.alpha, self.sigma)
-        self.previous = (frame.astype(np.float32), out)
-        return out
-
-
-def blend(guess: np.ndarray, styled: np.ndarray, usable: np.ndarray, alpha: float, sigma: float) -> np.ndarray:
-    """α·exp(−(d/σ)²)-weighted mix of `guess` into `styled` (d in grey levels), only where `usable`."""
-    distance = np.abs(guess.astype(np.float32) - styled.astype(np.float32)).mean(axis=2, keepdims=True)
-    weight = alpha * np.exp(-((distance / sigma) ** 2)) * usable[:, :, None]
-    return np.clip(np.round(weight * guess + (1 - weight) * styled), 0, 255).astype(np.uint8)
-
-
 def _writer(path: Path, fps: float, size: tuple[int, int]):
     fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG"))
     writer = cv2.VideoWriter(str(path), fourcc, fps, size)
@@ -190,7 +152,7 @@ def stylize_video(
     source: Path,
     output: Path,
     temporal: str = "none",
-    run_dir: Path | None = None,
+    model: Path | None = None,
     report: bool = False,
     batch_size: int = 4,
     max_frames: int | None = None,
@@ -224,13 +186,9 @@ def stylize_video(
         output.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(output.parent)
     if temporal == "recycle":
-        if run_dir is None or not Path(run_dir).is_dir():
-            raise ConfigError(
-                "--temporal recycle needs a recycle_gan run directory as MODEL (its predictors are there)"
-            )
-        blender = RecycleBlender(
-            run_dir, "B" if predictor.direction == "AtoB" else "A", torch.device(device), alpha, sigma, cut
-        )
+        if model is None:
+            raise ConfigError("--temporal recycle needs MODEL: a recycle_gan run directory or its exported generator")
+        blender = RecycleBlender(load_forecaster(model, predictor, device), alpha, sigma, cut)
     elif temporal == "flow":
         blender = FlowBlender(alpha, sigma, cut)
     else:
@@ -250,16 +208,22 @@ def stylize_video(
         def flush() -> None:
             nonlocal writer, previous
             for frame, styled in zip(batch, predictor(batch)):
-                out = blender(frame, styled) if blender else styled
+                motion = functools.cache(lambda last=previous, now=frame: InputMotion.estimate(last[0], now))
+                started_temporal = time.perf_counter()
+                out = blender(frame, styled, motion) if blender else styled
+                result.seconds_temporal += time.perf_counter() - started_temporal
                 if writer is None:
                     writer = _writer(silent, frames.fps, (out.shape[1], out.shape[0]))
                 writer.write(
                     cv2.cvtColor(out, cv2.COLOR_RGB2BGR) if out.shape[2] == 3 else cv2.cvtColor(out, cv2.COLOR_GRAY2BGR)
                 )
                 if report and previous is not None:
-                    result.flicker.append(warping_error((previous[0], frame), (previous[1], out)))
-                    result.flicker_per_frame.append(warping_error((previous[0], frame), (previous[2], styled)))
+                    started_measuring = time.perf_counter()
+                    for name, measure in (("warping_error", warping_error), ("flicker", flicker)):
+                        getattr(result, name).append(measure(motion(), previous[1], out))
+                        getattr(result, f"{name}_per_frame").append(measure(motion(), previous[2], styled))
                     result.deviation.append(float(np.abs(out.astype(np.float32) - styled).mean()))
+                    result.seconds_measuring += time.perf_counter() - started_measuring
                 previous = (frame, out, styled)
                 result.frames += 1
             progress.update(len(batch))
@@ -329,7 +293,7 @@ def _check_encoded(path: Path, output: Path, frames: int, max_pixels: int) -> No
 
 
 def write_report(result: VideoReport, output: Path) -> None:
-    """OUTPUT.report.json (summary + per-frame series) and OUTPUT.report.png (flicker over time)."""
+    """OUTPUT.report.json (summary + per-frame series) and OUTPUT.report.png (warping error over time)."""
     from i2i.visualize import pyplot, save_figure
 
     plt = pyplot()
@@ -337,12 +301,12 @@ def write_report(result: VideoReport, output: Path) -> None:
     payload = {"summary": result.summary(), **{k: v for k, v in asdict(result).items() if isinstance(v, list)}}
     atomic_write_bytes(Path(f"{base}.report.json"), json.dumps(payload, indent=2).encode())
     fig, axis = plt.subplots(figsize=(9, 3.5))
-    axis.plot(result.flicker_per_frame, label="per-frame output", alpha=0.8)
+    axis.plot(result.warping_error_per_frame, label="per-frame output", alpha=0.8)
     if result.temporal != "none":
-        axis.plot(result.flicker, label=f"--temporal {result.temporal}", alpha=0.8)
+        axis.plot(result.warping_error, label=f"--temporal {result.temporal}", alpha=0.8)
     axis.set_xlabel("frame")
-    axis.set_ylabel("warping error (grey levels)")
-    axis.set_title("flicker: occlusion-masked warping error between consecutive outputs")
+    axis.set_ylabel("warping error (MSE, intensities 0..1)")
+    axis.set_title("warping error between consecutive outputs (Lai et al. 2018; flow of the input)")
     axis.legend()
     axis.grid(alpha=0.3)
     save_figure(fig, Path(f"{base}.report.png"))

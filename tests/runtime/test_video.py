@@ -6,13 +6,19 @@ import shutil
 import cv2
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from i2i.cli import cli
 from i2i.errors import DataError
+from i2i.export.exporter import ExportRequest, export
+from i2i.export.onnx import PREDICTOR_KEY, TOLERANCE
+from i2i.image import array_to_model_input
+from i2i.rundir import load_predictor
 from i2i.runtime import load
-from i2i.runtime.flicker import warping_error
-from i2i.runtime.video import FrameSource, blend, stylize_video
+from i2i.runtime.flicker import InputMotion, flicker, warping_error
+from i2i.runtime.temporal import blend
+from i2i.runtime.video import FrameSource, stylize_video
 from i2i.training.trainer import train
 
 from ..conftest import SHARED_DATA, tiny_config
@@ -42,6 +48,15 @@ def recycle_run(tmp_path_factory):
     return run
 
 
+@pytest.fixture(scope="module")
+def exported(recycle_run, tmp_path_factory):
+    """recycle_run's A→B generator exported to ONNX and OpenVINO IR, its predictor P_B beside it."""
+    out = tmp_path_factory.mktemp("exported")
+    for name in ("onnx", "openvino"):
+        export(ExportRequest(recycle_run, format=name, out_dir=out))
+    return out
+
+
 def read_all(path):
     capture = cv2.VideoCapture(str(path))
     frames = []
@@ -53,14 +68,47 @@ def read_all(path):
     return frames, capture.get(cv2.CAP_PROP_FPS)
 
 
-def test_warping_error_sees_flicker_not_motion(clip):
+def test_flicker_sees_flicker_not_motion(clip):
     frames = [frame for _, frame in zip(range(2), FrameSource(clip, 3))]
-    moving = warping_error((frames[0], frames[1]), (frames[0], frames[1]))  # outputs that move with the input
+    motion = InputMotion.estimate(frames[0], frames[1])
+    moving = flicker(motion, frames[0], frames[1])  # outputs that move with the input
     unwarped = np.abs(frames[1].astype(float) - frames[0]).mean()
     assert moving < 6.0 and moving < unwarped
     flickering = np.clip(frames[1].astype(int) + 40, 0, 255).astype(np.uint8)
-    assert warping_error((frames[0], frames[1]), (frames[0], flickering)) > 25.0
-    assert warping_error((frames[0], frames[0]), (frames[0], frames[0])) < 0.01  # no motion: flow ≈ 0
+    assert flicker(motion, frames[0], flickering) > 25.0
+    still = InputMotion.estimate(frames[0], frames[0])
+    assert flicker(still, frames[0], frames[0]) < 0.01  # no motion: flow ≈ 0
+
+
+def textured(height=116, width=148, seed=0):
+    """Blurred noise at a contrast of 50 grey levels: texture Farnebäck tracks to ~0.1 px."""
+    noise = cv2.GaussianBlur(np.random.default_rng(seed).random((height, width, 3)).astype(np.float32), (0, 0), 1.5)
+    return np.clip((noise - noise.mean()) / noise.std() * 50 + 128, 0, 255).astype(np.uint8)
+
+
+def test_warping_error_of_a_static_scene_is_zero():
+    image = textured()
+    motion = InputMotion.estimate(image, image)
+    assert motion.reliable.all()
+    # Farnebäck leaves ~0.01 px of flow on identical frames: 0 up to 1e-7 (an RMS of 0.08 grey levels)
+    assert warping_error(motion, image, image) < 1e-7
+    brighter = (image.astype(int) + 10).clip(0, 255).astype(np.uint8)  # 10/255 everywhere it is not clipped
+    expected = ((brighter.astype(float) - image) / 255) ** 2
+    assert warping_error(motion, image, brighter) == pytest.approx(expected.mean(), abs=1e-6)
+
+
+def test_warping_error_recovers_a_known_shift():
+    scene = textured(seed=1)
+    previous, current = scene[10:, 10:], scene[8:-2, 7:-3]  # the scene moved 3 px right and 2 px down
+    motion = InputMotion.estimate(previous, current)
+    reliable = motion.reliable
+    assert np.abs(motion.backward[reliable] - (-3, -2)).max() < 0.25  # the shift recovered where trusted
+    assert reliable.mean() > 0.9 and not reliable[:, :3].any() and not reliable[:2].any()  # revealed strips left out
+    assert warping_error(motion, previous, current) < 1e-5  # an output that moves with its input: ~0
+    assert warping_error(motion, previous, previous) > 1000 * warping_error(motion, previous, current)
+    # a constructed difference: output t = the moved scene + 20 grey levels → (20/255)² on every reliable pixel
+    brighter = current.astype(np.float32) + 20
+    assert warping_error(motion, previous, brighter) == pytest.approx((20 / 255) ** 2, rel=0.01)
 
 
 @pytest.mark.parametrize("temporal", ["none", "flow", "recycle"])
@@ -71,19 +119,81 @@ def test_stylize_keeps_size_rate_and_length(clip, recycle_run, tmp_path, tempora
     assert len(frames) == result.frames == 12 and frames[0].shape == (144, 176, 3)
     assert fps == pytest.approx(FrameSource(clip, 3).fps, rel=1e-3)
     summary = json.loads((tmp_path / "out.report.json").read_text())["summary"]
-    assert len(result.flicker) == 11 and summary["temporal"] == temporal
-    if temporal == "none":
-        assert (
-            summary["flicker"] == summary["flicker_per_frame_baseline"]
-            and summary["mean_deviation_from_per_frame"] == 0
-        )
-    else:  # blending in the temporal guess must lower the flicker of the per-frame output it departs from
-        assert summary["flicker"] < summary["flicker_per_frame_baseline"]
-        reduction = 1 - summary["flicker"] / summary["flicker_per_frame_baseline"]
-        assert summary["flicker_reduction"] == pytest.approx(reduction)
-        assert summary["mean_deviation_from_per_frame"] > 0
+    assert len(result.flicker) == len(result.warping_error) == 11 and summary["temporal"] == temporal
+    assert summary["frames_per_second_per_frame_baseline"] >= summary["frames_per_second"] > 0
+    for metric in ("warping_error", "flicker"):
+        out, base = summary[metric], summary[f"{metric}_per_frame_baseline"]
+        if temporal == "none":
+            assert out == base and summary["mean_deviation_from_per_frame"] == 0
+        else:  # blending in the temporal guess must lower the flicker of the per-frame output it departs from
+            assert out < base and summary[f"{metric}_reduction"] == pytest.approx(1 - out / base)
+            assert summary["mean_deviation_from_per_frame"] > 0
     assert (tmp_path / "out.report.png").stat().st_size > 0
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left
+
+
+def test_exported_predictor_matches_the_torch_predictor(recycle_run, exported):
+    import onnxruntime as ort
+
+    from i2i.export.openvino import compile_for_cpu, read_ir
+    from i2i.runtime.temporal import exported_metadata
+
+    net, _ = load_predictor(recycle_run, "B")
+    pair = np.random.default_rng(3).integers(0, 256, (2, 64, 96, 6), dtype=np.uint8)  # two (t−2, t−1) pairs
+    x = array_to_model_input(pair)
+    with torch.inference_mode():
+        want = net(x).double().numpy()
+    session = ort.InferenceSession(str(exported / "predictor_B.onnx"), providers=["CPUExecutionProvider"])
+    ir, metadata = read_ir(exported / "predictor_B.xml")
+    compiled = compile_for_cpu(ir, "fp32").compiled
+    for got in (session.run(None, {"image": x.numpy()})[0], compiled([x.numpy()])[0]):
+        assert got.shape == (2, 3, 64, 96) and np.abs(got - want).max() <= TOLERANCE[("float", "fp32")]
+    assert metadata["role"] == "temporal_predictor" and metadata["direction"] == "AtoB"
+    for generator in ("generator_AtoB.onnx", "generator_AtoB.xml"):
+        assert exported_metadata(exported / generator)[PREDICTOR_KEY] == "predictor_B"
+
+
+def test_video_through_exported_files_matches_the_run_directory(clip, recycle_run, exported, tmp_path):
+    from i2i.runtime.temporal import load_forecaster
+
+    frames = [frame for _, frame in zip(range(2), FrameSource(clip, 3))]
+    outputs, forecasts = {}, {}
+    for name, model, backend in (
+        ("run", recycle_run, "torch"),
+        ("onnx", exported / "generator_AtoB.onnx", "onnxruntime"),
+        ("xml", exported / "generator_AtoB.xml", "openvino"),
+    ):
+        forecasts[name] = load_forecaster(model, load(model, backend=backend))(*frames).astype(np.float32)
+        out = tmp_path / f"{name}.mp4"
+        arguments = [str(model), str(clip), str(out), "--temporal", "recycle", "--max-frames", "4", "--report"]
+        result = CliRunner().invoke(cli, ["video", *arguments, "--backend", backend])
+        assert result.exit_code == 0, result.output
+        outputs[name] = np.stack(read_all(out)[0]).astype(np.float32)
+        summary = json.loads((tmp_path / f"{name}.report.json").read_text())["summary"]
+        assert summary["mean_deviation_from_per_frame"] > 0.5  # the forecast was blended in
+    for name in ("onnx", "xml"):
+        # one forecast from the same history: equal up to rounding to grey levels
+        assert np.abs(forecasts[name] - forecasts["run"]).max() <= 1, name
+        # whole videos: the forecast feeds on earlier outputs, so a grey level of rounding in one
+        # frame moves the next forecasts a little (more with this 2-step predictor); mp4 encoding adds its own
+        difference = np.abs(outputs[name] - outputs["run"])
+        assert difference.mean() < 0.3 and np.percentile(difference, 99) <= 4, name
+
+
+def test_exported_generator_without_a_predictor(clip, recycle_run, exported, tiny_run, tmp_path):
+    export(ExportRequest(tiny_run, out_dir=tmp_path))  # a cycle_gan: no predictor to link
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    shutil.copy(exported / "generator_AtoB.onnx", lone)  # a recycle_gan generator copied without its predictor
+    for model, message in (
+        (tmp_path / "generator_AtoB.onnx", "generator_AtoB.onnx: links no temporal predictor"),
+        (lone / "generator_AtoB.onnx", "its temporal predictor predictor_B.onnx is missing beside it"),
+    ):
+        result = CliRunner().invoke(
+            cli, ["video", str(model), str(clip), str(tmp_path / "o.mp4"), "--temporal", "recycle"]
+        )
+        assert result.exit_code == 2 and message in result.output and len(result.output.strip().splitlines()) == 1
+        assert not (tmp_path / "o.mp4").exists()
 
 
 def test_blend_weighs_the_guess_by_agreement():
