@@ -6,11 +6,13 @@ temporally consistent (runtime/temporal.py), and measure its temporal consistenc
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import shutil
 import subprocess
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -139,6 +141,58 @@ class FrameSource:
             capture.release()
 
 
+class _TemporalStep:
+    """One translated frame through the temporal mode (timed), measured against the previous one
+    when reporting; the input's motion is estimated once per pair, for the mode and the metrics."""
+
+    def __init__(self, blender, result: VideoReport, report: bool):
+        self.blender, self.result, self.report = blender, result, report
+        self.previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # input, output, per-frame output
+
+    def __call__(self, frame: np.ndarray, styled: np.ndarray) -> np.ndarray:
+        previous, result = self.previous, self.result
+        motion = functools.cache(lambda: InputMotion.estimate(previous[0], frame))
+        started = time.perf_counter()
+        out = self.blender(frame, styled, motion) if self.blender else styled
+        result.seconds_temporal += time.perf_counter() - started
+        if self.report and previous is not None:
+            started = time.perf_counter()
+            for name, measure in (("warping_error", warping_error), ("flicker", flicker)):
+                getattr(result, name).append(measure(motion(), previous[1], out))
+                getattr(result, f"{name}_per_frame").append(measure(motion(), previous[2], styled))
+            result.deviation.append(float(np.abs(out.astype(np.float32) - styled).mean()))
+            result.seconds_measuring += time.perf_counter() - started
+        self.previous = (frame, out, styled)
+        return out
+
+
+class _Encoder:
+    """Encodes frames in order on one background thread, at most two batches behind the caller,
+    so that memory stays bounded whatever the video's length."""
+
+    def __init__(self, path: Path, fps: float, thread: ThreadPoolExecutor):
+        self.path, self.fps, self.thread = path, fps, thread
+        self.writer = None
+        self.pending: list[Future] = []
+        self.frames = 0
+
+    def write(self, frames: list[np.ndarray]) -> None:
+        if self.writer is None:
+            self.writer = _writer(self.path, self.fps, (frames[0].shape[1], frames[0].shape[0]))
+        earlier, self.pending = self.pending, [self.thread.submit(self._write, frame) for frame in frames]
+        for job in earlier:
+            job.result()  # surfaces an encoder error here, in the caller's thread
+        self.frames += len(frames)
+
+    def _write(self, frame: np.ndarray) -> None:
+        self.writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR if frame.shape[2] == 3 else cv2.COLOR_GRAY2BGR))
+
+    def close(self) -> None:
+        for job in self.pending:
+            job.result()
+        self.writer.release()
+
+
 def _writer(path: Path, fps: float, size: tuple[int, int]):
     fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG"))
     writer = cv2.VideoWriter(str(path), fourcc, fps, size)
@@ -199,47 +253,34 @@ def stylize_video(
     with (
         tempfile.TemporaryDirectory(dir=output.parent, prefix=temporary_prefix(output.name), suffix=".tmp") as tmp,
         tqdm(total=total, unit="frame", desc="video", dynamic_ncols=True) as progress,
+        ThreadPoolExecutor(1, "video-decode") as decoder,
+        ThreadPoolExecutor(1, "video-encode") as encoder,
     ):
         silent = Path(tmp) / f"video{output.suffix or '.mp4'}"
-        writer = None
-        previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        batch: list[np.ndarray] = []
+        encoded = _Encoder(silent, frames.fps, encoder)
+        step = _TemporalStep(blender, result, report)
+        stream, remaining = iter(frames), max_frames
 
-        def flush() -> None:
-            nonlocal writer, previous
-            for frame, styled in zip(batch, predictor(batch)):
-                motion = functools.cache(lambda last=previous, now=frame: InputMotion.estimate(last[0], now))
-                started_temporal = time.perf_counter()
-                out = blender(frame, styled, motion) if blender else styled
-                result.seconds_temporal += time.perf_counter() - started_temporal
-                if writer is None:
-                    writer = _writer(silent, frames.fps, (out.shape[1], out.shape[0]))
-                writer.write(
-                    cv2.cvtColor(out, cv2.COLOR_RGB2BGR) if out.shape[2] == 3 else cv2.cvtColor(out, cv2.COLOR_GRAY2BGR)
-                )
-                if report and previous is not None:
-                    started_measuring = time.perf_counter()
-                    for name, measure in (("warping_error", warping_error), ("flicker", flicker)):
-                        getattr(result, name).append(measure(motion(), previous[1], out))
-                        getattr(result, f"{name}_per_frame").append(measure(motion(), previous[2], styled))
-                    result.deviation.append(float(np.abs(out.astype(np.float32) - styled).mean()))
-                    result.seconds_measuring += time.perf_counter() - started_measuring
-                previous = (frame, out, styled)
-                result.frames += 1
-            progress.update(len(batch))
-            batch.clear()
+        def read_ahead() -> tuple[Future, int] | None:
+            """Decode the next batch on the decoder thread while the current one is translated."""
+            nonlocal remaining
+            count = batch_size if remaining is None else min(batch_size, remaining)
+            if remaining is not None:
+                remaining -= count
+            return (decoder.submit(lambda: list(itertools.islice(stream, count))), count) if count else None
 
-        for frame in frames:
-            if max_frames is not None and result.frames + len(batch) >= max_frames:
+        pending = read_ahead()
+        while pending is not None:
+            batch = pending[0].result()
+            pending = read_ahead() if len(batch) == pending[1] else None
+            if not batch:
                 break
-            batch.append(frame)
-            if len(batch) == batch_size:
-                flush()
-        if batch:
-            flush()
-        if writer is None:
+            encoded.write([step(frame, styled) for frame, styled in zip(batch, predictor(batch))])
+            progress.update(len(batch))
+        if not encoded.frames:
             raise DataError(f"{source}: no frame could be decoded (empty or corrupt video)")
-        writer.release()
+        encoded.close()
+        result.frames = encoded.frames
         if max_frames is None and frames.expected and result.frames < frames.expected and frames.frames is None:
             result.truncated_at = result.frames
         final = silent
