@@ -575,8 +575,8 @@ def video(
         device=device,
         max_pixels=pixel_limit(max_pixels),
     )
-    if result.truncated_at is not None:
-        click.echo(f"warning: {source} is truncated or corrupt: stopped at frame {result.truncated_at}", err=True)
+    if result.damage():
+        click.echo(f"warning: {source}: {result.damage()}", err=True)
     click.echo(f"{output}: {result.describe()}")
 
 

@@ -47,7 +47,9 @@ class VideoReport:
     frames: int = 0
     fps: float = 0.0
     seconds: float = 0.0
-    truncated_at: int | None = None
+    truncated_at: int | None = None  # a video file whose decoding stopped before its container's frame count
+    expected: int = 0  # frames the container or folder announces
+    skipped: list[str] = field(default_factory=list)  # frames left out, one reason each
     temporal: str = "none"
     seconds_temporal: float = 0.0  # spent in the temporal mode (forecast, flow, blend)
     seconds_measuring: float = 0.0  # spent measuring for --report, left out of the frame rates
@@ -80,8 +82,22 @@ class VideoReport:
             **figures,
             "mean_deviation_from_per_frame": mean(self.deviation),
             "truncated_at": self.truncated_at,
+            "skipped_frames": len(self.skipped),
+            "damage": self.damage(),
             "audio": self.audio,
         }
+
+    def damage(self) -> str | None:
+        """One line on what of the input could not be translated, or None."""
+        parts = []
+        if self.truncated_at is not None:
+            parts.append(
+                f"decoding stopped at frame {self.truncated_at} of the {self.expected} announced (truncated or "
+                "corrupt file); the frames before it were translated"
+            )
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} frame(s) skipped (first: {self.skipped[0]})")
+        return "; ".join(parts) or None
 
     def describe(self) -> str:
         """One line: frames, time and rate; with the measurements, both metrics against the per-frame baseline."""
@@ -99,17 +115,18 @@ class VideoReport:
 
 
 class FrameSource:
-    """Frames of a video file or a folder of images, streamed in order, as uint8 HWC."""
+    """Frames of a video file or a folder of images, streamed in order, as uint8 HWC, all of the
+    first frame's size. A frame that does not decode or has another size is skipped and noted in
+    `skipped`; a video file whose decoder stops early ends there (see `VideoReport.damage`)."""
 
     def __init__(self, path: Path, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS):
         self.path, self.channels, self.max_pixels = Path(path), channels, max_pixels
+        self.skipped: list[str] = []
         if self.path.is_dir():
             self.frames = list_images(self.path)
             if not self.frames:
                 raise DataError(f"{self.path}: no frames (images) in this folder")
-            first = read_image(self.frames[0], channels, max_pixels)
             self.fps, self.expected = 25.0, len(self.frames)
-            self.height, self.width = first.shape[:2]
             return
         if not self.path.is_file():
             raise DataError(f"{self.path}: no such video file or frame folder")
@@ -118,16 +135,30 @@ class FrameSource:
         # Variable frame rate videos report their average rate: the output plays at that rate.
         self.fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
         self.expected = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        self.width, self.height = (
-            int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
-            int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
-        )
         capture.release()
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        size = None
+        for index, frame in enumerate(self._decoded()):
+            if isinstance(frame, DataError):
+                self.skipped.append(f"frame {index}: {frame}")
+                continue
+            if size is None:
+                size = frame.shape[:2]
+            if frame.shape[:2] != size:
+                self.skipped.append(
+                    f"frame {index}: {frame.shape[1]}x{frame.shape[0]}, not the first frame's {size[1]}x{size[0]}"
+                )
+                continue
+            yield frame
+
+    def _decoded(self) -> Iterator[np.ndarray | DataError]:
         if self.frames is not None:
             for path in self.frames:
-                yield read_image(path, self.channels, self.max_pixels)
+                try:
+                    yield read_image(path, self.channels, self.max_pixels)
+                except DataError as error:
+                    yield error
             return
         capture = open_video(self.path, self.max_pixels)
         try:
@@ -247,7 +278,7 @@ def stylize_video(
         blender = FlowBlender(alpha, sigma, cut)
     else:
         blender = None
-    result = VideoReport(fps=frames.fps, temporal=temporal)
+    result = VideoReport(fps=frames.fps, temporal=temporal, expected=frames.expected, skipped=frames.skipped)
     started = time.perf_counter()
     total = min(frames.expected or max_frames or 0, max_frames or frames.expected) or None
     with (
@@ -269,20 +300,23 @@ def stylize_video(
                 remaining -= count
             return (decoder.submit(lambda: list(itertools.islice(stream, count))), count) if count else None
 
-        pending = read_ahead()
+        pending, exhausted = read_ahead(), False
         while pending is not None:
             batch = pending[0].result()
-            pending = read_ahead() if len(batch) == pending[1] else None
+            exhausted = len(batch) < pending[1]
+            pending = None if exhausted else read_ahead()
             if not batch:
                 break
             encoded.write([step(frame, styled) for frame, styled in zip(batch, predictor(batch))])
             progress.update(len(batch))
         if not encoded.frames:
-            raise DataError(f"{source}: no frame could be decoded (empty or corrupt video)")
+            reason = f"; {frames.skipped[0]}" if frames.skipped else ""
+            raise DataError(f"{source}: no frame could be decoded (empty or corrupt video{reason})")
         encoded.close()
         result.frames = encoded.frames
-        if max_frames is None and frames.expected and result.frames < frames.expected and frames.frames is None:
-            result.truncated_at = result.frames
+        decoded = result.frames + len(frames.skipped)
+        if exhausted and frames.frames is None and decoded < frames.expected:
+            result.truncated_at = decoded
         final = silent
         if shutil.which("ffmpeg") and frames.frames is None:
             muxed = Path(tmp) / f"muxed{silent.suffix}"

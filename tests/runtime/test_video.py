@@ -14,6 +14,7 @@ from i2i.errors import DataError
 from i2i.export.exporter import ExportRequest, export
 from i2i.export.onnx import PREDICTOR_KEY, TOLERANCE
 from i2i.image import array_to_model_input
+from i2i.io import list_images
 from i2i.rundir import load_predictor
 from i2i.runtime import load
 from i2i.runtime.flicker import InputMotion, flicker, warping_error
@@ -22,6 +23,7 @@ from i2i.runtime.video import FrameSource, stylize_video
 from i2i.training.trainer import train
 
 from ..conftest import SHARED_DATA, tiny_config
+from ..robustness.conftest import assert_user_error
 
 VIDEO = SHARED_DATA / "video"
 
@@ -192,7 +194,7 @@ def test_exported_generator_without_a_predictor(clip, recycle_run, exported, tin
         result = CliRunner().invoke(
             cli, ["video", str(model), str(clip), str(tmp_path / "o.mp4"), "--temporal", "recycle"]
         )
-        assert result.exit_code == 2 and message in result.output and len(result.output.strip().splitlines()) == 1
+        assert_user_error(result, message)
         assert not (tmp_path / "o.mp4").exists()
 
 
@@ -206,28 +208,79 @@ def test_blend_weighs_the_guess_by_agreement():
     assert far.tolist() == [[[200, 200, 200]]]  # d = 200 = 5σ: weight 0.9·e⁻²⁵, the guess is ignored
 
 
-@pytest.mark.slow
-def test_truncated_and_broken_videos(clip, tiny_run, tmp_path):
-    runner = CliRunner()
-    # cup.mp4 keeps its index at the start: cut in half, its first frames still decode.
+def test_truncated_video_translates_what_decodes(tiny_run, tmp_path):
+    # cup.mp4 keeps its index at the start: cut to a quarter of its bytes, its first frames still decode.
     data = (VIDEO / "cup.mp4").read_bytes()
-    (tmp_path / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    (tmp_path / "truncated.mp4").write_bytes(data[: len(data) // 4])
     # tiny_run is grayscale: frames are converted on the way in, written back as 3-channel video.
-    result = runner.invoke(cli, ["video", str(tiny_run), str(tmp_path / "truncated.mp4"), str(tmp_path / "t.mp4")])
+    out = tmp_path / "t.mp4"
+    result = CliRunner().invoke(cli, ["video", str(tiny_run), str(tmp_path / "truncated.mp4"), str(out), "--report"])
     assert result.exit_code == 0, result.output
-    frames, _ = read_all(tmp_path / "t.mp4")
-    assert 0 < len(frames) < 217 and f"stopped at frame {len(frames)}" in result.output
-    # carphone's index is at the end: cut in half, nothing opens — a one-line error.
-    data = clip.read_bytes()
-    (tmp_path / "headless.mp4").write_bytes(data[: len(data) // 2])
-    result = runner.invoke(cli, ["video", str(tiny_run), str(tmp_path / "headless.mp4"), str(tmp_path / "h.mp4")])
-    assert result.exit_code == 2 and "headless.mp4: not a video OpenCV can read" in result.output
-    (tmp_path / "empty.mp4").write_bytes(b"")
-    result = runner.invoke(cli, ["video", str(tiny_run), str(tmp_path / "empty.mp4"), str(tmp_path / "e.mp4")])
-    assert result.exit_code == 2 and "empty.mp4" in result.output
-    assert not (tmp_path / "e.mp4").exists()
-    result = runner.invoke(cli, ["video", str(tiny_run), str(clip), str(tmp_path / "r.mp4"), "--temporal", "recycle"])
-    assert result.exit_code == 2 and "recycle_gan" in result.output
+    frames, _ = read_all(out)
+    assert 0 < len(frames) < 217
+    line = (
+        f"truncated.mp4: decoding stopped at frame {len(frames)} of the 217 announced (truncated or corrupt file); "
+        "the frames before it were translated"
+    )
+    assert [text for text in result.output.splitlines() if text.startswith("warning")] == [
+        f"warning: {tmp_path / line}"
+    ]
+    summary = json.loads((tmp_path / "t.report.json").read_text())["summary"]
+    assert summary["truncated_at"] == summary["frames"] == len(frames) and summary["damage"].startswith(
+        "decoding stopped"
+    )
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("empty.mp4", b"", "not a video OpenCV can read"),
+        ("notes.mp4", b"these are my notes, not a video\n" * 20, "not a video OpenCV can read"),
+        ("headless.mp4", "carphone_pristine.mp4:half", "not a video OpenCV can read"),  # its index is at the end
+        ("codec.avi", "unknown codec", "not a video OpenCV can read"),
+        ("noframes.mp4", "cup.mp4:16000", "no frame could be decoded"),  # index intact, no frame data
+    ],
+)
+def test_videos_without_a_decodable_frame(tiny_run, tmp_path, name, content, message):
+    if content == "unknown codec":  # an MJPG AVI whose codec tag names no codec
+        writer = cv2.VideoWriter(str(tmp_path / "m.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
+        for value in range(3):
+            writer.write(np.full((48, 64, 3), 60 * value, np.uint8))
+        writer.release()
+        content = (tmp_path / "m.avi").read_bytes().replace(b"MJPG", b"QQQQ")
+    elif isinstance(content, str):
+        clip, size = content.split(":")
+        data = (VIDEO / clip).read_bytes()
+        content = data[: len(data) // 2 if size == "half" else int(size)]
+    (tmp_path / name).write_bytes(content)
+    out = tmp_path / "out" / "o.mp4"
+    assert_user_error(CliRunner().invoke(cli, ["video", str(tiny_run), str(tmp_path / name), str(out)]), name, message)
+    assert not out.exists() and list(tmp_path.glob("out/*")) == []  # no output, no temporary left
+
+
+def test_frame_folder_with_other_sizes_and_a_broken_frame(tiny_run, digits, tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index, path in enumerate(list_images(digits / "testA")[:8]):
+        shutil.copy(path, folder / f"f{index:02}.png")
+    image = cv2.imread(str(folder / "f03.png"))
+    cv2.imwrite(str(folder / "f03.png"), cv2.resize(image, (40, 30)))  # the size changes mid-stream...
+    cv2.imwrite(str(folder / "f06.png"), cv2.resize(image, (40, 30)))
+    (folder / "f05.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")  # ...and one frame does not decode
+    out = tmp_path / "out.avi"
+    result = CliRunner().invoke(cli, ["video", str(tiny_run), str(folder), str(out), "--report"])
+    assert result.exit_code == 0, result.output
+    frames, _ = read_all(out)
+    assert len(frames) == 5 and frames[0].shape[:2] == (28, 28)
+    warnings = [text for text in result.output.splitlines() if text.startswith("warning")]
+    assert warnings == [f"warning: {folder}: 3 frame(s) skipped (first: frame 3: 40x30, not the first frame's 28x28)"]
+    report = json.loads((tmp_path / "out.report.json").read_text())
+    assert report["summary"]["skipped_frames"] == 3 and report["summary"]["frames"] == 5
+    assert [reason.split(":")[0] for reason in report["skipped"]] == ["frame 3", "frame 5", "frame 6"]
+    assert "f05.png" in report["skipped"][1]
+    for path in folder.iterdir():  # nothing decodable at all: exit 2, one line naming the folder
+        path.write_bytes(b"not an image")
+    assert_user_error(CliRunner().invoke(cli, ["video", str(tiny_run), str(folder), str(out)]), str(folder), "no frame")
 
 
 def test_frame_folder_input(tiny_run, digits, tmp_path):
