@@ -291,3 +291,33 @@ def test_frame_folder_input(tiny_run, digits, tmp_path):
     (tmp_path / "nothing").mkdir()
     with pytest.raises(DataError, match="no frames"):
         FrameSource(tmp_path / "nothing", 3)
+
+
+def test_tensorrt_export_links_a_predictor_engine(recycle_run, tmp_path, monkeypatch):
+    """TensorRT cannot be installed here: its engine builder is replaced by one that records what
+    it was asked to build; the predictor's ONNX, the profile, the sidecar and the link are real."""
+    from dataclasses import asdict
+
+    from i2i.export import exporter, tensorrt
+    from i2i.export.formats import FORMATS
+    from i2i.runtime.temporal import linked_predictor
+
+    built = {}
+
+    def build_engine(onnx_path, engine_path, shapes, precision, fused, timing_cache):
+        built.update(onnx=onnx_path, shapes=shapes, precision=precision)
+        engine_path.write_bytes(b"engine")
+
+    monkeypatch.setattr(tensorrt, "build_engine", build_engine)
+    request = exporter.ExportRequest(recycle_run, format="tensorrt", precision="fp16", out_dir=tmp_path)
+    assert exporter.predictor_stem(request, FORMATS["tensorrt"]) == "predictor_B_fp16"
+    profile = tensorrt.parse_shapes("1x36x40,2x64x96,4x100x132", 3, 4)
+    lines = []
+    exporter._verified_predictor(request, FORMATS["tensorrt"], tmp_path / "predictor_B_fp16", profile, lines)()
+    assert built["onnx"] == tmp_path / "predictor_B_fp16.onnx" and built["precision"] == "fp16"
+    assert built["shapes"] == ((1, 6, 64, 64), (1, 6, 64, 96), (1, 6, 128, 160))  # pairs, up to multiples of 32
+    assert lines[-1] == f"{tmp_path / 'predictor_B_fp16.engine'}: temporal predictor"
+    metadata = {PREDICTOR_KEY: "predictor_B_fp16", "train_config": "{}", "direction": "AtoB"}
+    sidecar = tensorrt.EngineSidecar("fp16", *profile, 0, "10.0", "GPU", "90", 1.0, metadata)
+    (tmp_path / "generator_AtoB.json").write_text(json.dumps(asdict(sidecar)))
+    assert linked_predictor(tmp_path / "generator_AtoB.engine") == tmp_path / "predictor_B_fp16.engine"
