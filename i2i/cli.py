@@ -512,7 +512,8 @@ def _generate_on_ray(
     default="none",
     show_default=True,
     help="none = per frame; recycle = blend in the RecycleGAN predictor's forecast (MODEL: a recycle_gan "
-    "run or its exported generator); flow = optical-flow-guided blending baseline.",
+    "run or its exported generator); flow = optical-flow-guided blending baseline; hybrid = both, each "
+    "weighted per pixel by how far it can be trusted.",
 )
 @click.option(
     "--report",

@@ -65,6 +65,13 @@ class InputMotion:
         return (self.backward + arrived), (self.backward**2).sum(2) + (arrived**2).sum(2)
 
     @cached_property
+    def consistency(self) -> np.ndarray:
+        """Ruder et al.'s forward–backward test as a weight in (0, 1]: exp(−|w + ŵ|² / (0.01(|w|² +
+        |ŵ|²) + 0.5)), 1/e at the threshold `reliable` uses."""
+        round_trip, lengths = self._round_trip
+        return np.exp(-(round_trip**2).sum(2) / (0.01 * lengths + 0.5))
+
+    @cached_property
     def visible(self) -> np.ndarray:
         """i2i's earlier mask (of `flicker`): round trip under 1 px + 5 % of the two flows' lengths."""
         round_trip = np.linalg.norm(self._round_trip[0], axis=2)
@@ -76,8 +83,7 @@ class InputMotion:
         """Ruder et al.'s mask (of `warping_error`): |w + ŵ|² < 0.01(|w|² + |ŵ|²) + 0.5 (w the
         backward flow, ŵ the forward flow at its arrival point), |∇u|² + |∇v|² ≤ 0.01|w|² +
         0.002 (no motion boundary), and the arrival point inside the frame (within half a pixel)."""
-        round_trip, lengths = self._round_trip
-        consistent = (round_trip**2).sum(2) < 0.01 * lengths + 0.5
+        consistent = self.consistency > np.exp(-1.0)
         u_y, u_x = np.gradient(self.backward[..., 0])
         v_y, v_x = np.gradient(self.backward[..., 1])
         boundary = u_x**2 + u_y**2 + v_x**2 + v_y**2 > 0.01 * (self.backward**2).sum(2) + 0.002

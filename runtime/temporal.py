@@ -9,6 +9,10 @@
   the predictor file its metadata links to, run by the same backend.
 - `flow`: a cheap baseline — the previous output warped along the input's optical flow,
   blended the same way where the flow is consistent.
+- `hybrid`: both guesses at once. Per pixel, the flow-warped previous output counts by the
+  flow's forward–backward consistency and the predictor's forecast by how well the predictor
+  forecast the previous frame there (its residual, carried along the flow); their weighted
+  mean is blended into y_t like the others, by agreement, where either guess is trusted.
 """
 
 from __future__ import annotations
@@ -27,10 +31,36 @@ from i2i.runners import TorchRunner
 from .flicker import InputMotion
 from .predictor import FILE_BACKENDS, Predictor, Runner, load_file
 
-TEMPORAL_MODES = ("none", "recycle", "flow")
+TEMPORAL_MODES = ("none", "recycle", "flow", "hybrid")
 # (alpha, sigma) of the blending modes. recycle: chosen on carphone_pristine.mp4 and checked on
 # cup.mp4 (benchmarks/RESULTS.md); flow: the baseline's own, which already halves the flicker.
-TEMPORAL_DEFAULTS = {"recycle": (0.9, 40.0), "flow": (0.7, 24.0)}
+TEMPORAL_DEFAULTS = {"recycle": (0.9, 40.0), "flow": (0.7, 24.0), "hybrid": (0.9, 30.0)}
+RESIDUAL_SIGMA = 20.0  # hybrid: the predictor's miss (grey levels) at which its forecast's weight falls to 1/e
+
+
+def make_blender(
+    temporal: str,
+    model: Path | None,
+    predictor: Predictor,
+    alpha: float | None = None,
+    sigma: float | None = None,
+    cut: float = 40.0,
+    device: str = "cpu",
+):
+    """The blender of mode `temporal` (None for `none`), alpha/sigma defaulting to TEMPORAL_DEFAULTS:
+    called as blender(frame, per-frame output, motion) → output, in frame order."""
+    if temporal not in TEMPORAL_MODES:
+        raise ConfigError(f"--temporal {temporal}: choose one of {', '.join(TEMPORAL_MODES)}")
+    if temporal == "none":
+        return None
+    default_alpha, default_sigma = TEMPORAL_DEFAULTS[temporal]
+    alpha, sigma = default_alpha if alpha is None else alpha, default_sigma if sigma is None else sigma
+    if temporal == "flow":
+        return FlowBlender(alpha, sigma, cut)
+    if model is None:
+        raise ConfigError(f"--temporal {temporal} needs MODEL: a recycle_gan run directory or its exported generator")
+    blender = RecycleBlender if temporal == "recycle" else HybridBlender
+    return blender(load_forecaster(model, predictor, device), alpha, sigma, cut)
 
 
 class Forecaster:
@@ -133,8 +163,39 @@ class FlowBlender:
         return out
 
 
+class HybridBlender:
+    def __init__(self, forecast: Forecaster, alpha: float, sigma: float, cut: float):
+        self.forecast, self.alpha, self.sigma, self.cut = forecast, alpha, sigma, cut
+        self.history: list[np.ndarray] = []  # the last two outputs
+        self.residual: np.ndarray | None = None  # |forecast − per-frame output| at the previous frame
+        self.previous_input: np.ndarray | None = None
+
+    def __call__(self, frame: np.ndarray, styled: np.ndarray, motion: Callable[[], InputMotion]) -> np.ndarray:
+        frame_values = frame.astype(np.float32)
+        if self.previous_input is not None and np.abs(frame_values - self.previous_input).mean() > self.cut:
+            self.history, self.residual = [], None
+        self.previous_input = frame_values
+        out, forecast = styled, None
+        if self.history:
+            moved = motion()
+            guesses, trust = [moved.warp(self.history[-1].astype(np.float32))], [moved.consistency]
+            if len(self.history) == 2:
+                forecast = self.forecast(*self.history).astype(np.float32)
+                missed = moved.warp(self.residual) if self.residual is not None else np.full(trust[0].shape, 1e9)
+                guesses.append(forecast)
+                trust.append(np.exp(-((missed / RESIDUAL_SIGMA) ** 2)))
+            total = np.maximum(sum(trust), 1e-6)
+            guess = sum(t[:, :, None] * g for t, g in zip(trust, guesses)) / total[:, :, None]
+            out = blend(guess, styled, np.maximum.reduce(trust), self.alpha, self.sigma)
+        if forecast is not None:
+            self.residual = np.abs(forecast - styled).mean(axis=2)
+        self.history = (self.history + [out])[-2:]
+        return out
+
+
 def blend(guess: np.ndarray, styled: np.ndarray, usable: np.ndarray, alpha: float, sigma: float) -> np.ndarray:
-    """α·exp(−(d/σ)²)-weighted mix of `guess` into `styled` (d in grey levels), only where `usable`."""
+    """α·exp(−(d/σ)²)-weighted mix of `guess` into `styled` (d in grey levels), only where `usable`
+    (a mask, or a trust in 0..1 that scales the weight)."""
     distance = np.abs(guess.astype(np.float32) - styled.astype(np.float32)).mean(axis=2, keepdims=True)
     weight = alpha * np.exp(-((distance / sigma) ** 2)) * usable[:, :, None]
     return np.clip(np.round(weight * guess + (1 - weight) * styled), 0, 255).astype(np.uint8)

@@ -37,7 +37,7 @@ from i2i.io import (
 
 from .flicker import InputMotion, flicker, warping_error
 from .predictor import Predictor
-from .temporal import TEMPORAL_DEFAULTS, TEMPORAL_MODES, FlowBlender, RecycleBlender, load_forecaster
+from .temporal import TEMPORAL_MODES, make_blender
 
 __all__ = ["TEMPORAL_MODES", "FrameSource", "VideoReport", "stylize_video"]
 
@@ -172,17 +172,18 @@ class FrameSource:
             capture.release()
 
 
-class _TemporalStep:
+class TemporalStep:
     """One translated frame through the temporal mode (timed), measured against the previous one
-    when reporting; the input's motion is estimated once per pair, for the mode and the metrics."""
+    when reporting; the input's motion is estimated once per pair (by `estimate`), for the mode
+    and the metrics."""
 
-    def __init__(self, blender, result: VideoReport, report: bool):
-        self.blender, self.result, self.report = blender, result, report
+    def __init__(self, blender, result: VideoReport, report: bool, estimate=InputMotion.estimate):
+        self.blender, self.result, self.report, self.estimate = blender, result, report, estimate
         self.previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # input, output, per-frame output
 
     def __call__(self, frame: np.ndarray, styled: np.ndarray) -> np.ndarray:
         previous, result = self.previous, self.result
-        motion = functools.cache(lambda: InputMotion.estimate(previous[0], frame))
+        motion = functools.cache(lambda: self.estimate(previous[0], frame))
         started = time.perf_counter()
         out = self.blender(frame, styled, motion) if self.blender else styled
         result.seconds_temporal += time.perf_counter() - started
@@ -250,15 +251,11 @@ def stylize_video(
     """Write the stylized video to `output` (atomically; audio copied when ffmpeg is present).
     alpha/sigma default to the mode's TEMPORAL_DEFAULTS. The written file is decoded again and
     must hold every frame, or nothing is left under `output` and WriteError says why."""
-    if temporal not in TEMPORAL_MODES:
-        raise ConfigError(f"--temporal {temporal}: choose one of {', '.join(TEMPORAL_MODES)}")
     if max_frames is not None and max_frames < 1:
         raise ConfigError(f"--max-frames {max_frames}: must be at least 1 (or left out for the whole video)")
     if batch_size < 1:
         raise ConfigError(f"--batch-size {batch_size}: must be at least 1")
-    if temporal in TEMPORAL_DEFAULTS:
-        default_alpha, default_sigma = TEMPORAL_DEFAULTS[temporal]
-        alpha, sigma = default_alpha if alpha is None else alpha, default_sigma if sigma is None else sigma
+    blender = make_blender(temporal, model, predictor, alpha, sigma, cut, device)
     frames = FrameSource(source, predictor.input_channels, max_pixels)
     output = Path(output)
     if output.is_dir():
@@ -270,14 +267,6 @@ def stylize_video(
     with reporting_write_errors(output.parent):
         output.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(output.parent)
-    if temporal == "recycle":
-        if model is None:
-            raise ConfigError("--temporal recycle needs MODEL: a recycle_gan run directory or its exported generator")
-        blender = RecycleBlender(load_forecaster(model, predictor, device), alpha, sigma, cut)
-    elif temporal == "flow":
-        blender = FlowBlender(alpha, sigma, cut)
-    else:
-        blender = None
     result = VideoReport(fps=frames.fps, temporal=temporal, expected=frames.expected, skipped=frames.skipped)
     started = time.perf_counter()
     total = min(frames.expected or max_frames or 0, max_frames or frames.expected) or None
@@ -289,7 +278,7 @@ def stylize_video(
     ):
         silent = Path(tmp) / f"video{output.suffix or '.mp4'}"
         encoded = _Encoder(silent, frames.fps, encoder)
-        step = _TemporalStep(blender, result, report)
+        step = TemporalStep(blender, result, report)
         stream, remaining = iter(frames), max_frames
 
         def read_ahead() -> tuple[Future, int] | None:

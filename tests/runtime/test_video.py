@@ -113,7 +113,7 @@ def test_warping_error_recovers_a_known_shift():
     assert warping_error(motion, previous, brighter) == pytest.approx((20 / 255) ** 2, rel=0.01)
 
 
-@pytest.mark.parametrize("temporal", ["none", "flow", "recycle"])
+@pytest.mark.parametrize("temporal", ["none", "flow", "recycle", "hybrid"])
 def test_stylize_keeps_size_rate_and_length(clip, recycle_run, tmp_path, temporal):
     predictor = load(recycle_run)
     result = stylize_video(predictor, clip, tmp_path / "out.mp4", temporal, recycle_run, report=True, max_frames=12)
@@ -196,6 +196,35 @@ def test_exported_generator_without_a_predictor(clip, recycle_run, exported, tin
         )
         assert_user_error(result, message)
         assert not (tmp_path / "o.mp4").exists()
+
+
+def test_hybrid_trusts_the_flow_where_it_is_consistent_and_the_forecast_by_its_residual():
+    from i2i.runtime.temporal import HybridBlender
+
+    scene = textured(seed=2)
+    frame = scene[4:, 4:]
+    styled = [np.clip(frame.astype(int) + shift, 0, 255).astype(np.uint8) for shift in (0, 10, 0, 0)]
+    forecasts = []
+
+    def forecast(earlier, previous):  # a stand-in predictor: always 30 grey levels above the last output
+        forecasts.append(np.clip(previous.astype(int) + 30, 0, 255).astype(np.uint8))
+        return forecasts[-1]
+
+    hybrid = HybridBlender(forecast, alpha=0.9, sigma=30.0, cut=40.0)
+    still = np.zeros((*frame.shape[:2], 2), np.float32)
+    motion = InputMotion(still, still)  # a static scene: zero flow, consistent everywhere
+    outputs = [hybrid(frame, styled[0], lambda: motion)]
+    # frame 1: one output so far, so the flow-warped previous output is the only guess, fully trusted
+    outputs.append(hybrid(frame, styled[1], lambda: motion))
+    assert np.abs(outputs[1].astype(int) - blend(outputs[0], styled[1], np.ones(frame.shape[:2]), 0.9, 30.0)).max() <= 1
+    # frame 2: the first forecast has no residual yet, so it gets no weight
+    outputs.append(hybrid(frame, styled[2], lambda: motion))
+    assert np.abs(outputs[2].astype(int) - blend(outputs[1], styled[2], np.ones(frame.shape[:2]), 0.9, 30.0)).max() <= 1
+    # frame 3: the forecast missed frame 2's per-frame output by ~30 levels (trust e^-(30/20)^2 = 0.105)
+    outputs.append(hybrid(frame, styled[3], lambda: motion))
+    trust = np.exp(-((np.abs(forecasts[0].astype(float) - styled[2]).mean(2) / 20) ** 2))
+    guess = (outputs[2].astype(float) + trust[:, :, None] * forecasts[1]) / (1 + trust[:, :, None])
+    assert np.abs(outputs[3].astype(int) - blend(guess, styled[3], np.ones(frame.shape[:2]), 0.9, 30.0)).max() <= 1
 
 
 def test_blend_weighs_the_guess_by_agreement():
