@@ -532,13 +532,15 @@ def _generate_on_ray(
     help="Refuse a video whose frames have more pixels than this.  [default: 50000000]",
 )
 @click.option(
-    "--alpha", type=float, help="recycle/flow: largest weight of the temporal guess.  [default: recycle 0.9, flow 0.7]"
+    "--alpha",
+    type=float,
+    help="recycle/flow/hybrid: largest weight of the temporal guess.  [default: recycle 0.9, flow 0.7, hybrid 0.7]",
 )
 @click.option(
     "--sigma",
     type=float,
-    help="recycle/flow: disagreement (grey levels) at which the guess's weight falls "
-    "to 1/e of alpha.  [default: recycle 40, flow 24]",
+    help="recycle/flow/hybrid: disagreement (grey levels) at which the guess's weight falls "
+    "to 1/e of alpha.  [default: recycle 40, flow 24, hybrid 15]",
 )
 def video(
     run_dir,

@@ -34,8 +34,9 @@ from .predictor import FILE_BACKENDS, Predictor, Runner, load_file
 TEMPORAL_MODES = ("none", "recycle", "flow", "hybrid")
 # (alpha, sigma) of the blending modes. recycle: chosen on carphone_pristine.mp4 and checked on
 # cup.mp4 (benchmarks/RESULTS.md); flow: the baseline's own, which already halves the flicker.
-TEMPORAL_DEFAULTS = {"recycle": (0.9, 40.0), "flow": (0.7, 24.0), "hybrid": (0.9, 30.0)}
-RESIDUAL_SIGMA = 20.0  # hybrid: the predictor's miss (grey levels) at which its forecast's weight falls to 1/e
+# hybrid: chosen on cup.mp4 by benchmarks/temporal_modes.py (lowest warping error at no more deviation than flow).
+TEMPORAL_DEFAULTS = {"recycle": (0.9, 40.0), "flow": (0.7, 24.0), "hybrid": (0.7, 15.0)}
+RESIDUAL_SIGMA = 5.0  # hybrid: the predictor's miss (grey levels) at which its forecast's weight falls to 1/e
 
 
 def make_blender(
@@ -166,6 +167,7 @@ class FlowBlender:
 class HybridBlender:
     def __init__(self, forecast: Forecaster, alpha: float, sigma: float, cut: float):
         self.forecast, self.alpha, self.sigma, self.cut = forecast, alpha, sigma, cut
+        self.residual_sigma = RESIDUAL_SIGMA
         self.history: list[np.ndarray] = []  # the last two outputs
         self.residual: np.ndarray | None = None  # |forecast − per-frame output| at the previous frame
         self.previous_input: np.ndarray | None = None
@@ -183,7 +185,7 @@ class HybridBlender:
                 forecast = self.forecast(*self.history).astype(np.float32)
                 missed = moved.warp(self.residual) if self.residual is not None else np.full(trust[0].shape, 1e9)
                 guesses.append(forecast)
-                trust.append(np.exp(-((missed / RESIDUAL_SIGMA) ** 2)))
+                trust.append(np.exp(-((missed / self.residual_sigma) ** 2)))
             total = np.maximum(sum(trust), 1e-6)
             guess = sum(t[:, :, None] * g for t, g in zip(trust, guesses)) / total[:, :, None]
             out = blend(guess, styled, np.maximum.reduce(trust), self.alpha, self.sigma)

@@ -211,6 +211,7 @@ def test_hybrid_trusts_the_flow_where_it_is_consistent_and_the_forecast_by_its_r
         return forecasts[-1]
 
     hybrid = HybridBlender(forecast, alpha=0.9, sigma=30.0, cut=40.0)
+    hybrid.residual_sigma = 20.0
     still = np.zeros((*frame.shape[:2], 2), np.float32)
     motion = InputMotion(still, still)  # a static scene: zero flow, consistent everywhere
     outputs = [hybrid(frame, styled[0], lambda: motion)]
