@@ -155,6 +155,7 @@ def test_exported_predictor_matches_the_torch_predictor(recycle_run, exported):
         assert exported_metadata(exported / generator)[PREDICTOR_KEY] == "predictor_B"
 
 
+@pytest.mark.slow
 def test_video_through_exported_files_matches_the_run_directory(clip, recycle_run, exported, tmp_path):
     from i2i.runtime.temporal import load_forecaster
 
@@ -238,6 +239,7 @@ def test_blend_weighs_the_guess_by_agreement():
     assert far.tolist() == [[[200, 200, 200]]]  # d = 200 = 5σ: weight 0.9·e⁻²⁵, the guess is ignored
 
 
+@pytest.mark.slow
 def test_truncated_video_translates_what_decodes(tiny_run, tmp_path):
     # cup.mp4 keeps its index at the start: cut to a quarter of its bytes, its first frames still decode.
     data = (VIDEO / "cup.mp4").read_bytes()
