@@ -22,12 +22,19 @@ from i2i.config import load_config
 from i2i.errors import UserError
 from i2i.io import atomic_write_bytes
 from i2i.nets import size_multiple
-from i2i.rundir import generator_channels
+from i2i.rundir import generator_channels, predicted_domain, predictor_multiple
 from i2i.runners import OnnxRuntimeRunner, TorchRunner
 
 from .calibration import HOLDOUT_COUNT, ImageSet, calibration_set, holdout_sets, square
 from .formats import CALIBRATED, FORMATS, REDUCED, ExportFormat, check_request
-from .onnx import ExportReport, verified_onnx
+from .onnx import (
+    PREDICTOR_KEY,
+    TOLERANCE,
+    ExportReport,
+    predictor_verification_inputs,
+    verified_onnx,
+    verified_predictor_onnx,
+)
 from .quality import DEFAULT_MAX_FD_CHANGE, QualityGate, QualityReport, Translate, conv_sensitivity, most_sensitive
 
 DEFAULT_SHAPES = "1x256x256,1x512x512,4x1024x1024"
@@ -80,6 +87,7 @@ def export(request: ExportRequest) -> ExportResult:
     started = time.perf_counter()
     fmt = check_request(request.format, request.precision, request.io_kind)
     config = load_config(request.run_dir)
+    profile = None
     if fmt.name == "tensorrt":
         from .tensorrt import parse_shapes
 
@@ -104,15 +112,20 @@ def export(request: ExportRequest) -> ExportResult:
     result = ExportResult(path, parity)
     result.lines = [f"  parity {r.what:>16} {r.shape!s:>18}  max error {r.max_error:.2e}" for r in parity.parity]
     result.lines.append(f"ONNX graph checked: max error {parity.max_error:.2e} (tolerance {parity.tolerance:g})")
+    write_predictor = lambda: None  # noqa: E731
+    if config.model == "recycle_gan":
+        stem = predictor_stem(request, fmt)
+        write_predictor = _verified_predictor(request, fmt, path.parent / stem, profile, result.lines)
+        model.metadata_props.add(key=PREDICTOR_KEY, value=stem)
     gate = None
     if gate_sets is not None:
         gate = QualityGate(
             TorchRunner(net, torch.device("cpu"), torch.float32, False), *gate_sets, request.max_fd_change
         )
     if fmt.name == "openvino":
-        result.quality = _export_openvino(request, model, net, calibration, gate, path)
+        result.quality = _export_openvino(request, model, net, calibration, gate, path, write_predictor)
     else:
-        result.quality = _export_onnx(request, model, net, calibration, gate, path)
+        result.quality = _export_onnx(request, model, net, calibration, gate, path, write_predictor)
     if result.quality is not None:
         result.lines.append(f"quality gate passed, {result.quality.summary()}; {quality_path(path).name}")
     size = sum(p.stat().st_size for p in (path, path.with_suffix(".bin")) if p.is_file())
@@ -122,6 +135,60 @@ def export(request: ExportRequest) -> ExportResult:
     return result
 
 
+def predictor_stem(request: ExportRequest, fmt: ExportFormat) -> str:
+    """predictor_B (fp32) for an A→B generator; TensorRT engines carry their precision."""
+    precision = request.precision if fmt.name == "tensorrt" else "fp32"
+    return f"predictor_{predicted_domain(request.direction)}" + ("" if precision == "fp32" else f"_{precision}")
+
+
+def _verified_predictor(
+    request: ExportRequest, fmt: ExportFormat, stem_path: Path, profile, lines: list[str]
+) -> Callable[[], None]:
+    """Build and parity-check the recycle_gan predictor of the generator's output domain in `fmt`
+    (fp32; a TensorRT engine at the request's precision); returns the function that writes it,
+    called once the generator has passed its own checks and before the generator is written, so
+    a generator never links to a missing file and a refused export writes nothing."""
+    model, parity, net = verified_predictor_onnx(request.run_dir, request.direction, request.opset)
+    config = load_config(request.run_dir)
+    worst = max(r.max_error for r in parity)
+    lines.append(f"temporal predictor checked: max error {worst:.2e} (tolerance {TOLERANCE[('float', 'fp32')]:g})")
+    if fmt.name == "openvino":
+        from .openvino import from_onnx, write_ir
+
+        ir = from_onnx(model)
+        _check_openvino_parity(ir, net, request, predictor_verification_inputs(config, request.direction))
+
+        def write() -> None:
+            path = write_ir(ir, stem_path.with_suffix(".xml"), {p.key: p.value for p in model.metadata_props})
+            lines.append(f"{path}: temporal predictor")
+
+        return write
+
+    def write() -> None:
+        path = stem_path.with_suffix(".onnx")
+        atomic_write_bytes(path, model.SerializeToString())
+        lines.append(f"{path}: temporal predictor")
+        if fmt.name == "tensorrt":
+            from .tensorrt import build_engine
+
+            channels, multiple = 2 * generator_channels(config, request.direction)[1], predictor_multiple(config)
+            # one frame pair at a time, the generator's profile sizes rounded up to the predictor's multiple
+            up = lambda side: -(-side // multiple) * multiple  # noqa: E731
+            shapes = tuple((1, channels, up(h), up(w)) for _, _, h, w in profile)
+            engine = path.with_suffix(".engine")
+            build_engine(
+                path,
+                engine,
+                shapes,
+                request.precision,
+                fused=not request.native_instance_norm,
+                timing_cache=request.timing_cache,
+            )
+            lines.append(f"{engine}: temporal predictor")
+
+    return write
+
+
 def _export_onnx(
     request: ExportRequest,
     model: onnx.ModelProto,
@@ -129,6 +196,7 @@ def _export_onnx(
     calibration: ImageSet,
     gate: QualityGate | None,
     path: Path,
+    write_first: Callable[[], None],
 ) -> QualityReport | None:
     import onnxruntime as ort
 
@@ -142,6 +210,7 @@ def _export_onnx(
 
     built, quality = _gated(build, gate, net, calibration, request.precision, onnx_conv_names(model))
     onnx.helper.set_model_props(built, _metadata(model, request.precision, quality))
+    write_first()
     atomic_write_bytes(path, built.SerializeToString())
     _write_quality(path, quality)
     return quality
@@ -154,6 +223,7 @@ def _export_openvino(
     calibration: ImageSet,
     gate: QualityGate | None,
     path: Path,
+    write_first: Callable[[], None],
 ) -> QualityReport | None:
     from .openvino import compile_for_cpu, from_onnx, write_ir
     from .quantize import openvino_conv_names, quantize_openvino
@@ -166,18 +236,21 @@ def _export_openvino(
         return built, compile_for_cpu(built, request.precision)
 
     built, quality = _gated(build, gate, net, calibration, request.precision, openvino_conv_names(fp32))
+    write_first()
     write_ir(built, path, _metadata(model, request.precision, quality))
     _write_quality(path, quality)
     return quality
 
 
-def _check_openvino_parity(model, net: torch.nn.Module, request: ExportRequest) -> None:
-    """The fp32 IR against the torch generator on the ONNX export's verification inputs."""
+def _check_openvino_parity(model, net: torch.nn.Module, request: ExportRequest, inputs=None) -> None:
+    """The fp32 IR against the torch network on the ONNX export's verification inputs (default:
+    the generator's)."""
     from .onnx import checked_parity
     from .openvino import compile_for_cpu
 
     compiled = compile_for_cpu(model, "fp32").compiled
-    checked_parity(lambda x: compiled([x])[0], net, load_config(request.run_dir), request.direction, engine="OpenVINO")
+    config = load_config(request.run_dir)
+    checked_parity(lambda x: compiled([x])[0], net, config, request.direction, engine="OpenVINO", inputs=inputs)
 
 
 def _gated(

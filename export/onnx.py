@@ -36,11 +36,21 @@ from i2i.image import (
 )
 from i2i.io import atomic_write_bytes, list_images, read_image
 from i2i.nets import size_multiple
-from i2i.rundir import class_plane_value, condition_channels, generator_channels, load_generator
+from i2i.rundir import (
+    class_plane_value,
+    condition_channels,
+    generator_channels,
+    load_generator,
+    load_predictor,
+    predicted_domain,
+    predictor_multiple,
+)
 
 MIN_OPSET, MAX_OPSET = 17, 21
 TOLERANCE = {("float", "fp32"): 1e-4, ("float", "fp16"): 2e-2, ("uint8", "fp32"): 1.0, ("uint8", "fp16"): 3.0}
 INPUT_NAME, OUTPUT_NAME = "image", "translated"
+# A recycle_gan generator's metadata names (by stem) the predictor file beside it, in the same format.
+PREDICTOR_KEY, PREDICTOR_ROLE = "temporal_predictor", "temporal_predictor"
 
 
 class ExportError(UserError):
@@ -80,6 +90,8 @@ class Uint8Generator(nn.Module):
 
 
 def _trace(module: nn.Module, example: torch.Tensor, opset: int) -> onnx.ModelProto:
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ConfigError(f"opset {opset} is not supported; use {MIN_OPSET}..{MAX_OPSET}")
     buffer = io.BytesIO()
     axes = {0: "N", 1: "H", 2: "W"} if example.dtype == torch.uint8 else {0: "N", 2: "H", 3: "W"}
     with warnings.catch_warnings():
@@ -108,8 +120,6 @@ def build_onnx(
     net: nn.Module, config: RunConfig, direction: str, opset: int = 17, io_kind: str = "float", precision: str = "fp32"
 ) -> onnx.ModelProto:
     """Trace, simplify, annotate and check one generator; returns the model (not yet verified)."""
-    if not MIN_OPSET <= opset <= MAX_OPSET:
-        raise ConfigError(f"opset {opset} is not supported; use {MIN_OPSET}..{MAX_OPSET}")
     dtype = torch.float16 if precision == "fp16" else torch.float32
     net = net.to(dtype)
     multiple = size_multiple(config.G)
@@ -120,7 +130,27 @@ def build_onnx(
         example = torch.zeros(1, side, side, in_nc, dtype=torch.uint8)
     else:
         module, example = net, torch.zeros(1, in_nc, side, side, dtype=dtype)
-    model = _simplify(_trace(module.eval(), example, opset))
+    return _annotated(_simplify(_trace(module.eval(), example, opset)), config, direction, multiple, io_kind, precision)
+
+
+def build_predictor_onnx(net: nn.Module, config: RunConfig, direction: str, opset: int = 17) -> onnx.ModelProto:
+    """Trace, simplify, annotate and check the RecycleGAN predictor of `direction`'s output
+    domain: frames t−2, t−1 stacked on channels ([N, 2C, H, W] in [-1, 1]) → frame t."""
+    multiple = predictor_multiple(config)
+    example = torch.zeros(1, 2 * generator_channels(config, direction)[1], multiple, multiple)
+    model = _simplify(_trace(net.float().eval(), example, opset))
+    return _annotated(model, config, direction, multiple, "float", "fp32", {"role": PREDICTOR_ROLE})
+
+
+def _annotated(
+    model: onnx.ModelProto,
+    config: RunConfig,
+    direction: str,
+    multiple: int,
+    io_kind: str,
+    precision: str,
+    extra: dict[str, str] | None = None,
+) -> onnx.ModelProto:
     metadata = {
         "i2i_version": __version__,
         "train_config": json.dumps(config.to_dict()),
@@ -130,6 +160,7 @@ def build_onnx(
         "io": io_kind,
         "precision": precision,
         "export_date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        **(extra or {}),
     }
     onnx.helper.set_model_props(model, metadata)
     model.producer_name, model.producer_version = "i2i", __version__
@@ -198,6 +229,42 @@ def verified_onnx(
     return model, report, reference
 
 
+def predictor_verification_inputs(config: RunConfig, direction: str) -> list[tuple[str, np.ndarray]]:
+    """(label, uint8 NHWC batch of frame pairs) at three sizes: noise, and a smooth moving pattern."""
+    channels, multiple = generator_channels(config, direction)[1], predictor_multiple(config)
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0 : 2 * multiple, 0:multiple]
+    frames = [127.5 + 100 * np.sin((x + 3 * t) / 7.0) * np.cos(y / 11.0) for t in range(2)]
+    pair = np.repeat(np.stack(frames, -1), channels, axis=-1)  # t−2's channels, then t−1's
+    return [
+        ("noise", rng.integers(0, 256, (1, multiple, multiple, 2 * channels), dtype=np.uint8)),
+        ("noise", rng.integers(0, 256, (2, multiple, 2 * multiple, 2 * channels), dtype=np.uint8)),
+        ("moving pattern", np.round(pair[None]).astype(np.uint8)),
+    ]
+
+
+def verified_predictor_onnx(
+    run_dir: Path, direction: str = "AtoB", opset: int = 17
+) -> tuple[onnx.ModelProto, list[ParityResult], nn.Module]:
+    """The run's temporal predictor of `direction`'s output domain as ONNX (fp32, float I/O),
+    verified in ONNX Runtime against the torch predictor (ExportError if it differs); returns
+    it unwritten with its parity results and the torch predictor."""
+    import onnxruntime as ort
+
+    net, config = load_predictor(run_dir, predicted_domain(direction))
+    model = build_predictor_onnx(net, config, direction, opset)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    parity = checked_parity(
+        lambda feed: session.run(None, {INPUT_NAME: feed})[0],
+        net,
+        config,
+        direction,
+        inputs=predictor_verification_inputs(config, direction),
+        engine="predictor",
+    )
+    return model, parity, net
+
+
 def export_onnx(
     run_dir: Path,
     out_path: Path | None = None,
@@ -224,12 +291,15 @@ def checked_parity(
     io_kind: str = "float",
     precision: str = "fp32",
     engine: str = "",
+    inputs: list[tuple[str, np.ndarray]] | None = None,
 ) -> list[ParityResult]:
     """The exported graph as `engine` runs it (`run`: the graph's input array → its output array)
-    against the torch `reference` on the verification inputs; ExportError above the tolerance."""
+    against the torch `reference` on `inputs` (default: the generator's verification inputs);
+    ExportError above the tolerance."""
+    if inputs is None:
+        inputs = verification_inputs(config, direction, size_multiple(config.G))
     results = [
-        ParityResult(what, batch.shape, _max_error(run, reference, batch, io_kind, precision))
-        for what, batch in verification_inputs(config, direction, size_multiple(config.G))
+        ParityResult(what, batch.shape, _max_error(run, reference, batch, io_kind, precision)) for what, batch in inputs
     ]
     tolerance = TOLERANCE[(io_kind, precision)]
     worst = max(results, key=lambda r: r.max_error)

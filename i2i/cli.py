@@ -520,8 +520,9 @@ def _generate_on_ray(
     type=RegistryChoice("i2i.runtime.video:TEMPORAL_MODES"),
     default="none",
     show_default=True,
-    help="none = per frame; recycle = blend in the RecycleGAN predictor's forecast (MODEL must be a "
-    "recycle_gan run); flow = optical-flow-guided blending baseline.",
+    help="none = per frame; recycle = blend in the RecycleGAN predictor's forecast (MODEL: a recycle_gan "
+    "run or its exported generator); flow = optical-flow-guided blending baseline; hybrid = both, each "
+    "weighted per pixel by how far it can be trusted.",
 )
 @click.option(
     "--report",
@@ -540,13 +541,15 @@ def _generate_on_ray(
     help="Refuse a video whose frames have more pixels than this.  [default: 50000000]",
 )
 @click.option(
-    "--alpha", type=float, help="recycle/flow: largest weight of the temporal guess.  [default: recycle 0.9, flow 0.7]"
+    "--alpha",
+    type=float,
+    help="recycle/flow/hybrid: largest weight of the temporal guess.  [default: recycle 0.9, flow 0.7, hybrid 0.7]",
 )
 @click.option(
     "--sigma",
     type=float,
-    help="recycle/flow: disagreement (grey levels) at which the guess's weight falls "
-    "to 1/e of alpha.  [default: recycle 40, flow 24]",
+    help="recycle/flow/hybrid: disagreement (grey levels) at which the guess's weight falls "
+    "to 1/e of alpha.  [default: recycle 40, flow 24, hybrid 15]",
 )
 def video(
     run_dir,
@@ -575,7 +578,7 @@ def video(
         source,
         output,
         temporal,
-        run_dir if temporal == "recycle" else None,
+        run_dir,
         report,
         batch_size,
         max_frames,
@@ -584,17 +587,9 @@ def video(
         device=device,
         max_pixels=pixel_limit(max_pixels),
     )
-    summary = result.summary()
-    if result.truncated_at is not None:
-        click.echo(f"warning: {source} is truncated or corrupt: stopped at frame {result.truncated_at}", err=True)
-    line = f"{output}: {result.frames} frames in {result.seconds:.1f} s ({summary['frames_per_second']:.1f} frames/s)"
-    if report:
-        line += (
-            f"; flicker {summary['flicker']:.2f} vs per-frame {summary['flicker_per_frame_baseline']:.2f} "
-            f"({100 * summary['flicker_reduction']:.0f} % lower), "
-            f"deviation {summary['mean_deviation_from_per_frame']:.2f}"
-        )
-    click.echo(line)
+    if result.damage():
+        click.echo(f"warning: {source}: {result.damage()}", err=True)
+    click.echo(f"{output}: {result.describe()}")
 
 
 @cli.command(name="eval")

@@ -69,6 +69,16 @@ def build_predictor(config: RunConfig, channels: int) -> nn.Module:
     )
 
 
+def predicted_domain(direction: str) -> str:
+    """The domain whose next frame the video runtime forecasts: the generator's output domain."""
+    return "B" if direction == "AtoB" else "A"
+
+
+def predictor_multiple(config: RunConfig) -> int:
+    """Size multiple of the predictor's input: its U-Net halves the frame `depth` times."""
+    return 2 ** config.alg.recycle_gan.depth(config.data.crop_size)
+
+
 def load_predictor(run_dir: Path, domain: str) -> tuple[nn.Module, RunConfig]:
     """The temporal predictor of domain 'A' or 'B' of a recycle_gan run, in eval mode on the CPU."""
     config = load_config(run_dir)

@@ -209,13 +209,13 @@ def load(
                 "onnxruntime or openvino"
             )
         chosen = backend if backend != "auto" else file_backends[0]
-        runner, config, file_direction = _load_file(path, chosen, torch_device)
+        runner, config, file_direction = load_file(path, chosen, torch_device)
         if direction != file_direction:
             raise ConfigError(f"{path} translates {file_direction}, not {direction}; export the {direction} generator")
         predictor = Predictor(runner, config, direction, chosen, batch_size)
         if backend == "auto" and path.suffix == ".onnx" and not on_cuda and _installed("openvino"):
             predictor.run = FastestRunner(
-                {"onnxruntime": lambda: runner, "openvino": lambda: _load_file(path, "openvino", torch_device)[0]},
+                {"onnxruntime": lambda: runner, "openvino": lambda: load_file(path, "openvino", torch_device)[0]},
                 lambda name: setattr(predictor, "backend", name),
             )
         return predictor
@@ -281,14 +281,14 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def _load_file(path: Path, backend: str, device: torch.device) -> tuple[Runner, RunConfig, str]:
+def load_file(path: Path, backend: str, device: torch.device) -> tuple[Runner, RunConfig, str]:
     if backend == "tensorrt":
-        from .tensorrt_backend import load_engine as load_file
+        from .tensorrt_backend import load_engine as load_format
     elif backend == "openvino":
-        from .openvino_backend import load_openvino as load_file
+        from .openvino_backend import load_openvino as load_format
     else:
-        from .onnxruntime_backend import load_onnx as load_file
-    return load_file(path, device)
+        from .onnxruntime_backend import load_onnx as load_format
+    return load_format(path, device)
 
 
 def _exported_runners(net: nn.Module, config: RunConfig, direction: str) -> dict[str, Callable[[], Runner]]:

@@ -1,35 +1,28 @@
 """Stylize a video (or a folder of frames) frame by frame, streaming, optionally kept
-temporally consistent, and measure its flicker.
-
-Temporal modes:
-- `none`: y_t = G(x_t), the per-frame baseline.
-- `recycle`: RecycleGAN's predictor of the output domain forecasts ŷ_t = P(o_{t−2}, o_{t−1})
-  from the two previous *outputs*; o_t blends ŷ_t into y_t with weight α·exp(−(d/σ)²), d the
-  per-pixel disagreement |ŷ_t − y_t|, so the forecast steadies what it agrees on and the
-  per-frame output wins at occlusions; a scene cut (large input change) restarts the history.
-- `flow`: a cheap baseline — the previous output warped along the input's optical flow,
-  blended the same way where the flow is consistent.
-Memory does not grow with the video: frames stream through in small batches.
+temporally consistent (runtime/temporal.py), and measure its temporal consistency
+(runtime/flicker.py). Memory does not grow with the video: frames stream through in small batches.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import shutil
 import subprocess
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 import cv2
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from i2i.errors import ConfigError, DataError, WriteError
-from i2i.image import pad_to_multiple, to_channels, to_model_input, to_pixel_values
+from i2i.image import to_channels
 from i2i.io import (
     DEFAULT_MAX_PIXELS,
     atomic_write_bytes,
@@ -41,15 +34,12 @@ from i2i.io import (
     reporting_write_errors,
     temporary_prefix,
 )
-from i2i.rundir import load_predictor
 
-from .flicker import occlusion_mask, warp, warping_error
+from .flicker import InputMotion, flicker, warping_error
 from .predictor import Predictor
+from .temporal import TEMPORAL_MODES, make_blender
 
-TEMPORAL_MODES = ("none", "recycle", "flow")
-# (alpha, sigma) of the blending modes. recycle: chosen on carphone_pristine.mp4 and checked on
-# cup.mp4 (benchmarks/RESULTS.md); flow: the baseline's own, which already halves the flicker.
-TEMPORAL_DEFAULTS = {"recycle": (0.9, 40.0), "flow": (0.7, 24.0)}
+__all__ = ["TEMPORAL_MODES", "FrameSource", "VideoReport", "stylize_video"]
 
 
 @dataclass
@@ -57,41 +47,86 @@ class VideoReport:
     frames: int = 0
     fps: float = 0.0
     seconds: float = 0.0
-    truncated_at: int | None = None
+    truncated_at: int | None = None  # a video file whose decoding stopped before its container's frame count
+    expected: int = 0  # frames the container or folder announces
+    skipped: list[str] = field(default_factory=list)  # frames left out, one reason each
     temporal: str = "none"
-    flicker: list[float] = field(default_factory=list)  # warping error of the output, per frame
-    flicker_per_frame: list[float] = field(default_factory=list)  # same for the per-frame baseline
-    deviation: list[float] = field(default_factory=list)  # mean |output − per-frame output|
+    seconds_temporal: float = 0.0  # spent in the temporal mode (forecast, flow, blend)
+    seconds_measuring: float = 0.0  # spent measuring for --report, left out of the frame rates
+    # per pair of consecutive frames, for the output and for the per-frame baseline G(x_t):
+    warping_error: list[float] = field(default_factory=list)  # Lai et al.'s E_warp (runtime/flicker.py)
+    warping_error_per_frame: list[float] = field(default_factory=list)
+    flicker: list[float] = field(default_factory=list)  # i2i's earlier figure (grey levels)
+    flicker_per_frame: list[float] = field(default_factory=list)
+    deviation: list[float] = field(default_factory=list)  # mean |output − per-frame output|, per frame
     audio: str = "none"
 
     def summary(self) -> dict:
         mean = lambda values: float(np.mean(values)) if values else 0.0  # noqa: E731
-        out, base = mean(self.flicker), mean(self.flicker_per_frame)
+        rate = lambda seconds: self.frames / seconds if seconds > 0 else 0.0  # noqa: E731
+        working = self.seconds - self.seconds_measuring
+        figures = {}
+        for name in ("warping_error", "flicker"):
+            out, base = mean(getattr(self, name)), mean(getattr(self, f"{name}_per_frame"))
+            figures |= {
+                name: out,
+                f"{name}_per_frame_baseline": base,
+                f"{name}_reduction": 1 - out / base if base else 0.0,
+            }
         return {
             "frames": self.frames,
-            "frames_per_second": self.frames / self.seconds if self.seconds else 0.0,
+            "frames_per_second": rate(working),
+            # the same run without the temporal mode's work: an estimate of plain per-frame translation
+            "frames_per_second_per_frame_baseline": rate(working - self.seconds_temporal),
             "temporal": self.temporal,
-            "flicker": out,
-            "flicker_per_frame_baseline": base,
-            "flicker_reduction": 1 - out / base if base else 0.0,
+            **figures,
             "mean_deviation_from_per_frame": mean(self.deviation),
             "truncated_at": self.truncated_at,
+            "skipped_frames": len(self.skipped),
+            "damage": self.damage(),
             "audio": self.audio,
         }
 
+    def damage(self) -> str | None:
+        """One line on what of the input could not be translated, or None."""
+        parts = []
+        if self.truncated_at is not None:
+            parts.append(
+                f"decoding stopped at frame {self.truncated_at} of the {self.expected} announced (truncated or "
+                "corrupt file); the frames before it were translated"
+            )
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} frame(s) skipped (first: {self.skipped[0]})")
+        return "; ".join(parts) or None
+
+    def describe(self) -> str:
+        """One line: frames, time and rate; with the measurements, both metrics against the per-frame baseline."""
+        summary = self.summary()
+        line = f"{self.frames} frames in {self.seconds:.1f} s ({summary['frames_per_second']:.1f} frames/s"
+        if not self.deviation:
+            return line + ")"
+        return line + (
+            f", per-frame {summary['frames_per_second_per_frame_baseline']:.1f}); warping error "
+            f"{summary['warping_error']:.5f} vs per-frame {summary['warping_error_per_frame_baseline']:.5f} "
+            f"({100 * summary['warping_error_reduction']:.0f} % lower), flicker {summary['flicker']:.2f} vs "
+            f"{summary['flicker_per_frame_baseline']:.2f} ({100 * summary['flicker_reduction']:.0f} % lower), "
+            f"deviation {summary['mean_deviation_from_per_frame']:.2f}"
+        )
+
 
 class FrameSource:
-    """Frames of a video file or a folder of images, streamed in order, as uint8 HWC."""
+    """Frames of a video file or a folder of images, streamed in order, as uint8 HWC, all of the
+    first frame's size. A frame that does not decode or has another size is skipped and noted in
+    `skipped`; a video file whose decoder stops early ends there (see `VideoReport.damage`)."""
 
     def __init__(self, path: Path, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS):
         self.path, self.channels, self.max_pixels = Path(path), channels, max_pixels
+        self.skipped: list[str] = []
         if self.path.is_dir():
             self.frames = list_images(self.path)
             if not self.frames:
                 raise DataError(f"{self.path}: no frames (images) in this folder")
-            first = read_image(self.frames[0], channels, max_pixels)
             self.fps, self.expected = 25.0, len(self.frames)
-            self.height, self.width = first.shape[:2]
             return
         if not self.path.is_file():
             raise DataError(f"{self.path}: no such video file or frame folder")
@@ -100,16 +135,30 @@ class FrameSource:
         # Variable frame rate videos report their average rate: the output plays at that rate.
         self.fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
         self.expected = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        self.width, self.height = (
-            int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
-            int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
-        )
         capture.release()
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        size = None
+        for index, frame in enumerate(self._decoded()):
+            if isinstance(frame, DataError):
+                self.skipped.append(f"frame {index}: {frame}")
+                continue
+            if size is None:
+                size = frame.shape[:2]
+            if frame.shape[:2] != size:
+                self.skipped.append(
+                    f"frame {index}: {frame.shape[1]}x{frame.shape[0]}, not the first frame's {size[1]}x{size[0]}"
+                )
+                continue
+            yield frame
+
+    def _decoded(self) -> Iterator[np.ndarray | DataError]:
         if self.frames is not None:
             for path in self.frames:
-                yield read_image(path, self.channels, self.max_pixels)
+                try:
+                    yield read_image(path, self.channels, self.max_pixels)
+                except DataError as error:
+                    yield error
             return
         capture = open_video(self.path, self.max_pixels)
         try:
@@ -123,58 +172,57 @@ class FrameSource:
             capture.release()
 
 
-class RecycleBlender:
-    def __init__(self, run_dir: Path, domain: str, device: torch.device, alpha: float, sigma: float, cut: float):
-        net, config = load_predictor(run_dir, domain)
-        self.net, self.device = net.to(device), device
-        self.multiple = 2 ** config.alg.recycle_gan.depth(config.data.crop_size)
-        self.alpha, self.sigma, self.cut = alpha, sigma, cut
-        self.history: list[np.ndarray] = []
-        self.previous_input: np.ndarray | None = None
+class TemporalStep:
+    """One translated frame through the temporal mode (timed), measured against the previous one
+    when reporting; the input's motion is estimated once per pair (by `estimate`), for the mode
+    and the metrics."""
 
-    @torch.inference_mode()
-    def forecast(self) -> np.ndarray:
-        pair = np.concatenate(self.history[-2:], axis=2)[None]
-        height, width = pair.shape[1:3]
-        x = to_model_input(torch.from_numpy(pad_to_multiple(pair, self.multiple)).to(self.device))
-        y = self.net(x)[:, :, :height, :width]
-        return to_pixel_values(y)[0].cpu().numpy()
+    def __init__(self, blender, result: VideoReport, report: bool, estimate=InputMotion.estimate):
+        self.blender, self.result, self.report, self.estimate = blender, result, report, estimate
+        self.previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # input, output, per-frame output
 
     def __call__(self, frame: np.ndarray, styled: np.ndarray) -> np.ndarray:
-        cut = (
-            self.previous_input is not None and np.abs(frame.astype(np.float32) - self.previous_input).mean() > self.cut
-        )
-        self.previous_input = frame.astype(np.float32)
-        if cut:
-            self.history.clear()
-        out = styled
-        if len(self.history) >= 2:
-            out = blend(self.forecast(), styled, np.ones(styled.shape[:2], bool), self.alpha, self.sigma)
-        self.history = (self.history + [out])[-2:]
+        previous, result = self.previous, self.result
+        motion = functools.cache(lambda: self.estimate(previous[0], frame))
+        started = time.perf_counter()
+        out = self.blender(frame, styled, motion) if self.blender else styled
+        result.seconds_temporal += time.perf_counter() - started
+        if self.report and previous is not None:
+            started = time.perf_counter()
+            for name, measure in (("warping_error", warping_error), ("flicker", flicker)):
+                getattr(result, name).append(measure(motion(), previous[1], out))
+                getattr(result, f"{name}_per_frame").append(measure(motion(), previous[2], styled))
+            result.deviation.append(float(np.abs(out.astype(np.float32) - styled).mean()))
+            result.seconds_measuring += time.perf_counter() - started
+        self.previous = (frame, out, styled)
         return out
 
 
-class FlowBlender:
-    def __init__(self, alpha: float, sigma: float, cut: float):
-        self.alpha, self.sigma, self.cut = alpha, sigma, cut
-        self.previous: tuple[np.ndarray, np.ndarray] | None = None
+class _Encoder:
+    """Encodes frames in order on one background thread, at most two batches behind the caller,
+    so that memory stays bounded whatever the video's length."""
 
-    def __call__(self, frame: np.ndarray, styled: np.ndarray) -> np.ndarray:
-        out = styled
-        if self.previous is not None:
-            last_frame, last_out = self.previous
-            if np.abs(frame.astype(np.float32) - last_frame).mean() <= self.cut:
-                flow, visible = occlusion_mask(last_frame.astype(np.uint8), frame)
-                out = blend(warp(last_out.astype(np.float32), flow), styled, visible, self.alpha, self.sigma)
-        self.previous = (frame.astype(np.float32), out)
-        return out
+    def __init__(self, path: Path, fps: float, thread: ThreadPoolExecutor):
+        self.path, self.fps, self.thread = path, fps, thread
+        self.writer = None
+        self.pending: list[Future] = []
+        self.frames = 0
 
+    def write(self, frames: list[np.ndarray]) -> None:
+        if self.writer is None:
+            self.writer = _writer(self.path, self.fps, (frames[0].shape[1], frames[0].shape[0]))
+        earlier, self.pending = self.pending, [self.thread.submit(self._write, frame) for frame in frames]
+        for job in earlier:
+            job.result()  # surfaces an encoder error here, in the caller's thread
+        self.frames += len(frames)
 
-def blend(guess: np.ndarray, styled: np.ndarray, usable: np.ndarray, alpha: float, sigma: float) -> np.ndarray:
-    """α·exp(−(d/σ)²)-weighted mix of `guess` into `styled` (d in grey levels), only where `usable`."""
-    distance = np.abs(guess.astype(np.float32) - styled.astype(np.float32)).mean(axis=2, keepdims=True)
-    weight = alpha * np.exp(-((distance / sigma) ** 2)) * usable[:, :, None]
-    return np.clip(np.round(weight * guess + (1 - weight) * styled), 0, 255).astype(np.uint8)
+    def _write(self, frame: np.ndarray) -> None:
+        self.writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR if frame.shape[2] == 3 else cv2.COLOR_GRAY2BGR))
+
+    def close(self) -> None:
+        for job in self.pending:
+            job.result()
+        self.writer.release()
 
 
 def _writer(path: Path, fps: float, size: tuple[int, int]):
@@ -190,7 +238,7 @@ def stylize_video(
     source: Path,
     output: Path,
     temporal: str = "none",
-    run_dir: Path | None = None,
+    model: Path | None = None,
     report: bool = False,
     batch_size: int = 4,
     max_frames: int | None = None,
@@ -203,15 +251,11 @@ def stylize_video(
     """Write the stylized video to `output` (atomically; audio copied when ffmpeg is present).
     alpha/sigma default to the mode's TEMPORAL_DEFAULTS. The written file is decoded again and
     must hold every frame, or nothing is left under `output` and WriteError says why."""
-    if temporal not in TEMPORAL_MODES:
-        raise ConfigError(f"--temporal {temporal}: choose one of {', '.join(TEMPORAL_MODES)}")
     if max_frames is not None and max_frames < 1:
         raise ConfigError(f"--max-frames {max_frames}: must be at least 1 (or left out for the whole video)")
     if batch_size < 1:
         raise ConfigError(f"--batch-size {batch_size}: must be at least 1")
-    if temporal in TEMPORAL_DEFAULTS:
-        default_alpha, default_sigma = TEMPORAL_DEFAULTS[temporal]
-        alpha, sigma = default_alpha if alpha is None else alpha, default_sigma if sigma is None else sigma
+    blender = make_blender(temporal, model, predictor, alpha, sigma, cut, device)
     frames = FrameSource(source, predictor.input_channels, max_pixels)
     output = Path(output)
     if output.is_dir():
@@ -223,61 +267,45 @@ def stylize_video(
     with reporting_write_errors(output.parent):
         output.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(output.parent)
-    if temporal == "recycle":
-        if run_dir is None or not Path(run_dir).is_dir():
-            raise ConfigError(
-                "--temporal recycle needs a recycle_gan run directory as MODEL (its predictors are there)"
-            )
-        blender = RecycleBlender(
-            run_dir, "B" if predictor.direction == "AtoB" else "A", torch.device(device), alpha, sigma, cut
-        )
-    elif temporal == "flow":
-        blender = FlowBlender(alpha, sigma, cut)
-    else:
-        blender = None
-    result = VideoReport(fps=frames.fps, temporal=temporal)
+    result = VideoReport(fps=frames.fps, temporal=temporal, expected=frames.expected, skipped=frames.skipped)
     started = time.perf_counter()
     total = min(frames.expected or max_frames or 0, max_frames or frames.expected) or None
     with (
         tempfile.TemporaryDirectory(dir=output.parent, prefix=temporary_prefix(output.name), suffix=".tmp") as tmp,
         tqdm(total=total, unit="frame", desc="video", dynamic_ncols=True) as progress,
+        ThreadPoolExecutor(1, "video-decode") as decoder,
+        ThreadPoolExecutor(1, "video-encode") as encoder,
     ):
         silent = Path(tmp) / f"video{output.suffix or '.mp4'}"
-        writer = None
-        previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        batch: list[np.ndarray] = []
+        encoded = _Encoder(silent, frames.fps, encoder)
+        step = TemporalStep(blender, result, report)
+        stream, remaining = iter(frames), max_frames
 
-        def flush() -> None:
-            nonlocal writer, previous
-            for frame, styled in zip(batch, predictor(batch)):
-                out = blender(frame, styled) if blender else styled
-                if writer is None:
-                    writer = _writer(silent, frames.fps, (out.shape[1], out.shape[0]))
-                writer.write(
-                    cv2.cvtColor(out, cv2.COLOR_RGB2BGR) if out.shape[2] == 3 else cv2.cvtColor(out, cv2.COLOR_GRAY2BGR)
-                )
-                if report and previous is not None:
-                    result.flicker.append(warping_error((previous[0], frame), (previous[1], out)))
-                    result.flicker_per_frame.append(warping_error((previous[0], frame), (previous[2], styled)))
-                    result.deviation.append(float(np.abs(out.astype(np.float32) - styled).mean()))
-                previous = (frame, out, styled)
-                result.frames += 1
-            progress.update(len(batch))
-            batch.clear()
+        def read_ahead() -> tuple[Future, int] | None:
+            """Decode the next batch on the decoder thread while the current one is translated."""
+            nonlocal remaining
+            count = batch_size if remaining is None else min(batch_size, remaining)
+            if remaining is not None:
+                remaining -= count
+            return (decoder.submit(lambda: list(itertools.islice(stream, count))), count) if count else None
 
-        for frame in frames:
-            if max_frames is not None and result.frames + len(batch) >= max_frames:
+        pending, exhausted = read_ahead(), False
+        while pending is not None:
+            batch = pending[0].result()
+            exhausted = len(batch) < pending[1]
+            pending = None if exhausted else read_ahead()
+            if not batch:
                 break
-            batch.append(frame)
-            if len(batch) == batch_size:
-                flush()
-        if batch:
-            flush()
-        if writer is None:
-            raise DataError(f"{source}: no frame could be decoded (empty or corrupt video)")
-        writer.release()
-        if max_frames is None and frames.expected and result.frames < frames.expected and frames.frames is None:
-            result.truncated_at = result.frames
+            encoded.write([step(frame, styled) for frame, styled in zip(batch, predictor(batch))])
+            progress.update(len(batch))
+        if not encoded.frames:
+            reason = f"; {frames.skipped[0]}" if frames.skipped else ""
+            raise DataError(f"{source}: no frame could be decoded (empty or corrupt video{reason})")
+        encoded.close()
+        result.frames = encoded.frames
+        decoded = result.frames + len(frames.skipped)
+        if exhausted and frames.frames is None and decoded < frames.expected:
+            result.truncated_at = decoded
         final = silent
         if shutil.which("ffmpeg") and frames.frames is None:
             muxed = Path(tmp) / f"muxed{silent.suffix}"
@@ -329,7 +357,7 @@ def _check_encoded(path: Path, output: Path, frames: int, max_pixels: int) -> No
 
 
 def write_report(result: VideoReport, output: Path) -> None:
-    """OUTPUT.report.json (summary + per-frame series) and OUTPUT.report.png (flicker over time)."""
+    """OUTPUT.report.json (summary + per-frame series) and OUTPUT.report.png (warping error over time)."""
     from i2i.visualize import pyplot, save_figure
 
     plt = pyplot()
@@ -337,12 +365,12 @@ def write_report(result: VideoReport, output: Path) -> None:
     payload = {"summary": result.summary(), **{k: v for k, v in asdict(result).items() if isinstance(v, list)}}
     atomic_write_bytes(Path(f"{base}.report.json"), json.dumps(payload, indent=2).encode())
     fig, axis = plt.subplots(figsize=(9, 3.5))
-    axis.plot(result.flicker_per_frame, label="per-frame output", alpha=0.8)
+    axis.plot(result.warping_error_per_frame, label="per-frame output", alpha=0.8)
     if result.temporal != "none":
-        axis.plot(result.flicker, label=f"--temporal {result.temporal}", alpha=0.8)
+        axis.plot(result.warping_error, label=f"--temporal {result.temporal}", alpha=0.8)
     axis.set_xlabel("frame")
-    axis.set_ylabel("warping error (grey levels)")
-    axis.set_title("flicker: occlusion-masked warping error between consecutive outputs")
+    axis.set_ylabel("warping error (MSE, intensities 0..1)")
+    axis.set_title("warping error between consecutive outputs (Lai et al. 2018; flow of the input)")
     axis.legend()
     axis.grid(alpha=0.3)
     save_figure(fig, Path(f"{base}.report.png"))
