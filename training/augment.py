@@ -24,9 +24,6 @@ class DiffAugment:
         self.ops = diff_augment_ops(policy)
         self.seed = seed
 
-    def __bool__(self) -> bool:
-        return bool(self.ops)
-
     def __call__(self, images: torch.Tensor, step: int, salt: int) -> torch.Tensor:
         """The augmented batch; `salt` tells apart the batches augmented within one step."""
         if not self.ops:

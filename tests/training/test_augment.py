@@ -17,7 +17,6 @@ def textured(batch: int = 3, size: int = 32) -> torch.Tensor:
 
 def test_no_policy_leaves_images_alone():
     images = textured()
-    assert not DiffAugment("", 0)
     assert DiffAugment("", 0)(images, 5, 0) is images
 
 
