@@ -128,18 +128,28 @@ def exported_metadata(path: Path) -> dict[str, str]:
     return read_metadata(read_model(path), path)
 
 
+class SceneCuts:
+    """Tells, frame by frame, whether the input changed by more than `cut` grey levels on
+    average since the previous frame: a scene cut, after which no earlier output is a guess."""
+
+    def __init__(self, cut: float):
+        self.cut = cut
+        self.previous: np.ndarray | None = None
+
+    def __call__(self, frame: np.ndarray) -> bool:
+        values = frame.astype(np.float32)
+        cut = self.previous is not None and np.abs(values - self.previous).mean() > self.cut
+        self.previous = values
+        return cut
+
+
 class RecycleBlender:
     def __init__(self, forecast: Forecaster, alpha: float, sigma: float, cut: float):
-        self.forecast, self.alpha, self.sigma, self.cut = forecast, alpha, sigma, cut
+        self.forecast, self.alpha, self.sigma, self.cuts = forecast, alpha, sigma, SceneCuts(cut)
         self.history: list[np.ndarray] = []
-        self.previous_input: np.ndarray | None = None
 
     def __call__(self, frame: np.ndarray, styled: np.ndarray, motion: Callable[[], InputMotion]) -> np.ndarray:
-        cut = (
-            self.previous_input is not None and np.abs(frame.astype(np.float32) - self.previous_input).mean() > self.cut
-        )
-        self.previous_input = frame.astype(np.float32)
-        if cut:
+        if self.cuts(frame):
             self.history.clear()
         out = styled
         if len(self.history) >= 2:
@@ -150,33 +160,30 @@ class RecycleBlender:
 
 class FlowBlender:
     def __init__(self, alpha: float, sigma: float, cut: float):
-        self.alpha, self.sigma, self.cut = alpha, sigma, cut
-        self.previous: tuple[np.ndarray, np.ndarray] | None = None
+        self.alpha, self.sigma, self.cuts = alpha, sigma, SceneCuts(cut)
+        self.previous_output: np.ndarray | None = None
 
     def __call__(self, frame: np.ndarray, styled: np.ndarray, motion: Callable[[], InputMotion]) -> np.ndarray:
         out = styled
-        if self.previous is not None:
-            last_frame, last_out = self.previous
-            if np.abs(frame.astype(np.float32) - last_frame).mean() <= self.cut:
-                moved = motion()
-                out = blend(moved.warp(last_out.astype(np.float32)), styled, moved.visible, self.alpha, self.sigma)
-        self.previous = (frame.astype(np.float32), out)
+        if not self.cuts(frame) and self.previous_output is not None:
+            moved = motion()
+            out = blend(
+                moved.warp(self.previous_output.astype(np.float32)), styled, moved.visible, self.alpha, self.sigma
+            )
+        self.previous_output = out
         return out
 
 
 class HybridBlender:
     def __init__(self, forecast: Forecaster, alpha: float, sigma: float, cut: float):
-        self.forecast, self.alpha, self.sigma, self.cut = forecast, alpha, sigma, cut
+        self.forecast, self.alpha, self.sigma, self.cuts = forecast, alpha, sigma, SceneCuts(cut)
         self.residual_sigma = RESIDUAL_SIGMA
         self.history: list[np.ndarray] = []  # the last two outputs
         self.residual: np.ndarray | None = None  # |forecast − per-frame output| at the previous frame
-        self.previous_input: np.ndarray | None = None
 
     def __call__(self, frame: np.ndarray, styled: np.ndarray, motion: Callable[[], InputMotion]) -> np.ndarray:
-        frame_values = frame.astype(np.float32)
-        if self.previous_input is not None and np.abs(frame_values - self.previous_input).mean() > self.cut:
+        if self.cuts(frame):
             self.history, self.residual = [], None
-        self.previous_input = frame_values
         out, forecast = styled, None
         if self.history:
             moved = motion()
