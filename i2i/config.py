@@ -45,20 +45,27 @@ GAN_MODES = ("lsgan", "vanilla")
 DIFF_AUGMENT_OPS = ("color", "translation", "cutout")
 DATASET_MODES = ("unaligned", "temporal", "class", "bbox", "mask")
 TRAIN_PRECISIONS = ("auto", "fp32", "bf16")  # auto = bf16 autocast on CUDA, fp32 on CPU
-# Named starting points of `i2i train --preset`: train_config.json keys that apply where the
-# user's --config and options set nothing (and over the model's own defaults).
-# short: against the lattice artifacts of short CPU runs (benchmarks/RESULTS.md, "Lattice
-# artifacts at short budgets"): an identity-started generator that resizes then convolves (the
-# measured cause of CycleGAN's lattice is its transposed convolutions), and a discriminator that
-# sees DiffAugment's transforms through a spectral norm, for small data. CycleGAN's identity
-# loss is off: with a residual generator it holds G at the identity (RESULTS.md, "generators
-# that start as the identity"). At 30 CPU-minutes CUT translates with it, CycleGAN barely.
-PRESETS: dict[str, dict[str, Any]] = {
+# Named starting points of `i2i train --preset`, per model: train_config.json keys that apply
+# where the user's --config and options set nothing (and over the model's own defaults).
+# short: against the lattice artifacts of short CPU runs, each model's recipe as measured at 30
+# CPU-minutes on photo → Monet (benchmarks/RESULTS.md, "Lattice artifacts at short budgets").
+# Both: an identity-started generator that resizes then convolves (the measured cause of
+# CycleGAN's lattice is its transposed convolutions). CycleGAN: no identity loss (with a
+# residual generator it holds G at the identity) and a cycle weight of 2, not 10: an L1 cycle
+# loss at 10 outweighs the discriminator's pull on every pixel and the resize-convolution
+# generator stays at the identity; spectral norm and DiffAugment made its translation worse.
+# CUT: a spectral-norm discriminator behind DiffAugment, for small data.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "short": {
-        "G": {"residual": True, "upsample": "nearest"},
-        "D": {"spectral_norm": True},
-        "train": {"diff_augment": "color,translation,cutout"},
-        "alg": {"cycle_gan": {"lambda_identity": 0.0}},
+        "cycle_gan": {
+            "G": {"residual": True, "upsample": "nearest"},
+            "alg": {"cycle_gan": {"lambda_identity": 0.0, "lambda_A": 2.0, "lambda_B": 2.0}},
+        },
+        "cut": {
+            "G": {"residual": True, "upsample": "nearest"},
+            "D": {"spectral_norm": True},
+            "train": {"diff_augment": "color,translation,cutout"},
+        },
     }
 }
 
@@ -390,10 +397,16 @@ def _migrate(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def with_preset(raw: dict[str, Any], preset: str) -> dict[str, Any]:
-    """`raw` with the named PRESETS entry filled in where `raw` has no value."""
+    """`raw` with the named PRESETS entry of its model filled in where `raw` has no value."""
     if preset not in PRESETS:
         raise ConfigError(f"--preset {preset}: choose one of {', '.join(PRESETS)}")
-    return with_defaults(raw, PRESETS[preset])
+    model = raw.get("model", RunConfig.model)
+    if model not in PRESETS[preset]:
+        raise ConfigError(
+            f"--preset {preset} is measured for {' and '.join(PRESETS[preset])}, not {model}: "
+            "set the options in --config instead"
+        )
+    return with_defaults(raw, PRESETS[preset][model])
 
 
 def diff_augment_ops(policy: str) -> list[str]:

@@ -59,7 +59,8 @@ def test_bad_images_stop_training_before_a_run_dir_exists(tmp_path, bad_file, co
 
 def test_a_preset_is_recorded_and_options_override_it(tmp_path):
     data = make_dataset(tmp_path / "data")
-    result = invoke("train", data, "--out", tmp_path / "run", *TINY, "--preset", "short", "--gan-mode", "vanilla")
+    options = ["--model", "cut", "--preset", "short", "--gan-mode", "vanilla"]
+    result = invoke("train", data, "--out", tmp_path / "run", *TINY, *options)
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "run" / "train_config.json").read_text())
     assert (config["G"]["upsample"], config["D"]["spectral_norm"], config["train"]["gan_mode"]) == (
@@ -67,6 +68,8 @@ def test_a_preset_is_recorded_and_options_override_it(tmp_path):
         True,
         "vanilla",
     )
+    result = invoke("train", data, "--out", tmp_path / "recycle", *TINY, "--model", "recycle_gan", "--preset", "short")
+    assert_user_error(result, "--preset short is measured for cycle_gan and cut, not recycle_gan")
 
 
 def test_missing_domain_folder(tmp_path):

@@ -86,8 +86,19 @@ def test_schema_1_files_are_read_in_todays_keys(tmp_path, blur, upsample):
 def test_a_preset_fills_what_the_user_left_alone_over_the_models_defaults(model):
     config = RunConfig.from_dict(with_preset({"model": model, "G": {"ngf": 16}}, "short"))
     assert (config.G.ngf, config.G.residual, config.G.upsample) == (16, True, "nearest")  # CUT's own: blur
-    assert config.D.spectral_norm and config.train.diff_augment == "color,translation,cutout"
+    # Each model gets the recipe measured for it (RESULTS.md): CycleGAN a light cycle loss, CUT a
+    # spectral-norm discriminator behind DiffAugment.
+    cut = model == "cut"
+    assert config.D.spectral_norm == cut and config.train.diff_augment == ("color,translation,cutout" if cut else "")
+    cycle = config.alg.cycle_gan
+    assert (cycle.lambda_A, cycle.lambda_B, cycle.lambda_identity) == ((10.0, 10.0, 0.5) if cut else (2.0, 2.0, 0.0))
     chosen = RunConfig.from_dict(with_preset({"model": model, "G": {"upsample": "bilinear"}}, "short"))
     assert chosen.G.upsample == "bilinear"
     with pytest.raises(ConfigError, match="--preset long: choose one of short"):
         with_preset({}, "long")
+
+
+def test_a_preset_refuses_a_model_it_was_not_measured_for():
+    with pytest.raises(ConfigError, match="measured for cycle_gan and cut, not recycle_gan"):
+        with_preset({"model": "recycle_gan"}, "short")
+    assert with_preset({}, "short")["alg"]["cycle_gan"]["lambda_A"] == 2.0  # no model: the default, CycleGAN
