@@ -541,15 +541,16 @@ def _generate_on_ray(
     help="Refuse a video whose frames have more pixels than this.  [default: 50000000]",
 )
 @click.option(
-    "--alpha",
-    type=float,
-    help="recycle/flow/hybrid: largest weight of the temporal guess.  [default: recycle 0.9, flow 0.7, hybrid 0.7]",
+    "--step",
+    type=click.FloatRange(min=0),
+    help="recycle/flow/hybrid: largest change per frame (grey levels) away from the temporal guess.  "
+    "[default: recycle 2, flow 4, hybrid 4]",
 )
 @click.option(
-    "--sigma",
-    type=float,
-    help="recycle/flow/hybrid: disagreement (grey levels) at which the guess's weight falls "
-    "to 1/e of alpha.  [default: recycle 40, flow 24, hybrid 15]",
+    "--cutoff",
+    type=click.FloatRange(min=0),
+    help="recycle/flow/hybrid: disagreement with the guess (grey levels) beyond which the per-frame output "
+    "is kept.  [default: recycle 40, flow 80, hybrid 80]",
 )
 def video(
     run_dir,
@@ -563,8 +564,8 @@ def video(
     batch_size,
     max_frames,
     max_pixels,
-    alpha,
-    sigma,
+    step,
+    cutoff,
 ) -> None:
     """Stylize the video (or frame folder) INPUT into OUTPUT (.mp4/.avi) at the source's size
     and frame rate, streaming; audio is copied when ffmpeg is installed."""
@@ -582,8 +583,8 @@ def video(
         report,
         batch_size,
         max_frames,
-        alpha=alpha,
-        sigma=sigma,
+        step=step,
+        cutoff=cutoff,
         device=device,
         max_pixels=pixel_limit(max_pixels),
     )
