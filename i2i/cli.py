@@ -520,9 +520,9 @@ def _generate_on_ray(
     type=RegistryChoice("i2i.runtime.video:TEMPORAL_MODES"),
     default="none",
     show_default=True,
-    help="none = per frame; recycle = blend in the RecycleGAN predictor's forecast (MODEL: a recycle_gan "
-    "run or its exported generator); flow = optical-flow-guided blending baseline; hybrid = both, each "
-    "weighted per pixel by how far it can be trusted.",
+    help="none = per frame; recycle = hold each frame near the RecycleGAN predictor's forecast (MODEL: a "
+    "recycle_gan run or its exported generator); flow = near the previous output moved along the optical flow; "
+    "hybrid = both, each weighted per pixel by how far it can be trusted (see --step, --cutoff).",
 )
 @click.option(
     "--report",
@@ -544,13 +544,13 @@ def _generate_on_ray(
     "--step",
     type=click.FloatRange(min=0),
     help="recycle/flow/hybrid: largest change per frame (grey levels) away from the temporal guess.  "
-    "[default: recycle 2, flow 4, hybrid 4]",
+    "[default: recycle 8, flow 4, hybrid 4]",
 )
 @click.option(
     "--cutoff",
     type=click.FloatRange(min=0),
     help="recycle/flow/hybrid: disagreement with the guess (grey levels) beyond which the per-frame output "
-    "is kept.  [default: recycle 40, flow 80, hybrid 80]",
+    "is kept.  [default: 120]",
 )
 def video(
     run_dir,

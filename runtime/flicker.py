@@ -4,18 +4,20 @@ Flow is estimated on the *input* frames, once per pair of consecutive frames and
 (`InputMotion`), so a method cannot lower its score by inventing its own motion. Two estimators,
 on purpose: the `flow` and `hybrid` modes warp with Farnebäck (`blending_flow`), the metrics
 with OpenCV's DIS (`measuring_flow`, Kroeger et al. 2016). A metric that warps with the same
-flow as a method shares that flow's errors and favours it (on cup.mp4 the flow mode scored
-−61 % warping error against the per-frame output with Farnebäck as the metric's flow, −37 %
-with DIS); Lai et al. likewise measure with a flow (FlowNet 2) that the methods they compare do
-not use. Two figures compare output t with output t−1 warped to t along the metric's flow:
+flow as a method shares that flow's errors and favours it (on cup.mp4 the exp-blended flow
+baseline scored −59 % warping error against the per-frame output with Farnebäck as the
+metric's flow, −37 % with DIS; benchmarks/RESULTS.md); Lai et al. likewise measure with a flow
+(FlowNet 2) that the methods they compare do not use. Two figures compare output t with
+output t−1 warped to t along the metric's flow:
 - `warping_error`: the standard one (Lai et al. 2018, "Learning Blind Video Temporal
   Consistency", eq. 7): mean squared difference, intensities in [0, 1], over the pixels that
   Ruder et al. 2016 ("Artistic style transfer for videos", sec. 3.2) mark as reliably
   visible — forward–backward consistent, off motion boundaries, and warped from inside the
-  frame. Lai et al. estimate flow with FlowNet 2; here it is Farnebäck, so compare figures
-  from this tool with each other, not with the paper's tables.
+  frame. Lai et al. estimate flow with FlowNet 2; here it is DIS, so compare figures from
+  this tool with each other, not with the paper's tables.
 - `flicker`: i2i's earlier figure, mean absolute difference in grey levels (0..255) over a
-  looser consistency mask; kept so that earlier measurements stay comparable.
+  looser consistency mask; kept as a second view (figures measured before the metrics moved
+  to DIS used Farnebäck's flow and differ).
 """
 
 from __future__ import annotations

@@ -20,8 +20,9 @@ at `step` grey levels each, and a disagreement beyond `cutoff` (a missed occlusi
 change) keeps the per-frame output. For a fixed guess it is the output with the least squared
 difference from the guess (what the warping error measures) for its total absolute deviation
 from y_t (Σ|o − y|): the Lagrange condition of that problem gives |o − g| = min(|y − g|, step).
-It replaced an α·exp(−(d/σ)²) mix of the guess, which on the same deviation removed less of the
-warping error (benchmarks/RESULTS.md).
+It replaced an α·exp(−(d/σ)²) mix of the guess, which at the same deviation removed less of the
+warping error (benchmarks/RESULTS.md); being a squared-error rule, it leaves the many changes
+smaller than `step` as they are, so the mean *absolute* difference (`flicker`) falls less.
 """
 
 from __future__ import annotations
@@ -42,9 +43,10 @@ from .flicker import InputMotion
 from .predictor import FILE_BACKENDS, Predictor, Runner, load_file
 
 TEMPORAL_MODES = ("none", "recycle", "flow", "hybrid")
-# (step, cutoff) of each blending mode, in grey levels: chosen on cup.mp4 by benchmarks/temporal_modes.py
-# (lowest warping error at no more deviation than the exp-blended flow baseline) and held out on two clips.
-TEMPORAL_DEFAULTS = {"recycle": (2.0, 40.0), "flow": (4.0, 80.0), "hybrid": (4.0, 80.0)}
+# (step, cutoff) of each blending mode, in grey levels, chosen on cup.mp4 by benchmarks/temporal_modes.py: the lowest
+# warping error at no more deviation than the exp-blended flow baseline's (2.3); held out on two clips (RESULTS.md).
+# recycle: no setting stayed within that deviation (6.8 at the least), so the lowest warping error of its grid.
+TEMPORAL_DEFAULTS = {"recycle": (8.0, 120.0), "flow": (4.0, 120.0), "hybrid": (4.0, 120.0)}
 SCENE_CUT = 40.0  # mean input change (grey levels) from one frame to the next that restarts the history
 RESIDUAL_SIGMA = 5.0  # hybrid: the predictor's miss (grey levels) at which its forecast's weight falls to 1/e
 
