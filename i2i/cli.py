@@ -521,9 +521,9 @@ def _generate_on_ray(
     type=RegistryChoice("i2i.runtime.video:TEMPORAL_MODES"),
     default="none",
     show_default=True,
-    help="none = per frame; recycle = blend in the RecycleGAN predictor's forecast (MODEL: a recycle_gan "
-    "run or its exported generator); flow = optical-flow-guided blending baseline; hybrid = both, each "
-    "weighted per pixel by how far it can be trusted.",
+    help="none = per frame; recycle = hold each frame near the RecycleGAN predictor's forecast (MODEL: a "
+    "recycle_gan run or its exported generator); flow = near the previous output moved along the optical flow; "
+    "hybrid = both, each weighted per pixel by how far it can be trusted (see --step, --cutoff).",
 )
 @click.option(
     "--report",
@@ -542,15 +542,16 @@ def _generate_on_ray(
     help="Refuse a video whose frames have more pixels than this.  [default: 50000000]",
 )
 @click.option(
-    "--alpha",
-    type=float,
-    help="recycle/flow/hybrid: largest weight of the temporal guess.  [default: recycle 0.9, flow 0.7, hybrid 0.7]",
+    "--step",
+    type=click.FloatRange(min=0),
+    help="recycle/flow/hybrid: largest change per frame (grey levels) away from the temporal guess.  "
+    "[default: recycle 8, flow 4, hybrid 4]",
 )
 @click.option(
-    "--sigma",
-    type=float,
-    help="recycle/flow/hybrid: disagreement (grey levels) at which the guess's weight falls "
-    "to 1/e of alpha.  [default: recycle 40, flow 24, hybrid 15]",
+    "--cutoff",
+    type=click.FloatRange(min=0),
+    help="recycle/flow/hybrid: disagreement with the guess (grey levels) beyond which the per-frame output "
+    "is kept.  [default: 120]",
 )
 def video(
     run_dir,
@@ -564,8 +565,8 @@ def video(
     batch_size,
     max_frames,
     max_pixels,
-    alpha,
-    sigma,
+    step,
+    cutoff,
 ) -> None:
     """Stylize the video (or frame folder) INPUT into OUTPUT (.mp4/.avi) at the source's size
     and frame rate, streaming; audio is copied when ffmpeg is installed."""
@@ -583,8 +584,8 @@ def video(
         report,
         batch_size,
         max_frames,
-        alpha=alpha,
-        sigma=sigma,
+        step=step,
+        cutoff=cutoff,
         device=device,
         max_pixels=pixel_limit(max_pixels),
     )

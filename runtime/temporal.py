@@ -1,22 +1,33 @@
-"""Temporal modes of `i2i video`: what each frame's per-frame translation is blended with.
+"""Temporal modes of `i2i video`: what guess of each frame its per-frame translation is held to.
 
 - `none`: y_t = G(x_t), the per-frame baseline.
 - `recycle`: RecycleGAN's predictor of the output domain forecasts ŷ_t = P(o_{t−2}, o_{t−1})
-  from the two previous *outputs*; o_t blends ŷ_t into y_t with weight α·exp(−(d/σ)²), d the
-  per-pixel disagreement |ŷ_t − y_t|, so the forecast steadies what it agrees on and the
-  per-frame output wins at occlusions; a scene cut (large input change) restarts the history.
-  The predictor comes from a run directory's checkpoint or, for an exported generator, from
-  the predictor file its metadata links to, run by the same backend.
-- `flow`: a cheap baseline — the previous output warped along the input's optical flow,
-  blended the same way where the flow is consistent.
+  from the two previous *outputs*; that forecast is the guess, trusted everywhere; a scene cut
+  (large input change) restarts the history. The predictor comes from a run directory's
+  checkpoint or, for an exported generator, from the predictor file its metadata links to, run
+  by the same backend.
+- `flow`: a cheap baseline — the previous output warped along the input's optical flow is the
+  guess, trusted where the flow is forward–backward consistent.
 - `hybrid`: both guesses at once. Per pixel, the flow-warped previous output counts by the
   flow's forward–backward consistency and the predictor's forecast by how well the predictor
   forecast the previous frame there (its residual, carried along the flow); their weighted
-  mean is blended into y_t like the others, by agreement, where either guess is trusted.
+  mean is the guess, trusted as far as the more trusted of the two.
+
+Every mode holds y_t to its guess g by one rule (`Limit`): where the guess is trusted and
+disagrees with y_t by less than `cutoff` grey levels, o_t = g + clip(y_t − g, −step, +step) per
+channel; elsewhere o_t = y_t. Small changes pass unchanged, a large jump is spread over frames
+at `step` grey levels each, and a disagreement beyond `cutoff` (a missed occlusion or a real
+change) keeps the per-frame output. For a fixed guess it is the output with the least squared
+difference from the guess (what the warping error measures) for its total absolute deviation
+from y_t (Σ|o − y|): the Lagrange condition of that problem gives |o − g| = min(|y − g|, step).
+It replaced an α·exp(−(d/σ)²) mix of the guess, which at the same deviation removed less of the
+warping error (benchmarks/RESULTS.md); being a squared-error rule, it leaves the many changes
+smaller than `step` as they are, so the mean *absolute* difference (`flicker`) falls less.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -32,10 +43,11 @@ from .flicker import InputMotion
 from .predictor import FILE_BACKENDS, Predictor, Runner, load_file
 
 TEMPORAL_MODES = ("none", "recycle", "flow", "hybrid")
-# (alpha, sigma) of the blending modes. recycle: chosen on carphone_pristine.mp4 and checked on
-# cup.mp4 (benchmarks/RESULTS.md); flow: the baseline's own, which already halves the flicker.
-# hybrid: chosen on cup.mp4 by benchmarks/temporal_modes.py (lowest warping error at no more deviation than flow).
-TEMPORAL_DEFAULTS = {"recycle": (0.9, 40.0), "flow": (0.7, 24.0), "hybrid": (0.7, 15.0)}
+# (step, cutoff) of each blending mode, in grey levels, chosen on cup.mp4 by benchmarks/temporal_modes.py: the lowest
+# warping error at no more deviation than the exp-blended flow baseline's (2.3); held out on two clips (RESULTS.md).
+# recycle: no setting stayed within that deviation (6.8 at the least), so the lowest warping error of its grid.
+TEMPORAL_DEFAULTS = {"recycle": (8.0, 120.0), "flow": (4.0, 120.0), "hybrid": (4.0, 120.0)}
+SCENE_CUT = 40.0  # mean input change (grey levels) from one frame to the next that restarts the history
 RESIDUAL_SIGMA = 5.0  # hybrid: the predictor's miss (grey levels) at which its forecast's weight falls to 1/e
 
 
@@ -43,25 +55,27 @@ def make_blender(
     temporal: str,
     model: Path | None,
     predictor: Predictor,
-    alpha: float | None = None,
-    sigma: float | None = None,
-    cut: float = 40.0,
+    step: float | None = None,
+    cutoff: float | None = None,
+    scene_cut: float = SCENE_CUT,
     device: str = "cpu",
 ):
-    """The blender of mode `temporal` (None for `none`), alpha/sigma defaulting to TEMPORAL_DEFAULTS:
+    """The blender of mode `temporal` (None for `none`), step/cutoff defaulting to TEMPORAL_DEFAULTS:
     called as blender(frame, per-frame output, motion) → output, in frame order."""
     if temporal not in TEMPORAL_MODES:
         raise ConfigError(f"--temporal {temporal}: choose one of {', '.join(TEMPORAL_MODES)}")
     if temporal == "none":
         return None
-    default_alpha, default_sigma = TEMPORAL_DEFAULTS[temporal]
-    alpha, sigma = default_alpha if alpha is None else alpha, default_sigma if sigma is None else sigma
+    default_step, default_cutoff = TEMPORAL_DEFAULTS[temporal]
+    rule = Limit(default_step if step is None else step, default_cutoff if cutoff is None else cutoff)
+    if rule.step < 0 or rule.cutoff < 0:
+        raise ConfigError(f"--step {rule.step}, --cutoff {rule.cutoff}: grey levels, neither may be negative")
     if temporal == "flow":
-        return FlowBlender(alpha, sigma, cut)
+        return FlowBlender(rule, scene_cut)
     if model is None:
         raise ConfigError(f"--temporal {temporal} needs MODEL: a recycle_gan run directory or its exported generator")
     blender = RecycleBlender if temporal == "recycle" else HybridBlender
-    return blender(load_forecaster(model, predictor, device), alpha, sigma, cut)
+    return blender(load_forecaster(model, predictor, device), rule, scene_cut)
 
 
 class Forecaster:
@@ -143,9 +157,29 @@ class SceneCuts:
         return cut
 
 
+Rule = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]  # (guess, per-frame output, trust) → output
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The blending rule of every mode (module docstring): the per-frame output `styled` moved
+    from the guess by at most `step` grey levels per channel where the guess is trusted (trust
+    over 0.5) and their mean disagreement over channels is under `cutoff`; `styled` elsewhere."""
+
+    step: float
+    cutoff: float
+
+    def __call__(self, guess: np.ndarray, styled: np.ndarray, trust: np.ndarray) -> np.ndarray:
+        guess, per_frame = guess.astype(np.float32), styled.astype(np.float32)
+        difference = per_frame - guess
+        held = (trust > 0.5) & (np.abs(difference).mean(axis=2) < self.cutoff)
+        out = np.where(held[:, :, None], guess + np.clip(difference, -self.step, self.step), per_frame)
+        return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
 class RecycleBlender:
-    def __init__(self, forecast: Forecaster, alpha: float, sigma: float, cut: float):
-        self.forecast, self.alpha, self.sigma, self.cuts = forecast, alpha, sigma, SceneCuts(cut)
+    def __init__(self, forecast: Forecaster, rule: Rule, scene_cut: float):
+        self.forecast, self.rule, self.cuts = forecast, rule, SceneCuts(scene_cut)
         self.history: list[np.ndarray] = []
 
     def __call__(self, frame: np.ndarray, styled: np.ndarray, motion: Callable[[], InputMotion]) -> np.ndarray:
@@ -153,30 +187,28 @@ class RecycleBlender:
             self.history.clear()
         out = styled
         if len(self.history) >= 2:
-            out = blend(self.forecast(*self.history), styled, np.ones(styled.shape[:2], bool), self.alpha, self.sigma)
+            out = self.rule(self.forecast(*self.history), styled, np.ones(styled.shape[:2], np.float32))
         self.history = (self.history + [out])[-2:]
         return out
 
 
 class FlowBlender:
-    def __init__(self, alpha: float, sigma: float, cut: float):
-        self.alpha, self.sigma, self.cuts = alpha, sigma, SceneCuts(cut)
+    def __init__(self, rule: Rule, scene_cut: float):
+        self.rule, self.cuts = rule, SceneCuts(scene_cut)
         self.previous_output: np.ndarray | None = None
 
     def __call__(self, frame: np.ndarray, styled: np.ndarray, motion: Callable[[], InputMotion]) -> np.ndarray:
         out = styled
         if not self.cuts(frame) and self.previous_output is not None:
             moved = motion()
-            out = blend(
-                moved.warp(self.previous_output.astype(np.float32)), styled, moved.visible, self.alpha, self.sigma
-            )
+            out = self.rule(moved.warp(self.previous_output.astype(np.float32)), styled, moved.consistency)
         self.previous_output = out
         return out
 
 
 class HybridBlender:
-    def __init__(self, forecast: Forecaster, alpha: float, sigma: float, cut: float):
-        self.forecast, self.alpha, self.sigma, self.cuts = forecast, alpha, sigma, SceneCuts(cut)
+    def __init__(self, forecast: Forecaster, rule: Rule, scene_cut: float):
+        self.forecast, self.rule, self.cuts = forecast, rule, SceneCuts(scene_cut)
         self.residual_sigma = RESIDUAL_SIGMA
         self.history: list[np.ndarray] = []  # the last two outputs
         self.residual: np.ndarray | None = None  # |forecast − per-frame output| at the previous frame
@@ -195,16 +227,8 @@ class HybridBlender:
                 trust.append(np.exp(-((missed / self.residual_sigma) ** 2)))
             total = np.maximum(sum(trust), 1e-6)
             guess = sum(t[:, :, None] * g for t, g in zip(trust, guesses)) / total[:, :, None]
-            out = blend(guess, styled, np.maximum.reduce(trust), self.alpha, self.sigma)
+            out = self.rule(guess, styled, np.maximum.reduce(trust))
         if forecast is not None:
             self.residual = np.abs(forecast - styled).mean(axis=2)
         self.history = (self.history + [out])[-2:]
         return out
-
-
-def blend(guess: np.ndarray, styled: np.ndarray, usable: np.ndarray, alpha: float, sigma: float) -> np.ndarray:
-    """α·exp(−(d/σ)²)-weighted mix of `guess` into `styled` (d in grey levels), only where `usable`
-    (a mask, or a trust in 0..1 that scales the weight)."""
-    distance = np.abs(guess.astype(np.float32) - styled.astype(np.float32)).mean(axis=2, keepdims=True)
-    weight = alpha * np.exp(-((distance / sigma) ** 2)) * usable[:, :, None]
-    return np.clip(np.round(weight * guess + (1 - weight) * styled), 0, 255).astype(np.uint8)

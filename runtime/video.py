@@ -35,9 +35,9 @@ from i2i.io import (
     temporary_prefix,
 )
 
-from .flicker import InputMotion, flicker, warping_error
+from .flicker import InputMotion, blending_flow, flicker, measuring_flow, warping_error
 from .predictor import Predictor
-from .temporal import TEMPORAL_MODES, make_blender
+from .temporal import SCENE_CUT, TEMPORAL_MODES, make_blender
 
 __all__ = ["TEMPORAL_MODES", "FrameSource", "VideoReport", "stylize_video"]
 
@@ -174,8 +174,9 @@ class FrameSource:
 
 class TemporalStep:
     """One translated frame through the temporal mode (timed), measured against the previous one
-    when reporting; the input's motion is estimated once per pair (by `estimate`), for the mode
-    and the metrics."""
+    when reporting. The input's motion is estimated lazily, at most once per pair and flow
+    (by `estimate`): Farnebäck's when the mode needs it, DIS's when measuring (runtime/flicker.py
+    says why the metrics use another flow than the modes)."""
 
     def __init__(self, blender, result: VideoReport, report: bool, estimate=InputMotion.estimate):
         self.blender, self.result, self.report, self.estimate = blender, result, report, estimate
@@ -183,15 +184,16 @@ class TemporalStep:
 
     def __call__(self, frame: np.ndarray, styled: np.ndarray) -> np.ndarray:
         previous, result = self.previous, self.result
-        motion = functools.cache(lambda: self.estimate(previous[0], frame))
+        motion = functools.cache(lambda: self.estimate(previous[0], frame, blending_flow))
         started = time.perf_counter()
         out = self.blender(frame, styled, motion) if self.blender else styled
         result.seconds_temporal += time.perf_counter() - started
         if self.report and previous is not None:
             started = time.perf_counter()
+            measured = self.estimate(previous[0], frame, measuring_flow)
             for name, measure in (("warping_error", warping_error), ("flicker", flicker)):
-                getattr(result, name).append(measure(motion(), previous[1], out))
-                getattr(result, f"{name}_per_frame").append(measure(motion(), previous[2], styled))
+                getattr(result, name).append(measure(measured, previous[1], out))
+                getattr(result, f"{name}_per_frame").append(measure(measured, previous[2], styled))
             result.deviation.append(float(np.abs(out.astype(np.float32) - styled).mean()))
             result.seconds_measuring += time.perf_counter() - started
         self.previous = (frame, out, styled)
@@ -242,20 +244,20 @@ def stylize_video(
     report: bool = False,
     batch_size: int = 4,
     max_frames: int | None = None,
-    alpha: float | None = None,
-    sigma: float | None = None,
-    cut: float = 40.0,
+    step: float | None = None,
+    cutoff: float | None = None,
+    scene_cut: float = SCENE_CUT,
     device: str = "cpu",
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> VideoReport:
     """Write the stylized video to `output` (atomically; audio copied when ffmpeg is present).
-    alpha/sigma default to the mode's TEMPORAL_DEFAULTS. The written file is decoded again and
+    step/cutoff default to the mode's TEMPORAL_DEFAULTS. The written file is decoded again and
     must hold every frame, or nothing is left under `output` and WriteError says why."""
     if max_frames is not None and max_frames < 1:
         raise ConfigError(f"--max-frames {max_frames}: must be at least 1 (or left out for the whole video)")
     if batch_size < 1:
         raise ConfigError(f"--batch-size {batch_size}: must be at least 1")
-    blender = make_blender(temporal, model, predictor, alpha, sigma, cut, device)
+    blender = make_blender(temporal, model, predictor, step, cutoff, scene_cut, device)
     frames = FrameSource(source, predictor.input_channels, max_pixels)
     output = Path(output)
     if output.is_dir():
@@ -370,7 +372,7 @@ def write_report(result: VideoReport, output: Path) -> None:
         axis.plot(result.warping_error, label=f"--temporal {result.temporal}", alpha=0.8)
     axis.set_xlabel("frame")
     axis.set_ylabel("warping error (MSE, intensities 0..1)")
-    axis.set_title("warping error between consecutive outputs (Lai et al. 2018; flow of the input)")
+    axis.set_title("warping error between consecutive outputs (Lai et al. 2018; DIS flow of the input)")
     axis.legend()
     axis.grid(alpha=0.3)
     save_figure(fig, Path(f"{base}.report.png"))

@@ -17,9 +17,9 @@ from i2i.image import array_to_model_input
 from i2i.io import list_images
 from i2i.rundir import load_predictor
 from i2i.runtime import load
-from i2i.runtime.flicker import InputMotion, flicker, warping_error
-from i2i.runtime.temporal import blend
-from i2i.runtime.video import FrameSource, stylize_video
+from i2i.runtime.flicker import InputMotion, blending_flow, flicker, measuring_flow, warping_error
+from i2i.runtime.temporal import FlowBlender, Limit
+from i2i.runtime.video import FrameSource, TemporalStep, VideoReport, stylize_video
 from i2i.training.trainer import train
 
 from ..conftest import SHARED_DATA, tiny_config
@@ -72,37 +72,37 @@ def read_all(path):
 
 def test_flicker_sees_flicker_not_motion(clip):
     frames = [frame for _, frame in zip(range(2), FrameSource(clip, 3))]
-    motion = InputMotion.estimate(frames[0], frames[1])
+    motion = InputMotion.estimate(frames[0], frames[1], measuring_flow)
     moving = flicker(motion, frames[0], frames[1])  # outputs that move with the input
     unwarped = np.abs(frames[1].astype(float) - frames[0]).mean()
     assert moving < 6.0 and moving < unwarped
     flickering = np.clip(frames[1].astype(int) + 40, 0, 255).astype(np.uint8)
     assert flicker(motion, frames[0], flickering) > 25.0
-    still = InputMotion.estimate(frames[0], frames[0])
+    still = InputMotion.estimate(frames[0], frames[0], measuring_flow)
     assert flicker(still, frames[0], frames[0]) < 0.01  # no motion: flow ≈ 0
 
 
 def textured(height=116, width=148, seed=0):
-    """Blurred noise at a contrast of 50 grey levels: texture Farnebäck tracks to ~0.1 px."""
+    """Blurred noise at a contrast of 50 grey levels: texture both flows track to a fraction of a pixel."""
     noise = cv2.GaussianBlur(np.random.default_rng(seed).random((height, width, 3)).astype(np.float32), (0, 0), 1.5)
     return np.clip((noise - noise.mean()) / noise.std() * 50 + 128, 0, 255).astype(np.uint8)
 
 
 def test_warping_error_of_a_static_scene_is_zero():
     image = textured()
-    motion = InputMotion.estimate(image, image)
+    motion = InputMotion.estimate(image, image, measuring_flow)
     assert motion.reliable.all()
-    # Farnebäck leaves ~0.01 px of flow on identical frames: 0 up to 1e-7 (an RMS of 0.08 grey levels)
-    assert warping_error(motion, image, image) < 1e-7
+    assert warping_error(motion, image, image) < 1e-9  # DIS finds no flow at all between identical frames
     brighter = (image.astype(int) + 10).clip(0, 255).astype(np.uint8)  # 10/255 everywhere it is not clipped
     expected = ((brighter.astype(float) - image) / 255) ** 2
     assert warping_error(motion, image, brighter) == pytest.approx(expected.mean(), abs=1e-6)
 
 
-def test_warping_error_recovers_a_known_shift():
+@pytest.mark.parametrize("flow", [measuring_flow, blending_flow])
+def test_warping_error_recovers_a_known_shift(flow):
     scene = textured(seed=1)
     previous, current = scene[10:, 10:], scene[8:-2, 7:-3]  # the scene moved 3 px right and 2 px down
-    motion = InputMotion.estimate(previous, current)
+    motion = InputMotion.estimate(previous, current, flow)
     reliable = motion.reliable
     assert np.abs(motion.backward[reliable] - (-3, -2)).max() < 0.25  # the shift recovered where trusted
     assert reliable.mean() > 0.9 and not reliable[:, :3].any() and not reliable[:2].any()  # revealed strips left out
@@ -111,6 +111,26 @@ def test_warping_error_recovers_a_known_shift():
     # a constructed difference: output t = the moved scene + 20 grey levels → (20/255)² on every reliable pixel
     brighter = current.astype(np.float32) + 20
     assert warping_error(motion, previous, brighter) == pytest.approx((20 / 255) ** 2, rel=0.01)
+
+
+def test_temporal_step_estimates_each_flow_once_per_pair():
+    frames = [textured(seed=seed) for seed in range(3)]
+    calls = []
+
+    def estimate(previous, current, flow):
+        calls.append(flow)
+        return InputMotion.estimate(previous, current, flow)
+
+    step = TemporalStep(FlowBlender(Limit(4.0, 80.0), 1000.0), VideoReport(), True, estimate)
+    for frame in frames:
+        step(frame, frame)
+    # the flow mode warps along Farnebäck's flow, the report measures along DIS's: one of each per pair
+    assert calls == [blending_flow, measuring_flow] * 2
+    calls.clear()
+    measuring_only = TemporalStep(None, VideoReport(), True, estimate)  # `none` needs no motion of its own
+    for frame in frames:
+        measuring_only(frame, frame)
+    assert calls == [measuring_flow] * 2
 
 
 @pytest.mark.parametrize("temporal", ["none", "flow", "recycle", "hybrid"])
@@ -202,41 +222,51 @@ def test_exported_generator_without_a_predictor(clip, recycle_run, exported, tin
 def test_hybrid_trusts_the_flow_where_it_is_consistent_and_the_forecast_by_its_residual():
     from i2i.runtime.temporal import HybridBlender
 
-    scene = textured(seed=2)
-    frame = scene[4:, 4:]
-    styled = [np.clip(frame.astype(int) + shift, 0, 255).astype(np.uint8) for shift in (0, 10, 0, 0)]
+    frame = (textured(seed=2) // 2 + 64).astype(np.uint8)  # 64..191: no arithmetic below reaches 0 or 255
+    shifted = lambda levels: (frame.astype(int) + levels).astype(np.uint8)  # noqa: E731
+    styled = [shifted(levels) for levels in (0, 10, 0, 20)]
     forecasts = []
 
     def forecast(earlier, previous):  # a stand-in predictor: always 30 grey levels above the last output
-        forecasts.append(np.clip(previous.astype(int) + 30, 0, 255).astype(np.uint8))
+        forecasts.append((previous.astype(int) + 30).astype(np.uint8))
         return forecasts[-1]
 
-    hybrid = HybridBlender(forecast, alpha=0.9, sigma=30.0, cut=40.0)
-    hybrid.residual_sigma = 20.0
+    hybrid = HybridBlender(forecast, Limit(step=4.0, cutoff=80.0), scene_cut=1000.0)
+    hybrid.residual_sigma = 40.0
     still = np.zeros((*frame.shape[:2], 2), np.float32)
     motion = InputMotion(still, still)  # a static scene: zero flow, consistent everywhere
     outputs = [hybrid(frame, styled[0], lambda: motion)]
-    # frame 1: one output so far, so the flow-warped previous output is the only guess, fully trusted
+    assert np.array_equal(outputs[0], styled[0])  # no earlier output: the per-frame output
+    # frame 1: the flow-warped previous output is the only guess; the jump of 10 is limited to 4
     outputs.append(hybrid(frame, styled[1], lambda: motion))
-    assert np.abs(outputs[1].astype(int) - blend(outputs[0], styled[1], np.ones(frame.shape[:2]), 0.9, 30.0)).max() <= 1
-    # frame 2: the first forecast has no residual yet, so it gets no weight
+    assert np.array_equal(outputs[1], shifted(4))
+    # frame 2: the first forecast (frame + 34) has no residual yet, so no weight: back by 4 to frame + 0
     outputs.append(hybrid(frame, styled[2], lambda: motion))
-    assert np.abs(outputs[2].astype(int) - blend(outputs[1], styled[2], np.ones(frame.shape[:2]), 0.9, 30.0)).max() <= 1
-    # frame 3: the forecast missed frame 2's per-frame output by ~30 levels (trust e^-(30/20)^2 = 0.105)
+    assert np.array_equal(forecasts[0], shifted(34)) and np.array_equal(outputs[2], shifted(0))
+    # frame 3: that forecast missed frame 2's per-frame output by 34, so the new one (frame + 30) counts
+    # e^-(34/40)² = 0.4855 against the flow's 1: guess = frame + 30·0.4855/1.4855 = frame + 9.80,
+    # and the per-frame output 20 above the frame is reached to within 4 of that guess: frame + 13.80 → 14
     outputs.append(hybrid(frame, styled[3], lambda: motion))
-    trust = np.exp(-((np.abs(forecasts[0].astype(float) - styled[2]).mean(2) / 20) ** 2))
-    guess = (outputs[2].astype(float) + trust[:, :, None] * forecasts[1]) / (1 + trust[:, :, None])
-    assert np.abs(outputs[3].astype(int) - blend(guess, styled[3], np.ones(frame.shape[:2]), 0.9, 30.0)).max() <= 1
+    assert np.array_equal(forecasts[1], shifted(30)) and np.array_equal(outputs[3], shifted(14))
 
 
-def test_blend_weighs_the_guess_by_agreement():
-    guess, styled = np.full((2, 2, 3), 100, np.uint8), np.full((2, 2, 3), 140, np.uint8)
-    usable = np.array([[True, True], [True, False]])
-    out = blend(guess, styled, usable, alpha=0.9, sigma=40.0)
-    # d = 40 = σ: weight 0.9·e⁻¹ = 0.33109, 0.33109·100 + 0.66891·140 = 126.76 → 127; unusable pixels keep styled.
-    assert out[0, 0].tolist() == [127, 127, 127] and out[1, 1].tolist() == [140, 140, 140]
-    far = blend(np.zeros((1, 1, 3), np.uint8), np.full((1, 1, 3), 200, np.uint8), np.ones((1, 1), bool), 0.9, 40.0)
-    assert far.tolist() == [[[200, 200, 200]]]  # d = 200 = 5σ: weight 0.9·e⁻²⁵, the guess is ignored
+def test_limit_moves_at_most_step_from_a_trusted_guess():
+    limit = Limit(step=4.0, cutoff=40.0)
+    guess = np.full((2, 2, 3), 100, np.uint8)
+    styled = np.array(
+        [[[103, 90, 120], [102, 102, 102]], [[150, 140, 130], [160, 160, 160]]], np.uint8
+    )  # disagreements (mean over channels): 11, 2, 40, 60
+    trust = np.array([[0.9, 0.6], [1.0, 1.0]])
+    out = limit(guess, styled, trust)
+    assert out[0, 0].tolist() == [103, 96, 104]  # each channel: the change, at most 4 levels either way
+    assert out[0, 1].tolist() == [102, 102, 102]  # a change under the step passes unchanged
+    assert out[1, 0].tolist() == [150, 140, 130]  # disagreement 40, not under the cutoff: the per-frame output
+    assert out[1, 1].tolist() == [160, 160, 160]
+    untrusted = limit(guess, styled, np.full((2, 2), 0.5))  # trust must exceed 0.5
+    assert np.array_equal(untrusted, styled)
+    assert limit(np.full((1, 1, 3), 254.6), np.full((1, 1, 3), 255, np.uint8), np.ones((1, 1))).tolist() == [
+        [[255, 255, 255]]
+    ]  # float guesses are rounded to grey levels
 
 
 @pytest.mark.slow
