@@ -158,7 +158,7 @@ def test_exported_predictor_matches_the_torch_predictor(recycle_run, exported):
     import onnxruntime as ort
 
     from i2i.export.openvino import compile_for_cpu, read_ir
-    from i2i.runtime.temporal import exported_metadata
+    from i2i.runtime.predictor import exported_metadata
 
     net, _ = load_predictor(recycle_run, "B")
     pair = np.random.default_rng(3).integers(0, 256, (2, 64, 96, 6), dtype=np.uint8)  # two (t−2, t−1) pairs
@@ -173,6 +173,20 @@ def test_exported_predictor_matches_the_torch_predictor(recycle_run, exported):
     assert metadata["role"] == "temporal_predictor" and metadata["direction"] == "AtoB"
     for generator in ("generator_AtoB.onnx", "generator_AtoB.xml"):
         assert exported_metadata(exported / generator)[PREDICTOR_KEY] == "predictor_B"
+
+
+def test_a_predictor_file_is_refused_as_a_generator(clip, exported, tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    cv2.imwrite(str(frames / "0.png"), next(iter(FrameSource(clip, 3)))[:, :, ::-1])
+    for predictor, backend in (("predictor_B.onnx", "onnxruntime"), ("predictor_B.xml", "openvino")):
+        result = CliRunner().invoke(
+            cli, ["generate", str(exported / predictor), str(frames), str(tmp_path / "out"), "--backend", backend]
+        )
+        assert result.exit_code == 2 and "a RecycleGAN temporal predictor, not a generator" in result.output, (
+            result.output
+        )
+        assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow
