@@ -21,11 +21,13 @@ over eager fp32 of the same run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import statistics
 import time
 from dataclasses import dataclass, field, fields
+from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
@@ -193,6 +195,19 @@ def main(argv: list[str] | None = None) -> dict:
     return measure(LatencyOptions(**vars(parser.parse_args(argv))))
 
 
+# The packages a row can run on; the optional ones are recorded where installed.
+VERSIONED_PACKAGES = ("torch", "onnxruntime", "openvino", "nncf", "triton", "tensorrt")
+
+
+def backend_versions() -> dict[str, str]:
+    """Python's version and those of the installed VERSIONED_PACKAGES, for the record beside the rows."""
+    versions = {"python": platform.python_version()}
+    for package in VERSIONED_PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[package] = metadata.version(package)
+    return versions
+
+
 def measure(args: LatencyOptions) -> dict:
     """Time the generator on every backend available here, side by side; printed and returned."""
     exported = None
@@ -282,8 +297,6 @@ def measure(args: LatencyOptions) -> dict:
 
 def report(rows: list[dict], config: RunConfig, args: LatencyOptions, shape: list[int]) -> dict:
     """Speed-ups over the first row (eager fp32), printed as a table and returned (and written) as JSON."""
-    import onnxruntime as ort
-
     cuda = torch.cuda.is_available()
     baseline = rows[0]["median_ms"]
     for row in rows:
@@ -302,7 +315,7 @@ def report(rows: list[dict], config: RunConfig, args: LatencyOptions, shape: lis
         "input": shape,
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
         + (f", {torch.cuda.get_device_name()}" if cuda else ""),
-        "versions": {"torch": torch.__version__, "onnxruntime": ort.__version__, "python": platform.python_version()},
+        "versions": backend_versions(),
         "rows": rows,
     }
     print(f"{result['generator']}, input {result['input']}, {result['machine']}")

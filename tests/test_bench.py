@@ -50,6 +50,13 @@ def test_bench_writes_table_json_and_plot(tmp_path, photos, caplog):
         assert all(abs(r["images_per_s"] - run["input"][0] * 1e3 / r["median_ms"]) < 1e-6 for r in run["rows"])
         assert not any("quality" in r for r in run["rows"])  # random weights: no quality to measure
     assert "T4" in result.output
+    import onnxruntime
+    import openvino
+
+    # the OpenVINO and NNCF rows name what they ran on (the test environment installs both extras)
+    assert runs[0]["versions"]["onnxruntime"] == onnxruntime.__version__
+    assert runs[0]["versions"]["openvino"].startswith(openvino.__version__.split("-")[0])
+    assert {"torch", "nncf", "python"} <= set(runs[0]["versions"])
     assert not [r for r in caplog.records if r.levelname == "WARNING"]  # the quantizer's internals stay quiet
     assert (tmp_path / "bench.png").stat().st_size > 0
 
