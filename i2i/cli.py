@@ -111,8 +111,8 @@ def cli(verbose: bool) -> None:
     "--preset",
     type=click.Choice(sorted(PRESETS)),
     help="Settings measured for a purpose, under --config and the options: short = CPU budgets of minutes "
-    "to hours, for cycle_gan and cut (identity-started resize-convolution generator; CycleGAN: cycle "
-    "weight 2, no identity loss; CUT: spectral-norm discriminator with DiffAugment).",
+    "to hours, for cycle_gan and cut (identity-started resize-convolution generator, DiffAugment; "
+    "CycleGAN: cycle weight 2, no identity loss; CUT: spectral-norm discriminator).",
 )
 @click.option("--size", type=int, help="Training crop size in pixels.  [default: 256]")
 @click.option("--load-size", type=int, help="Resize to this before cropping.  [default: size × 286/256]")

@@ -50,15 +50,16 @@ TRAIN_PRECISIONS = ("auto", "fp32", "bf16")  # auto = bf16 autocast on CUDA, fp3
 # short: against the lattice artifacts of short CPU runs, each model's recipe as measured at 30
 # CPU-minutes on photo → Monet (benchmarks/RESULTS.md, "Lattice artifacts at short budgets").
 # Both: an identity-started generator that resizes then convolves (the measured cause of
-# CycleGAN's lattice is its transposed convolutions). CycleGAN: no identity loss (with a
-# residual generator it holds G at the identity) and a cycle weight of 2, not 10: an L1 cycle
-# loss at 10 outweighs the discriminator's pull on every pixel and the resize-convolution
-# generator stays at the identity; spectral norm and DiffAugment made its translation worse.
-# CUT: a spectral-norm discriminator behind DiffAugment, for small data.
+# CycleGAN's lattice is its transposed convolutions) and a discriminator behind DiffAugment, for
+# small data. CycleGAN: no identity loss (with a residual generator it holds G at the identity)
+# and a cycle weight of 2, not 10: an L1 cycle loss at 10 outweighs the discriminator's pull on
+# every pixel and the resize-convolution generator stays at the identity; adding spectral norm
+# to DiffAugment made its translation worse. CUT: a spectral-norm discriminator.
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "short": {
         "cycle_gan": {
             "G": {"residual": True, "upsample": "nearest"},
+            "train": {"diff_augment": "color,translation,cutout"},
             "alg": {"cycle_gan": {"lambda_identity": 0.0, "lambda_A": 2.0, "lambda_B": 2.0}},
         },
         "cut": {

@@ -86,10 +86,10 @@ def test_schema_1_files_are_read_in_todays_keys(tmp_path, blur, upsample):
 def test_a_preset_fills_what_the_user_left_alone_over_the_models_defaults(model):
     config = RunConfig.from_dict(with_preset({"model": model, "G": {"ngf": 16}}, "short"))
     assert (config.G.ngf, config.G.residual, config.G.upsample) == (16, True, "nearest")  # CUT's own: blur
-    # Each model gets the recipe measured for it (RESULTS.md): CycleGAN a light cycle loss, CUT a
-    # spectral-norm discriminator behind DiffAugment.
+    # Each model gets the recipe measured for it (RESULTS.md): both DiffAugment, CycleGAN a light
+    # cycle loss, CUT a spectral-norm discriminator.
     cut = model == "cut"
-    assert config.D.spectral_norm == cut and config.train.diff_augment == ("color,translation,cutout" if cut else "")
+    assert config.D.spectral_norm == cut and config.train.diff_augment == "color,translation,cutout"
     cycle = config.alg.cycle_gan
     assert (cycle.lambda_A, cycle.lambda_B, cycle.lambda_identity) == ((10.0, 10.0, 0.5) if cut else (2.0, 2.0, 0.0))
     chosen = RunConfig.from_dict(with_preset({"model": model, "G": {"upsample": "bilinear"}}, "short"))
