@@ -23,7 +23,7 @@ def read_model(path: Path) -> onnx.ModelProto:
         raise ConfigError(f"{path}: not a readable ONNX model ({type(exc).__name__}); re-export it") from None
 
 
-def load_onnx(path: Path, device: torch.device) -> tuple[OnnxRuntimeRunner, RunConfig, str]:
+def load_onnx(path: Path, device: torch.device) -> tuple[OnnxRuntimeRunner, RunConfig, dict[str, str]]:
     import onnxruntime as ort
 
     model = read_model(Path(path))
@@ -43,4 +43,4 @@ def load_onnx(path: Path, device: torch.device) -> tuple[OnnxRuntimeRunner, RunC
         raise ConfigError(
             f"{path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0][:200]}); re-export it"
         ) from None
-    return OnnxRuntimeRunner(session, props["io"], props.get("precision", "fp32"), device), config, props["direction"]
+    return OnnxRuntimeRunner(session, props["io"], props.get("precision", "fp32"), device), config, props

@@ -13,7 +13,7 @@ from i2i.export.openvino import compile_for_cpu, from_onnx, read_ir
 from i2i.runners import OpenVINORunner
 
 
-def load_openvino(path: Path, device: torch.device) -> tuple[OpenVINORunner, RunConfig, str]:
+def load_openvino(path: Path, device: torch.device) -> tuple[OpenVINORunner, RunConfig, dict[str, str]]:
     """An i2i .xml export, or an i2i .onnx export read by OpenVINO's ONNX front end."""
     path = Path(path)
     if device.type != "cpu":
@@ -28,4 +28,4 @@ def load_openvino(path: Path, device: torch.device) -> tuple[OpenVINORunner, Run
     else:
         model, metadata = read_ir(path)
     config = RunConfig.from_dict(json.loads(metadata["train_config"]), source=f"{path} metadata")
-    return compile_for_cpu(model, metadata.get("precision", "fp32")), config, metadata["direction"]
+    return compile_for_cpu(model, metadata.get("precision", "fp32")), config, metadata

@@ -209,16 +209,18 @@ def load(
                 "onnxruntime or openvino"
             )
         chosen = backend if backend != "auto" else file_backends[0]
-        runner, config, file_direction = load_file(path, chosen, torch_device)
+        runner, config, metadata = load_file(path, chosen, torch_device)
         from i2i.export.onnx import PREDICTOR_ROLE
 
-        if exported_metadata(path).get("role") == PREDICTOR_ROLE:
+        if metadata.get("role") == PREDICTOR_ROLE:
             raise ConfigError(
                 f"{path}: a RecycleGAN temporal predictor, not a generator; translate with the generator_AtoB or "
                 f"generator_BtoA{path.suffix} exported beside it (it finds this predictor for --temporal recycle)"
             )
-        if direction != file_direction:
-            raise ConfigError(f"{path} translates {file_direction}, not {direction}; export the {direction} generator")
+        if direction != metadata["direction"]:
+            raise ConfigError(
+                f"{path} translates {metadata['direction']}, not {direction}; export the {direction} generator"
+            )
         predictor = Predictor(runner, config, direction, chosen, batch_size)
         if backend == "auto" and path.suffix == ".onnx" and not on_cuda and _installed("openvino"):
             predictor.run = FastestRunner(
@@ -288,7 +290,8 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def load_file(path: Path, backend: str, device: torch.device) -> tuple[Runner, RunConfig, str]:
+def load_file(path: Path, backend: str, device: torch.device) -> tuple[Runner, RunConfig, dict[str, str]]:
+    """An exported file's runner on `backend`, its run config and i2i's metadata (direction, role, ...)."""
     if backend == "tensorrt":
         from .tensorrt_backend import load_engine as load_format
     elif backend == "openvino":
@@ -296,23 +299,6 @@ def load_file(path: Path, backend: str, device: torch.device) -> tuple[Runner, R
     else:
         from .onnxruntime_backend import load_onnx as load_format
     return load_format(path, device)
-
-
-def exported_metadata(path: Path) -> dict[str, str]:
-    """i2i's metadata of an exported .onnx, .xml (OpenVINO IR) or .engine (from its sidecar)."""
-    if path.suffix == ".engine":
-        from i2i.export.tensorrt import EngineSidecar
-
-        return EngineSidecar.read(path).metadata
-    if path.suffix == ".xml":
-        from i2i.export.openvino import read_ir
-
-        return read_ir(path)[1]
-    from i2i.export.onnx import read_metadata
-
-    from .onnxruntime_backend import read_model
-
-    return read_metadata(read_model(path), path)
 
 
 def _exported_runners(net: nn.Module, config: RunConfig, direction: str) -> dict[str, Callable[[], Runner]]:

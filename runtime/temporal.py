@@ -40,7 +40,7 @@ from i2i.rundir import load_predictor, predicted_domain, predictor_multiple
 from i2i.runners import TorchRunner
 
 from .flicker import InputMotion
-from .predictor import FILE_BACKENDS, Predictor, Runner, exported_metadata, load_file
+from .predictor import FILE_BACKENDS, Predictor, Runner, load_file
 
 TEMPORAL_MODES = ("none", "recycle", "flow", "hybrid")
 # (step, cutoff) of each blending mode, in grey levels, chosen on cup.mp4 by benchmarks/temporal_modes.py: the lowest
@@ -123,6 +123,23 @@ def linked_predictor(model: Path) -> Path:
             f"{model}: its temporal predictor {path.name} is missing beside it; copy it along or re-export"
         )
     return path
+
+
+def exported_metadata(path: Path) -> dict[str, str]:
+    """i2i's metadata of an exported .onnx, .xml (OpenVINO IR) or .engine (from its sidecar)."""
+    if path.suffix == ".engine":
+        from i2i.export.tensorrt import EngineSidecar
+
+        return EngineSidecar.read(path).metadata
+    if path.suffix == ".xml":
+        from i2i.export.openvino import read_ir
+
+        return read_ir(path)[1]
+    from i2i.export.onnx import read_metadata
+
+    from .onnxruntime_backend import read_model
+
+    return read_metadata(read_model(path), path)
 
 
 class SceneCuts:

@@ -47,7 +47,7 @@ class TensorRTRunner:
         return to_image_arrays(y)
 
 
-def load_engine(path: Path, device: torch.device) -> tuple[TensorRTRunner, RunConfig, str]:
+def load_engine(path: Path, device: torch.device) -> tuple[TensorRTRunner, RunConfig, dict[str, str]]:
     trt, _ = import_tensorrt()
     path = Path(path)
     if device.type != "cuda":
@@ -62,4 +62,4 @@ def load_engine(path: Path, device: torch.device) -> tuple[TensorRTRunner, RunCo
     if engine is None:
         raise ConfigError(f"{path}: TensorRT cannot deserialize it (corrupt or built elsewhere); rebuild it")
     config = RunConfig.from_dict(json.loads(sidecar.metadata["train_config"]), source=f"{path} sidecar")
-    return TensorRTRunner(engine, sidecar, device), config, sidecar.metadata["direction"]
+    return TensorRTRunner(engine, sidecar, device), config, sidecar.metadata

@@ -158,7 +158,7 @@ def test_exported_predictor_matches_the_torch_predictor(recycle_run, exported):
     import onnxruntime as ort
 
     from i2i.export.openvino import compile_for_cpu, read_ir
-    from i2i.runtime.predictor import exported_metadata
+    from i2i.runtime.temporal import exported_metadata
 
     net, _ = load_predictor(recycle_run, "B")
     pair = np.random.default_rng(3).integers(0, 256, (2, 64, 96, 6), dtype=np.uint8)  # two (t−2, t−1) pairs
