@@ -12,8 +12,12 @@ only: the lowest warping error whose deviation from the per-frame output stays a
 flow baseline's there. The flow baseline is the issue's: the previous output warped along the
 flow, mixed in with weight α·exp(−(d/σ)²) at α 0.7, σ 24 (`i2i video`'s flow mode before the
 `Limit` rule), scaled by the flow's consistency. The held-out clips then run every mode at its
-chosen values, plus "hybrid without the predictor": the flow mode at hybrid's chosen values,
-which is the hybrid with its forecast's trust held at 0 — whether the predictor earns anything.
+chosen values, plus "hybrid, no predictor": the hybrid at its chosen values with the forecast
+replaced by the previous output held in place (what the residual predictor forecasts before it
+learns anything) — whether the predictor earns anything beyond filling the flow's gaps — and
+"hybrid, oracle forecast": the forecast replaced by the previous output warped along the
+metric's own flow, the most any forecast can add there (not a mode: it needs the flow that
+judges it).
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from i2i.runtime import load
-from i2i.runtime.flicker import InputMotion, blending_flow, warping_error
-from i2i.runtime.temporal import SCENE_CUT, FlowBlender, make_blender
+from i2i.runtime.flicker import InputMotion, blending_flow, measuring_flow, warping_error
+from i2i.runtime.temporal import SCENE_CUT, FlowBlender, HybridBlender, Limit, make_blender
 from i2i.runtime.video import FrameSource, TemporalStep, VideoReport
 
 STEPS, CUTOFFS = (2.0, 4.0, 6.0, 8.0), (40.0, 80.0, 120.0)
@@ -73,6 +77,21 @@ class Clip:
         return row | {"warping_error_farneback": float(out), "warping_error_farneback_reduction": float(1 - out / base)}
 
 
+class OracleHybrid(HybridBlender):
+    """The hybrid whose forecast is the previous output warped along the metric's (DIS) flow."""
+
+    def __init__(self, clip: Clip, rule: Limit):
+        super().__init__(self.warped_along_measuring_flow, rule, SCENE_CUT)
+        self.clip, self.frames = clip, (None, None)  # the previous and the current input frame
+
+    def __call__(self, frame, styled, motion):
+        self.frames = (self.frames[1], frame)
+        return super().__call__(frame, styled, motion)
+
+    def warped_along_measuring_flow(self, earlier: np.ndarray, previous: np.ndarray) -> np.ndarray:
+        return self.clip.estimate(*self.frames, measuring_flow).warp(previous.astype(np.float32))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path)
@@ -84,12 +103,16 @@ def main() -> None:
     predictor = load(args.run, backend="torch")
 
     def rows(clip: Clip, chosen: dict) -> dict:
-        """none, the baseline, each tuned mode at `chosen[mode]`, and the hybrid without its predictor."""
+        """none, the baseline, each tuned mode at `chosen[mode]`, and the hybrid without its predictor and with the oracle."""
+        hold = HybridBlender(lambda earlier, previous: previous, Limit(*chosen["hybrid"]), SCENE_CUT)
         found = {"none": clip.run(None, "none"), "flow baseline": clip.run(FlowBlender(exp_blend, SCENE_CUT), "flow")}
         for mode in TUNED:
             found[mode] = clip.run(make_blender(mode, args.run, predictor, *chosen[mode]), mode)
-        without = make_blender("flow", args.run, predictor, *chosen["hybrid"])
-        return found | {"hybrid without the predictor": clip.run(without, "flow")}
+        oracle = OracleHybrid(clip, Limit(*chosen["hybrid"]))
+        return found | {
+            "hybrid, no predictor": clip.run(hold, "hybrid"),
+            "hybrid, oracle forecast": clip.run(oracle, "hybrid"),
+        }
 
     tune = Clip(args.tune, predictor, args.max_frames)
     baseline = tune.run(FlowBlender(exp_blend, SCENE_CUT), "flow")

@@ -523,7 +523,7 @@ def _generate_on_ray(
     show_default=True,
     help="none = per frame; recycle = hold each frame near the RecycleGAN predictor's forecast (MODEL: a "
     "recycle_gan run or its exported generator); flow = near the previous output moved along the optical flow; "
-    "hybrid = both, each weighted per pixel by how far it can be trusted (see --step, --cutoff).",
+    "hybrid = flow, with the predictor's forecast where the flow is not trusted (see --step, --cutoff).",
 )
 @click.option(
     "--report",

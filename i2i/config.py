@@ -20,8 +20,9 @@ from typing import Any
 from . import __version__
 from .errors import ConfigError
 
-# 2: G.antialias_up (a bool) became G.upsample (a choice of four); schema-1 files are migrated.
-SCHEMA_VERSION = 2
+# 2: G.antialias_up (a bool) became G.upsample (a choice of four).
+# 3: alg.recycle_gan.predictor_residual, off in the runs trained before it. Older files are migrated.
+SCHEMA_VERSION = 3
 CONFIG_FILENAME = "train_config.json"
 # What `i2i train --resume RUN` may change: nothing that shapes the networks or the data, so the
 # checkpoints stay valid. Config key → the train command's option.
@@ -197,6 +198,10 @@ class RecycleGANConfig:
     predictor_ngf: int = 64
     # U-Net depth of the predictors; 0 = as deep as the crop allows (log2(crop), at most 8).
     predictor_downs: int = 0
+    # The forecast is frame t−1 plus the U-Net's correction, not the U-Net's whole image: it starts
+    # as the "nothing moves" forecast instead of a blur, which the video runtime's blending needs
+    # (benchmarks/RESULTS.md, temporal modes).
+    predictor_residual: bool = True
 
     def depth(self, crop_size: int) -> int:
         return self.predictor_downs or min(8, crop_size.bit_length() - 1)
@@ -390,11 +395,14 @@ def model_class(name: object) -> type:
 
 
 def _migrate(raw: dict[str, Any]) -> dict[str, Any]:
-    """A schema-1 config in today's keys (G.antialias_up → G.upsample), meaning the same."""
+    """An older config in today's keys, meaning the same: G.antialias_up → G.upsample (schema 1);
+    predictors without the residual form (schema ≤ 2)."""
     generator = dict(raw.get("G", {}))
     if "antialias_up" in generator:
         generator["upsample"] = "blur" if generator.pop("antialias_up") else "transpose"
-    return {**raw, "G": generator, "schema": SCHEMA_VERSION}
+    algorithms = dict(raw.get("alg", {}))
+    algorithms["recycle_gan"] = {"predictor_residual": False, **algorithms.get("recycle_gan", {})}
+    return {**raw, "G": generator, "alg": algorithms, "schema": SCHEMA_VERSION}
 
 
 def with_preset(raw: dict[str, Any], preset: str) -> dict[str, Any]:

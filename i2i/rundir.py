@@ -59,14 +59,14 @@ def load_generator(run_dir: Path, direction: str = "AtoB") -> tuple[nn.Module, R
 
 
 def build_predictor(config: RunConfig, channels: int) -> nn.Module:
-    """RecycleGAN's temporal predictor: a U-Net from two frames (stacked on channels) to the next."""
+    """RecycleGAN's temporal predictor: a U-Net from two frames (stacked on channels) to the next,
+    or to its difference from the later frame (alg.recycle_gan.predictor_residual)."""
     from .nets.layers import NormFactory
-    from .nets.unet import UnetGenerator
+    from .nets.unet import ResidualFramePredictor, UnetGenerator
 
     alg = config.alg.recycle_gan
-    return UnetGenerator(
-        2 * channels, channels, alg.depth(config.data.crop_size), alg.predictor_ngf, NormFactory(config.G.norm)
-    )
+    net = ResidualFramePredictor if alg.predictor_residual else UnetGenerator
+    return net(2 * channels, channels, alg.depth(config.data.crop_size), alg.predictor_ngf, NormFactory(config.G.norm))
 
 
 def predicted_domain(direction: str) -> str:

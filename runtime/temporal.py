@@ -8,10 +8,11 @@
   by the same backend.
 - `flow`: a cheap baseline — the previous output warped along the input's optical flow is the
   guess, trusted where the flow is forward–backward consistent.
-- `hybrid`: both guesses at once. Per pixel, the flow-warped previous output counts by the
-  flow's forward–backward consistency and the predictor's forecast by how well the predictor
-  forecast the previous frame there (its residual, carried along the flow); their weighted
-  mean is the guess, trusted as far as the more trusted of the two.
+- `hybrid`: the flow mode, with the predictor's forecast as the guess wherever the flow is not
+  trusted (occlusions, fast or textureless motion), where `flow` falls back to the per-frame
+  output; the forecast is frame t−1's output plus the predictor's correction, so at worst it holds
+  the previous output there. The warping error counts exactly such pixels whenever its own flow
+  follows them (benchmarks/RESULTS.md measures the gain against holding the previous output).
 
 Every mode holds y_t to its guess g by one rule (`Limit`): where the guess is trusted and
 disagrees with y_t by less than `cutoff` grey levels, o_t = g + clip(y_t − g, −step, +step) per
@@ -48,7 +49,7 @@ TEMPORAL_MODES = ("none", "recycle", "flow", "hybrid")
 # recycle: no setting stayed within that deviation (6.8 at the least), so the lowest warping error of its grid.
 TEMPORAL_DEFAULTS = {"recycle": (8.0, 120.0), "flow": (4.0, 120.0), "hybrid": (4.0, 120.0)}
 SCENE_CUT = 40.0  # mean input change (grey levels) from one frame to the next that restarts the history
-RESIDUAL_SIGMA = 5.0  # hybrid: the predictor's miss (grey levels) at which its forecast's weight falls to 1/e
+TRUSTED = 0.5  # flow consistency above which a pixel's warped previous output is a trusted guess
 
 
 def make_blender(
@@ -164,7 +165,7 @@ Rule = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]  # (guess, per
 class Limit:
     """The blending rule of every mode (module docstring): the per-frame output `styled` moved
     from the guess by at most `step` grey levels per channel where the guess is trusted (trust
-    over 0.5) and their mean disagreement over channels is under `cutoff`; `styled` elsewhere."""
+    over TRUSTED) and their mean disagreement over channels is under `cutoff`; `styled` elsewhere."""
 
     step: float
     cutoff: float
@@ -172,7 +173,7 @@ class Limit:
     def __call__(self, guess: np.ndarray, styled: np.ndarray, trust: np.ndarray) -> np.ndarray:
         guess, per_frame = guess.astype(np.float32), styled.astype(np.float32)
         difference = per_frame - guess
-        held = (trust > 0.5) & (np.abs(difference).mean(axis=2) < self.cutoff)
+        held = (trust > TRUSTED) & (np.abs(difference).mean(axis=2) < self.cutoff)
         out = np.where(held[:, :, None], guess + np.clip(difference, -self.step, self.step), per_frame)
         return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
@@ -207,28 +208,22 @@ class FlowBlender:
 
 
 class HybridBlender:
-    def __init__(self, forecast: Forecaster, rule: Rule, scene_cut: float):
+    def __init__(self, forecast: Callable[[np.ndarray, np.ndarray], np.ndarray], rule: Rule, scene_cut: float):
         self.forecast, self.rule, self.cuts = forecast, rule, SceneCuts(scene_cut)
-        self.residual_sigma = RESIDUAL_SIGMA
         self.history: list[np.ndarray] = []  # the last two outputs
-        self.residual: np.ndarray | None = None  # |forecast − per-frame output| at the previous frame
 
     def __call__(self, frame: np.ndarray, styled: np.ndarray, motion: Callable[[], InputMotion]) -> np.ndarray:
         if self.cuts(frame):
-            self.history, self.residual = [], None
-        out, forecast = styled, None
+            self.history = []
+        out = styled
         if self.history:
             moved = motion()
-            guesses, trust = [moved.warp(self.history[-1].astype(np.float32))], [moved.consistency]
+            guess, trust = moved.warp(self.history[-1].astype(np.float32)), moved.consistency
             if len(self.history) == 2:
+                untrusted = trust <= TRUSTED
                 forecast = self.forecast(*self.history).astype(np.float32)
-                missed = moved.warp(self.residual) if self.residual is not None else np.full(trust[0].shape, 1e9)
-                guesses.append(forecast)
-                trust.append(np.exp(-((missed / self.residual_sigma) ** 2)))
-            total = np.maximum(sum(trust), 1e-6)
-            guess = sum(t[:, :, None] * g for t, g in zip(trust, guesses)) / total[:, :, None]
-            out = self.rule(guess, styled, np.maximum.reduce(trust))
-        if forecast is not None:
-            self.residual = np.abs(forecast - styled).mean(axis=2)
+                guess = np.where(untrusted[:, :, None], forecast, guess)
+                trust = np.where(untrusted, 1.0, trust)
+            out = self.rule(guess, styled, trust)
         self.history = (self.history + [out])[-2:]
         return out

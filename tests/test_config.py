@@ -82,6 +82,17 @@ def test_schema_1_files_are_read_in_todays_keys(tmp_path, blur, upsample):
     assert (config.G.upsample, config.schema) == (upsample, SCHEMA_VERSION)
 
 
+@pytest.mark.parametrize("schema", [1, 2])
+def test_recycle_gan_runs_before_schema_3_keep_their_plain_predictors(tmp_path, schema):
+    raw = RunConfig.from_dict({"model": "recycle_gan"}).to_dict()
+    assert raw["alg"]["recycle_gan"]["predictor_residual"] is True  # new runs
+    raw["schema"] = schema
+    del raw["alg"]["recycle_gan"]["predictor_residual"]
+    (tmp_path / "train_config.json").write_text(json.dumps(raw))
+    config = load_config(tmp_path)
+    assert (config.alg.recycle_gan.predictor_residual, config.schema) == (False, SCHEMA_VERSION)
+
+
 @pytest.mark.parametrize("model", ["cycle_gan", "cut"])
 def test_a_preset_fills_what_the_user_left_alone_over_the_models_defaults(model):
     config = RunConfig.from_dict(with_preset({"model": model, "G": {"ngf": 16}}, "short"))

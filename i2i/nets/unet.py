@@ -68,3 +68,12 @@ class UnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+
+class ResidualFramePredictor(UnetGenerator):
+    """Frame t from frames t−2, t−1 stacked on channels: frame t−1 plus the U-Net's correction.
+    The same parameters as the U-Net, so its checkpoints keep their keys."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        previous = x[:, x.shape[1] // 2 :]
+        return previous + self.model(x)

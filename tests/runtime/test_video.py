@@ -233,7 +233,7 @@ def test_exported_generator_without_a_predictor(clip, recycle_run, exported, tin
         assert not (tmp_path / "o.mp4").exists()
 
 
-def test_hybrid_trusts_the_flow_where_it_is_consistent_and_the_forecast_by_its_residual():
+def test_hybrid_takes_the_forecast_where_the_flow_is_not_trusted():
     from i2i.runtime.temporal import HybridBlender
 
     frame = (textured(seed=2) // 2 + 64).astype(np.uint8)  # 64..191: no arithmetic below reaches 0 or 255
@@ -241,27 +241,36 @@ def test_hybrid_trusts_the_flow_where_it_is_consistent_and_the_forecast_by_its_r
     styled = [shifted(levels) for levels in (0, 10, 0, 20)]
     forecasts = []
 
-    def forecast(earlier, previous):  # a stand-in predictor: always 30 grey levels above the last output
-        forecasts.append((previous.astype(int) + 30).astype(np.uint8))
+    def forecast(earlier, previous):  # a stand-in predictor: always 6 grey levels above the last output
+        forecasts.append((previous.astype(int) + 6).astype(np.uint8))
         return forecasts[-1]
 
     hybrid = HybridBlender(forecast, Limit(step=4.0, cutoff=80.0), scene_cut=1000.0)
-    hybrid.residual_sigma = 40.0
-    still = np.zeros((*frame.shape[:2], 2), np.float32)
-    motion = InputMotion(still, still)  # a static scene: zero flow, consistent everywhere
+    # No motion, but the left half's forward flow (5 px) does not come back: consistency e^-45 there
+    width = frame.shape[1]
+    backward, forward = np.zeros((*frame.shape[:2], 2), np.float32), np.zeros((*frame.shape[:2], 2), np.float32)
+    forward[:, : width // 2, 0] = 5.0
+    motion = InputMotion(forward, backward)
+    left, right = np.s_[:, : width // 2], np.s_[:, width // 2 :]
+
+    def levels(out: np.ndarray) -> tuple[set, set]:
+        change = out.astype(int) - frame
+        return set(np.unique(change[left])), set(np.unique(change[right]))
+
     outputs = [hybrid(frame, styled[0], lambda: motion)]
     assert np.array_equal(outputs[0], styled[0])  # no earlier output: the per-frame output
-    # frame 1: the flow-warped previous output is the only guess; the jump of 10 is limited to 4
+    # frame 1: no forecast yet (one earlier output): the flow's guess where trusted, the jump of 10
+    # limited to 4 there; the per-frame output where not
     outputs.append(hybrid(frame, styled[1], lambda: motion))
-    assert np.array_equal(outputs[1], shifted(4))
-    # frame 2: the first forecast (frame + 34) has no residual yet, so no weight: back by 4 to frame + 0
+    assert levels(outputs[1]) == ({10}, {4})
+    # frame 2: the forecast (frame 1's output + 6) is the guess where the flow is not trusted:
+    # left 16 → per-frame 0 reached to within 4: 12; right as the flow mode: 4 → 0
     outputs.append(hybrid(frame, styled[2], lambda: motion))
-    assert np.array_equal(forecasts[0], shifted(34)) and np.array_equal(outputs[2], shifted(0))
-    # frame 3: that forecast missed frame 2's per-frame output by 34, so the new one (frame + 30) counts
-    # e^-(34/40)² = 0.4855 against the flow's 1: guess = frame + 30·0.4855/1.4855 = frame + 9.80,
-    # and the per-frame output 20 above the frame is reached to within 4 of that guess: frame + 13.80 → 14
+    assert np.array_equal(forecasts[0], outputs[1] + 6)  # from the two earlier outputs
+    assert levels(outputs[2]) == ({12}, {0})
+    # frame 3 (per-frame 20): left forecast 18 → 20 is within 4; right 0 → 4
     outputs.append(hybrid(frame, styled[3], lambda: motion))
-    assert np.array_equal(forecasts[1], shifted(30)) and np.array_equal(outputs[3], shifted(14))
+    assert levels(outputs[3]) == ({20}, {4}) and len(forecasts) == 2
 
 
 def test_limit_moves_at_most_step_from_a_trusted_guess():

@@ -78,3 +78,26 @@ def test_losses_finite_and_recurrent_falls_on_real_clips(clips):
     first = history[0]["recurrent_A"] + history[0]["recurrent_B"]
     last = history[-1]["recurrent_A"] + history[-1]["recurrent_B"]
     assert last < 0.8 * first, [round(h["recurrent_A"] + h["recurrent_B"], 2) for h in history]
+
+
+def test_residual_predictor_forecasts_the_later_frame_plus_its_correction(clips):
+    from i2i.nets.unet import ResidualFramePredictor, UnetGenerator
+    from i2i.rundir import build_predictor
+
+    config = tiny_config(clips, channels=3, size=32, steps=1)
+    config.model, config.data.dataset_mode = "recycle_gan", "temporal"
+    config.alg.recycle_gan.predictor_ngf = 8
+    residual = build_predictor(config.validate(), 3)
+    config.alg.recycle_gan.predictor_residual = False
+    plain = build_predictor(config, 3)
+    assert type(residual) is ResidualFramePredictor and type(plain) is UnetGenerator
+    assert residual.state_dict().keys() == plain.state_dict().keys()  # checkpoints keep their keys
+    clip = torch.stack([TemporalDataset(clips, config.data, seed=0)[0]["A"]])  # [1, 3, C, H, W]
+    pair = torch.cat([clip[:, 0], clip[:, 1]], 1)
+    plain.load_state_dict(residual.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(residual(pair), clip[:, 1] + plain(pair), atol=1e-6)
+        last = plain.model.model[-2]  # the outermost up-convolution, before the tanh
+        last.weight.zero_(), last.bias.zero_()
+        residual.load_state_dict(plain.state_dict())
+        assert torch.equal(residual(pair), clip[:, 1])  # no correction: frame t−1 held
