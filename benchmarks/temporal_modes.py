@@ -103,7 +103,7 @@ def main() -> None:
     predictor = load(args.run, backend="torch")
 
     def rows(clip: Clip, chosen: dict) -> dict:
-        """none, the baseline, each tuned mode at `chosen[mode]`, and the hybrid without its predictor and with the oracle."""
+        """none, the baseline, each tuned mode at `chosen[mode]`, the hybrid without its predictor, the oracle."""
         hold = HybridBlender(lambda earlier, previous: previous, Limit(*chosen["hybrid"]), SCENE_CUT)
         found = {"none": clip.run(None, "none"), "flow baseline": clip.run(FlowBlender(exp_blend, SCENE_CUT), "flow")}
         for mode in TUNED:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence, Union
 
@@ -45,6 +45,7 @@ class Predictor:
     direction: str
     backend: str
     batch_size: int = 8
+    metadata: dict[str, str] = field(default_factory=dict)  # i2i's metadata of an exported file; {} for a run
 
     @property
     def input_channels(self) -> int:
@@ -221,7 +222,7 @@ def load(
             raise ConfigError(
                 f"{path} translates {metadata['direction']}, not {direction}; export the {direction} generator"
             )
-        predictor = Predictor(runner, config, direction, chosen, batch_size)
+        predictor = Predictor(runner, config, direction, chosen, batch_size, metadata)
         if backend == "auto" and path.suffix == ".onnx" and not on_cuda and _installed("openvino"):
             predictor.run = FastestRunner(
                 {"onnxruntime": lambda: runner, "openvino": lambda: load_file(path, "openvino", torch_device)[0]},

@@ -101,18 +101,17 @@ def load_forecaster(model: Path, predictor: Predictor, device: str = "cpu") -> F
         torch_device = torch.device(device)
         runner = TorchRunner(net.to(torch_device), torch_device, torch.float32, False)
         return Forecaster(runner, predictor_multiple(config))
-    path = linked_predictor(model)
+    path = linked_predictor(model, predictor.metadata)
     backends = FILE_BACKENDS[model.suffix]
     backend = predictor.backend if predictor.backend in backends else backends[0]
     run, config, _ = load_file(path, backend, torch.device(device))
     return Forecaster(run, predictor_multiple(config))
 
 
-def linked_predictor(model: Path) -> Path:
-    """The predictor file beside an exported generator, named in its metadata; ConfigError if none."""
+def linked_predictor(model: Path, metadata: dict[str, str]) -> Path:
+    """The predictor file beside an exported generator, named in its `metadata`; ConfigError if none."""
     from i2i.export.onnx import PREDICTOR_KEY
 
-    metadata = exported_metadata(model)
     if PREDICTOR_KEY not in metadata:
         raise ConfigError(
             f"{model}: links no temporal predictor (not a recycle_gan export); --temporal recycle needs a "
@@ -124,23 +123,6 @@ def linked_predictor(model: Path) -> Path:
             f"{model}: its temporal predictor {path.name} is missing beside it; copy it along or re-export"
         )
     return path
-
-
-def exported_metadata(path: Path) -> dict[str, str]:
-    """i2i's metadata of an exported .onnx, .xml (OpenVINO IR) or .engine (from its sidecar)."""
-    if path.suffix == ".engine":
-        from i2i.export.tensorrt import EngineSidecar
-
-        return EngineSidecar.read(path).metadata
-    if path.suffix == ".xml":
-        from i2i.export.openvino import read_ir
-
-        return read_ir(path)[1]
-    from i2i.export.onnx import read_metadata
-
-    from .onnxruntime_backend import read_model
-
-    return read_metadata(read_model(path), path)
 
 
 class SceneCuts:

@@ -158,7 +158,6 @@ def test_exported_predictor_matches_the_torch_predictor(recycle_run, exported):
     import onnxruntime as ort
 
     from i2i.export.openvino import compile_for_cpu, read_ir
-    from i2i.runtime.temporal import exported_metadata
 
     net, _ = load_predictor(recycle_run, "B")
     pair = np.random.default_rng(3).integers(0, 256, (2, 64, 96, 6), dtype=np.uint8)  # two (t−2, t−1) pairs
@@ -172,7 +171,7 @@ def test_exported_predictor_matches_the_torch_predictor(recycle_run, exported):
         assert got.shape == (2, 3, 64, 96) and np.abs(got - want).max() <= TOLERANCE[("float", "fp32")]
     assert metadata["role"] == "temporal_predictor" and metadata["direction"] == "AtoB"
     for generator in ("generator_AtoB.onnx", "generator_AtoB.xml"):
-        assert exported_metadata(exported / generator)[PREDICTOR_KEY] == "predictor_B"
+        assert load(exported / generator).metadata[PREDICTOR_KEY] == "predictor_B"
 
 
 def test_a_predictor_file_is_refused_as_a_generator(clip, exported, tmp_path):
@@ -405,4 +404,7 @@ def test_tensorrt_export_links_a_predictor_engine(recycle_run, tmp_path, monkeyp
     metadata = {PREDICTOR_KEY: "predictor_B_fp16", "train_config": "{}", "direction": "AtoB"}
     sidecar = tensorrt.EngineSidecar("fp16", *profile, 0, "10.0", "GPU", "90", 1.0, metadata)
     (tmp_path / "generator_AtoB.json").write_text(json.dumps(asdict(sidecar)))
-    assert linked_predictor(tmp_path / "generator_AtoB.engine") == tmp_path / "predictor_B_fp16.engine"
+    engine = tmp_path / "generator_AtoB.engine"
+    assert (
+        linked_predictor(engine, tensorrt.EngineSidecar.read(engine).metadata) == tmp_path / "predictor_B_fp16.engine"
+    )
