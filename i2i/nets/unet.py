@@ -74,6 +74,13 @@ class ResidualFramePredictor(UnetGenerator):
     """Frame t from frames t−2, t−1 stacked on channels: frame t−1 plus the U-Net's correction.
     The same parameters as the U-Net, so its checkpoints keep their keys."""
 
+    def reset_parameters_after_init(self) -> None:
+        """A zero correction to start from: the forecast begins as frame t−1 held, not as frame
+        t−1 plus the noise of a randomly initialised last layer (tens of grey levels)."""
+        last = self.model.model[-2]  # the outermost up-convolution, before the tanh
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         previous = x[:, x.shape[1] // 2 :]
         return previous + self.model(x)

@@ -81,6 +81,7 @@ def test_losses_finite_and_recurrent_falls_on_real_clips(clips):
 
 
 def test_residual_predictor_forecasts_the_later_frame_plus_its_correction(clips):
+    from i2i.nets.layers import init_weights
     from i2i.nets.unet import ResidualFramePredictor, UnetGenerator
     from i2i.rundir import build_predictor
 
@@ -94,10 +95,9 @@ def test_residual_predictor_forecasts_the_later_frame_plus_its_correction(clips)
     assert residual.state_dict().keys() == plain.state_dict().keys()  # checkpoints keep their keys
     clip = torch.stack([TemporalDataset(clips, config.data, seed=0)[0]["A"]])  # [1, 3, C, H, W]
     pair = torch.cat([clip[:, 0], clip[:, 1]], 1)
-    plain.load_state_dict(residual.state_dict())
     with torch.no_grad():
-        assert torch.allclose(residual(pair), clip[:, 1] + plain(pair), atol=1e-6)
-        last = plain.model.model[-2]  # the outermost up-convolution, before the tanh
-        last.weight.zero_(), last.bias.zero_()
+        init_weights(residual)
+        assert torch.equal(residual(pair), clip[:, 1])  # initialised to no correction: frame t−1 held
+        init_weights(plain)
         residual.load_state_dict(plain.state_dict())
-        assert torch.equal(residual(pair), clip[:, 1])  # no correction: frame t−1 held
+        assert torch.allclose(residual(pair), clip[:, 1] + plain(pair), atol=1e-6)
