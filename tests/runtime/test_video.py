@@ -408,3 +408,22 @@ def test_tensorrt_export_links_a_predictor_engine(recycle_run, tmp_path, monkeyp
     assert (
         linked_predictor(engine, tensorrt.EngineSidecar.read(engine).metadata) == tmp_path / "predictor_B_fp16.engine"
     )
+
+
+def test_temporal_modes_benchmark_tunes_on_one_clip_and_reports_the_others(clip, recycle_run, tmp_path, monkeypatch):
+    from i2i.benchmarks import temporal_modes
+
+    out = tmp_path / "modes.json"
+    arguments = [str(recycle_run), "--tune", str(VIDEO / "vtest_first50_384x288.mp4"), "--held-out", str(clip)]
+    monkeypatch.setattr("sys.argv", ["temporal_modes", *arguments, "--max-frames", "4", "--out", str(out)])
+    temporal_modes.main()
+    results = json.loads(out.read_text())
+    chosen = results["tuning"]["chosen"]
+    assert set(chosen) == {"recycle", "flow", "hybrid"}
+    rows = results["held_out"][clip.name]
+    ablations = {"hybrid, no predictor", "hybrid, oracle forecast"}
+    assert set(rows) == {"none", "flow baseline", "recycle", "flow", "hybrid"} | ablations
+    assert rows["none"]["warping_error_reduction"] == 0 and rows["none"]["mean_deviation_from_per_frame"] == 0
+    # every row measures the same per-frame output, so each shares the per-frame baseline
+    baselines = {row["warping_error_per_frame_baseline"] for row in rows.values()}
+    assert len(baselines) == 1 and all(np.isfinite(row["warping_error"]) for row in rows.values())
