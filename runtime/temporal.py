@@ -44,9 +44,11 @@ from .flicker import InputMotion
 from .predictor import FILE_BACKENDS, Predictor, Runner, load_file
 
 TEMPORAL_MODES = ("none", "recycle", "flow", "hybrid")
-# (step, cutoff) of each blending mode, in grey levels, chosen on cup.mp4 by benchmarks/temporal_modes.py: the lowest
-# warping error at no more deviation than the exp-blended flow baseline's (2.3); held out on two clips (RESULTS.md).
-# recycle: no setting stayed within that deviation (6.8 at the least), so the lowest warping error of its grid.
+# (step, cutoff) of each blending mode, in grey levels, chosen on cup.mp4 by benchmarks/temporal_modes.py with the
+# 413-step RecycleGAN: the lowest warping error at no more deviation than the exp-blended flow baseline's (2.3); held
+# out on two clips (RESULTS.md). recycle: no setting stayed within that deviation, so its grid's lowest warping error.
+# A longer-trained generator flickers less and chose step 6, which transferred worse: the step, in grey levels, does
+# not carry over between generators (RESULTS.md).
 TEMPORAL_DEFAULTS = {"recycle": (8.0, 120.0), "flow": (4.0, 120.0), "hybrid": (4.0, 120.0)}
 SCENE_CUT = 40.0  # mean input change (grey levels) from one frame to the next that restarts the history
 TRUSTED = 0.5  # flow consistency above which a pixel's warped previous output is a trusted guess
