@@ -397,12 +397,18 @@ def model_class(name: object) -> type:
 def _migrate(raw: dict[str, Any]) -> dict[str, Any]:
     """An older config in today's keys, meaning the same: G.antialias_up → G.upsample (schema 1);
     predictors without the residual form (schema ≤ 2)."""
-    generator = dict(raw.get("G", {}))
-    if "antialias_up" in generator:
+    migrated = {**raw, "schema": SCHEMA_VERSION}
+    # A section that is not an object is left as it is, for _build to reject by name.
+    generator = raw.get("G", {})
+    if isinstance(generator, dict) and "antialias_up" in generator:
+        generator = dict(generator)
         generator["upsample"] = "blur" if generator.pop("antialias_up") else "transpose"
-    algorithms = dict(raw.get("alg", {}))
-    algorithms["recycle_gan"] = {"predictor_residual": False, **algorithms.get("recycle_gan", {})}
-    return {**raw, "G": generator, "alg": algorithms, "schema": SCHEMA_VERSION}
+        migrated["G"] = generator
+    algorithms = raw.get("alg", {})
+    if isinstance(algorithms, dict) and isinstance(algorithms.get("recycle_gan", {}), dict):
+        recycle = {"predictor_residual": False, **algorithms.get("recycle_gan", {})}
+        migrated["alg"] = {**algorithms, "recycle_gan": recycle}
+    return migrated
 
 
 def with_preset(raw: dict[str, Any], preset: str) -> dict[str, Any]:

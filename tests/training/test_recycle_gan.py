@@ -66,7 +66,10 @@ def test_losses_finite_and_recurrent_falls_on_real_clips(clips):
     config = tiny_config(clips, channels=3, size=32, steps=8, pool_size=0)
     config.model, config.data.dataset_mode = "recycle_gan", "temporal"
     config.alg.recycle_gan.predictor_ngf = 8
-    config.train.lr = 1e-3  # a few steps must show learning
+    # The plain U-Net, learning from scratch, must show it in a few steps; the residual form starts
+    # at holding frame t−1 (tested below), a forecast its first steps do not reliably beat.
+    config.alg.recycle_gan.predictor_residual = False
+    config.train.lr = 1e-3
     torch.manual_seed(0)
     model = RecycleGANModel(config.validate(), torch.device("cpu"), None)
     dataset = TemporalDataset(clips, config.data, seed=0)
