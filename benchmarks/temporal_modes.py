@@ -7,7 +7,7 @@ Each clip is decoded and translated once and the input's motion estimated once p
 and flow; then every mode runs through the same blenders and metrics as `i2i video --report`
 (runtime/video.TemporalStep: warping error and flicker along DIS's flow). The warping error is
 also reported along Farnebäck's flow, the one the `flow` and `hybrid` modes warp with, to show
-how much a shared flow flatters them. Each mode's (step, cutoff) is chosen on the tuning clip
+how much a shared flow flatters them. Each mode's (strength, cutoff) is chosen on the tuning clip
 only: the lowest warping error whose deviation from the per-frame output stays at or below the
 flow baseline's there. The flow baseline is the issue's: the previous output warped along the
 flow, mixed in with weight α·exp(−(d/σ)²) at α 0.7, σ 24 (`i2i video`'s flow mode before the
@@ -34,7 +34,7 @@ from i2i.runtime.flicker import InputMotion, blending_flow, measuring_flow, warp
 from i2i.runtime.temporal import SCENE_CUT, FlowBlender, HybridBlender, Limit, make_blender
 from i2i.runtime.video import FrameSource, TemporalStep, VideoReport
 
-STEPS, CUTOFFS = (2.0, 4.0, 6.0, 8.0), (40.0, 80.0, 120.0)
+STRENGTHS, CUTOFFS = (0.3, 0.4, 0.5, 0.6, 0.7), (60.0, 120.0)
 BASELINE_ALPHA, BASELINE_SIGMA = 0.7, 24.0
 TUNED = ("recycle", "flow", "hybrid")
 
@@ -119,7 +119,8 @@ def main() -> None:
     grid, chosen = {}, {}
     for mode in TUNED:
         grid[mode] = {
-            k: tune.run(make_blender(mode, args.run, predictor, *k), mode) for k in itertools.product(STEPS, CUTOFFS)
+            k: tune.run(make_blender(mode, args.run, predictor, *k), mode)
+            for k in itertools.product(STRENGTHS, CUTOFFS)
         }
         allowed = {
             k: v
@@ -127,7 +128,7 @@ def main() -> None:
             if v["mean_deviation_from_per_frame"] <= baseline["mean_deviation_from_per_frame"]
         }
         chosen[mode] = min((allowed or grid[mode]).items(), key=lambda item: item[1]["warping_error"])[0]
-        print(f"tuned on {tune.name}: {mode} step, cutoff {chosen[mode]} ({grid[mode][chosen[mode]]})", flush=True)
+        print(f"tuned on {tune.name}: {mode} strength, cutoff {chosen[mode]} ({grid[mode][chosen[mode]]})", flush=True)
     results = {
         "run": str(args.run),
         "max_frames": args.max_frames,
@@ -135,8 +136,8 @@ def main() -> None:
         "tuning": {
             "clip": tune.name,
             "flow baseline": baseline,
-            "grid": {mode: [{"step": s, "cutoff": c, **v} for (s, c), v in grid[mode].items()] for mode in TUNED},
-            "chosen": {mode: dict(zip(("step", "cutoff"), k)) for mode, k in chosen.items()},
+            "grid": {mode: [{"strength": s, "cutoff": c, **v} for (s, c), v in grid[mode].items()] for mode in TUNED},
+            "chosen": {mode: dict(zip(("strength", "cutoff"), k)) for mode, k in chosen.items()},
         },
         "held_out": {},
     }

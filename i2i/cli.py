@@ -523,7 +523,7 @@ def _generate_on_ray(
     show_default=True,
     help="none = per frame; recycle = hold each frame near the RecycleGAN predictor's forecast (MODEL: a "
     "recycle_gan run or its exported generator); flow = near the previous output moved along the optical flow; "
-    "hybrid = flow, with the predictor's forecast where the flow is not trusted (see --step, --cutoff).",
+    "hybrid = flow, with the predictor's forecast where the flow is not trusted (see --strength, --cutoff).",
 )
 @click.option(
     "--report",
@@ -542,10 +542,10 @@ def _generate_on_ray(
     help="Refuse a video whose frames have more pixels than this.  [default: 50000000]",
 )
 @click.option(
-    "--step",
-    type=click.FloatRange(min=0),
-    help="recycle/flow/hybrid: largest change per frame (grey levels) away from the temporal guess.  "
-    "[default: recycle 8, flow 4, hybrid 4]",
+    "--strength",
+    type=click.FloatRange(0, 1),
+    help="recycle/flow/hybrid: share of each frame's disagreement with the temporal guess taken away, the largest "
+    "first (0 = the per-frame output, 1 = the guess).  [default: each mode's, tuned in benchmarks/RESULTS.md]",
 )
 @click.option(
     "--cutoff",
@@ -565,7 +565,7 @@ def video(
     batch_size,
     max_frames,
     max_pixels,
-    step,
+    strength,
     cutoff,
 ) -> None:
     """Stylize the video (or frame folder) INPUT into OUTPUT (.mp4/.avi) at the source's size
@@ -584,7 +584,7 @@ def video(
         report,
         batch_size,
         max_frames,
-        step=step,
+        strength=strength,
         cutoff=cutoff,
         device=device,
         max_pixels=pixel_limit(max_pixels),

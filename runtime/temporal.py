@@ -15,15 +15,19 @@
   follows them (benchmarks/RESULTS.md measures the gain against holding the previous output).
 
 Every mode holds y_t to its guess g by one rule (`Limit`): where the guess is trusted and
-disagrees with y_t by less than `cutoff` grey levels, o_t = g + clip(y_t − g, −step, +step) per
-channel; elsewhere o_t = y_t. Small changes pass unchanged, a large jump is spread over frames
-at `step` grey levels each, and a disagreement beyond `cutoff` (a missed occlusion or a real
-change) keeps the per-frame output. For a fixed guess it is the output with the least squared
-difference from the guess (what the warping error measures) for its total absolute deviation
-from y_t (Σ|o − y|): the Lagrange condition of that problem gives |o − g| = min(|y − g|, step).
-It replaced an α·exp(−(d/σ)²) mix of the guess, which at the same deviation removed less of the
-warping error (benchmarks/RESULTS.md); being a squared-error rule, it leaves the many changes
-smaller than `step` as they are, so the mean *absolute* difference (`flicker`) falls less.
+disagrees with y_t by less than `cutoff` grey levels, o_t = g + clip(y_t − g, −s, +s) per
+channel; elsewhere o_t = y_t. The step s is chosen for each frame so that the output removes a
+share `strength` of the frame's total disagreement with its guess (Σ|o − y| = strength·Σ|y − g|
+over those pixels), the largest disagreements first: 0 keeps the per-frame output, 1 the guess.
+Small changes pass unchanged, a large jump is spread over frames, and a disagreement beyond
+`cutoff` (a missed occlusion or a real change) keeps the per-frame output. For a fixed guess
+this is the output with the least squared difference from the guess (what the warping error
+measures) for its total absolute deviation from y_t: the Lagrange condition of that problem
+gives |o − g| = min(|y − g|, s). A share rather than a fixed step in grey levels, because a
+step tuned on one generator let most of a less flickery one's flicker through
+(benchmarks/RESULTS.md); the clipping replaced an α·exp(−(d/σ)²) mix of the guess, which at the
+same deviation removed less of the warping error. Being a squared-error rule, it leaves the
+many small changes as they are, so the mean *absolute* difference (`flicker`) falls less.
 """
 
 from __future__ import annotations
@@ -44,12 +48,9 @@ from .flicker import InputMotion
 from .predictor import FILE_BACKENDS, Predictor, Runner, load_file
 
 TEMPORAL_MODES = ("none", "recycle", "flow", "hybrid")
-# (step, cutoff) of each blending mode, in grey levels, chosen on cup.mp4 by benchmarks/temporal_modes.py with the
-# 413-step RecycleGAN: the lowest warping error at no more deviation than the exp-blended flow baseline's (2.3); held
-# out on two clips (RESULTS.md). recycle: no setting stayed within that deviation, so its grid's lowest warping error.
-# A longer-trained generator flickers less and chose step 6, which transferred worse: the step, in grey levels, does
-# not carry over between generators (RESULTS.md).
-TEMPORAL_DEFAULTS = {"recycle": (8.0, 120.0), "flow": (4.0, 120.0), "hybrid": (4.0, 120.0)}
+# (strength, cutoff) of each blending mode: 0.5 as prototyped on the 1500-step run (RESULTS.md), until
+# benchmarks/temporal_modes.py tunes them on cup.mp4.
+TEMPORAL_DEFAULTS = {"recycle": (0.5, 120.0), "flow": (0.5, 120.0), "hybrid": (0.5, 120.0)}
 SCENE_CUT = 40.0  # mean input change (grey levels) from one frame to the next that restarts the history
 TRUSTED = 0.5  # flow consistency above which a pixel's warped previous output is a trusted guess
 
@@ -58,21 +59,24 @@ def make_blender(
     temporal: str,
     model: Path | None,
     predictor: Predictor,
-    step: float | None = None,
+    strength: float | None = None,
     cutoff: float | None = None,
     scene_cut: float = SCENE_CUT,
     device: str = "cpu",
 ):
-    """The blender of mode `temporal` (None for `none`), step/cutoff defaulting to TEMPORAL_DEFAULTS:
-    called as blender(frame, per-frame output, motion) → output, in frame order."""
+    """The blender of mode `temporal` (None for `none`), strength/cutoff defaulting to
+    TEMPORAL_DEFAULTS: called as blender(frame, per-frame output, motion) → output, in frame order."""
     if temporal not in TEMPORAL_MODES:
         raise ConfigError(f"--temporal {temporal}: choose one of {', '.join(TEMPORAL_MODES)}")
     if temporal == "none":
         return None
-    default_step, default_cutoff = TEMPORAL_DEFAULTS[temporal]
-    rule = Limit(default_step if step is None else step, default_cutoff if cutoff is None else cutoff)
-    if rule.step < 0 or rule.cutoff < 0:
-        raise ConfigError(f"--step {rule.step}, --cutoff {rule.cutoff}: grey levels, neither may be negative")
+    default_strength, default_cutoff = TEMPORAL_DEFAULTS[temporal]
+    rule = Limit(default_strength if strength is None else strength, default_cutoff if cutoff is None else cutoff)
+    if not 0 <= rule.strength <= 1 or rule.cutoff < 0:
+        raise ConfigError(
+            f"--strength {rule.strength}, --cutoff {rule.cutoff}: the strength is a share from 0 to 1, "
+            "the cutoff grey levels from 0"
+        )
     if temporal == "flow":
         return FlowBlender(rule, scene_cut)
     if model is None:
@@ -147,19 +151,37 @@ Rule = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]  # (guess, per
 
 @dataclass(frozen=True)
 class Limit:
-    """The blending rule of every mode (module docstring): the per-frame output `styled` moved
-    from the guess by at most `step` grey levels per channel where the guess is trusted (trust
-    over TRUSTED) and their mean disagreement over channels is under `cutoff`; `styled` elsewhere."""
+    """The blending rule of every mode (module docstring): where the guess is trusted (trust over
+    TRUSTED) and the mean disagreement over channels is under `cutoff`, the per-frame output
+    `styled` moved from the guess by at most the step that removes `strength` of the frame's
+    total disagreement there; `styled` elsewhere."""
 
-    step: float
+    strength: float
     cutoff: float
 
     def __call__(self, guess: np.ndarray, styled: np.ndarray, trust: np.ndarray) -> np.ndarray:
         guess, per_frame = guess.astype(np.float32), styled.astype(np.float32)
         difference = per_frame - guess
         held = (trust > TRUSTED) & (np.abs(difference).mean(axis=2) < self.cutoff)
-        out = np.where(held[:, :, None], guess + np.clip(difference, -self.step, self.step), per_frame)
+        step = step_removing(np.abs(difference[held]), self.strength)
+        out = np.where(held[:, :, None], guess + np.clip(difference, -step, step), per_frame)
         return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def step_removing(disagreements: np.ndarray, share: float) -> float:
+    """The step s at which clipping each disagreement d (≥ 0) to s removes `share` of their total:
+    Σ max(d − s, 0) = share·Σ d; the largest disagreement (nothing removed) when there is none."""
+    descending = np.sort(disagreements, axis=None)[::-1].astype(np.float64)
+    if descending.size == 0:
+        return 0.0
+    total_of_largest = np.cumsum(descending)  # [k]: the k+1 largest
+    # removed at s = descending[k]: the k larger ones down to it; non-decreasing in k
+    removed = total_of_largest - np.arange(1, descending.size + 1) * descending
+    target = share * total_of_largest[-1]
+    above = int(np.searchsorted(removed, target))  # disagreements above s: on that piece, removed is linear in s
+    if above == 0:
+        return float(descending[0])
+    return float((total_of_largest[above - 1] - target) / above)
 
 
 class RecycleBlender:

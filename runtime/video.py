@@ -244,20 +244,20 @@ def stylize_video(
     report: bool = False,
     batch_size: int = 4,
     max_frames: int | None = None,
-    step: float | None = None,
+    strength: float | None = None,
     cutoff: float | None = None,
     scene_cut: float = SCENE_CUT,
     device: str = "cpu",
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> VideoReport:
     """Write the stylized video to `output` (atomically; audio copied when ffmpeg is present).
-    step/cutoff default to the mode's TEMPORAL_DEFAULTS. The written file is decoded again and
+    strength/cutoff default to the mode's TEMPORAL_DEFAULTS. The written file is decoded again and
     must hold every frame, or nothing is left under `output` and WriteError says why."""
     if max_frames is not None and max_frames < 1:
         raise ConfigError(f"--max-frames {max_frames}: must be at least 1 (or left out for the whole video)")
     if batch_size < 1:
         raise ConfigError(f"--batch-size {batch_size}: must be at least 1")
-    blender = make_blender(temporal, model, predictor, step, cutoff, scene_cut, device)
+    blender = make_blender(temporal, model, predictor, strength, cutoff, scene_cut, device)
     frames = FrameSource(source, predictor.input_channels, max_pixels)
     output = Path(output)
     if output.is_dir():

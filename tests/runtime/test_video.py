@@ -121,7 +121,7 @@ def test_temporal_step_estimates_each_flow_once_per_pair():
         calls.append(flow)
         return InputMotion.estimate(previous, current, flow)
 
-    step = TemporalStep(FlowBlender(Limit(4.0, 80.0), 1000.0), VideoReport(), True, estimate)
+    step = TemporalStep(FlowBlender(Limit(0.5, 80.0), 1000.0), VideoReport(), True, estimate)
     for frame in frames:
         step(frame, frame)
     # the flow mode warps along Farnebäck's flow, the report measures along DIS's: one of each per pair
@@ -244,7 +244,7 @@ def test_hybrid_takes_the_forecast_where_the_flow_is_not_trusted():
         forecasts.append((previous.astype(int) + 6).astype(np.uint8))
         return forecasts[-1]
 
-    hybrid = HybridBlender(forecast, Limit(step=4.0, cutoff=80.0), scene_cut=1000.0)
+    hybrid = HybridBlender(forecast, Limit(strength=0.6, cutoff=80.0), scene_cut=1000.0)
     # No motion, but the left half's forward flow (5 px) does not come back: consistency e^-45 there
     width = frame.shape[1]
     backward, forward = np.zeros((*frame.shape[:2], 2), np.float32), np.zeros((*frame.shape[:2], 2), np.float32)
@@ -259,36 +259,55 @@ def test_hybrid_takes_the_forecast_where_the_flow_is_not_trusted():
     outputs = [hybrid(frame, styled[0], lambda: motion)]
     assert np.array_equal(outputs[0], styled[0])  # no earlier output: the per-frame output
     # frame 1: no forecast yet (one earlier output): the flow's guess where trusted, the jump of 10
-    # limited to 4 there; the per-frame output where not
+    # taken down by 60 % to 4 there; the per-frame output where not
     outputs.append(hybrid(frame, styled[1], lambda: motion))
     assert levels(outputs[1]) == ({10}, {4})
     # frame 2: the forecast (frame 1's output + 6) is the guess where the flow is not trusted:
-    # left 16 → per-frame 0 reached to within 4: 12; right as the flow mode: 4 → 0
+    # disagreements 16 left, 4 right; 60 % of 20 goes at step 4: left 16 → 0 reached to within 4,
+    # 12; right 4 → 0 in full
     outputs.append(hybrid(frame, styled[2], lambda: motion))
     assert np.array_equal(forecasts[0], outputs[1] + 6)  # from the two earlier outputs
     assert levels(outputs[2]) == ({12}, {0})
-    # frame 3 (per-frame 20): left forecast 18 → 20 is within 4; right 0 → 4
+    # frame 3 (per-frame 20): disagreements 2 left (forecast 18), 20 right (guess 0); 60 % of 22
+    # goes at step 6.8: left reaches 20, right 0 → 6.8, rounded to 7
     outputs.append(hybrid(frame, styled[3], lambda: motion))
-    assert levels(outputs[3]) == ({20}, {4}) and len(forecasts) == 2
+    assert levels(outputs[3]) == ({20}, {7}) and len(forecasts) == 2
 
 
-def test_limit_moves_at_most_step_from_a_trusted_guess():
-    limit = Limit(step=4.0, cutoff=40.0)
-    guess = np.full((2, 2, 3), 100, np.uint8)
+def test_limit_takes_away_its_share_of_the_disagreement_largest_first():
+    guess = np.full((2, 3, 3), 100, np.uint8)
     styled = np.array(
-        [[[103, 90, 120], [102, 102, 102]], [[150, 140, 130], [160, 160, 160]]], np.uint8
-    )  # disagreements (mean over channels): 11, 2, 40, 60
-    trust = np.array([[0.9, 0.6], [1.0, 1.0]])
-    out = limit(guess, styled, trust)
-    assert out[0, 0].tolist() == [103, 96, 104]  # each channel: the change, at most 4 levels either way
-    assert out[0, 1].tolist() == [102, 102, 102]  # a change under the step passes unchanged
-    assert out[1, 0].tolist() == [150, 140, 130]  # disagreement 40, not under the cutoff: the per-frame output
-    assert out[1, 1].tolist() == [160, 160, 160]
-    untrusted = limit(guess, styled, np.full((2, 2), 0.5))  # trust must exceed 0.5
-    assert np.array_equal(untrusted, styled)
-    assert limit(np.full((1, 1, 3), 254.6), np.full((1, 1, 3), 255, np.uint8), np.ones((1, 1))).tolist() == [
+        [[[109, 95, 102], [98, 100, 100], [150, 150, 150]], [[100, 100, 100], [160, 40, 100], [101, 99, 100]]],
+        np.uint8,
+    )  # held |y − g| per channel: 9 5 2 · 2 0 0 · (cutoff) · 0 0 0 · (untrusted) · 1 1 0: total 20
+    trust = np.array([[0.9, 0.6, 1.0], [1.0, 0.5, 1.0]])  # trust must exceed 0.5
+    limit = lambda strength: Limit(strength, cutoff=40.0)(guess, styled, trust)  # noqa: E731
+    out = limit(0.5)  # half of 20 goes at step 2: 9 → 2 and 5 → 2 take 7 + 3 off ...
+    assert out[0, 0].tolist() == [102, 98, 102]
+    assert out[0, 1].tolist() == [98, 100, 100]
+    assert out[1, 2].tolist() == [101, 99, 100]  # ... and changes under the step pass unchanged
+    assert out[0, 2].tolist() == [150, 150, 150]  # mean disagreement 50, not under the cutoff: per-frame
+    assert out[1, 1].tolist() == [160, 40, 100]  # untrusted: per-frame
+    assert np.array_equal(limit(0.0), styled)  # nothing taken away
+    taken = limit(1.0)  # everything: the guess where held
+    assert taken[0, 0].tolist() == taken[1, 2].tolist() == [100, 100, 100]
+    assert Limit(1.0, 40.0)(np.full((1, 1, 3), 254.6), np.full((1, 1, 3), 255, np.uint8), np.ones((1, 1))).tolist() == [
         [[255, 255, 255]]
     ]  # float guesses are rounded to grey levels
+
+
+@pytest.mark.parametrize("share", [0.0, 0.1, 0.37, 0.5, 0.9, 1.0])
+def test_step_removing_matches_the_definition(share):
+    from i2i.runtime.temporal import step_removing
+
+    disagreements = np.abs(np.random.default_rng(3).normal(0, 10, 1000)).astype(np.float32)
+    disagreements[:100] = 0  # ties and zeros
+    disagreements[100:150] = 7.0
+    step = step_removing(disagreements, share)
+    removed = np.maximum(disagreements.astype(np.float64) - step, 0).sum()
+    assert removed == pytest.approx(share * disagreements.sum(dtype=np.float64), rel=1e-9, abs=1e-6)
+    assert 0 <= step <= disagreements.max()
+    assert step_removing(np.zeros(0, np.float32), share) == 0.0
 
 
 @pytest.mark.slow
