@@ -7,17 +7,17 @@ Each clip is decoded and translated once and the input's motion estimated once p
 and flow; then every mode runs through the same blenders and metrics as `i2i video --report`
 (runtime/video.TemporalStep: warping error and flicker along DIS's flow). The warping error is
 also reported along Farnebäck's flow, the one the `flow` and `hybrid` modes warp with, to show
-how much a shared flow flatters them. Each mode's (strength, cutoff) is chosen on the tuning clip
-only: the lowest warping error whose deviation from the per-frame output stays at or below the
-flow baseline's there. The flow baseline is the issue's: the previous output warped along the
-flow, mixed in with weight α·exp(−(d/σ)²) at α 0.7, σ 24 (`i2i video`'s flow mode before the
-`Limit` rule), scaled by the flow's consistency. The held-out clips then run every mode at its
-chosen values, plus "hybrid, no predictor": the hybrid at its chosen values with the forecast
-replaced by the previous output held in place (what the residual predictor forecasts before it
-learns anything) — whether the predictor earns anything beyond filling the flow's gaps — and
-"hybrid, oracle forecast": the forecast replaced by the previous output warped along the
-metric's own flow, the most any forecast can add there (not a mode: it needs the flow that
-judges it).
+how much a shared flow flatters them. Each mode's (strength, cutoff), and the hybrid's forecast
+cutoff, are chosen on the tuning clip only: the lowest warping error whose deviation from the
+per-frame output stays at or below the flow baseline's there. The flow baseline is the issue's:
+the previous output warped along the flow, mixed in with weight α·exp(−(d/σ)²) at α 0.7, σ 24
+(`i2i video`'s flow mode before the `Limit` rule), scaled by the flow's consistency. The
+held-out clips then run every mode at its chosen values, plus "hybrid, no predictor": the hybrid
+at its chosen values with the forecast replaced by the previous output held in place (what the
+residual predictor forecasts before it learns anything) — whether the predictor earns anything
+beyond filling the flow's gaps — and "hybrid, oracle forecast": the forecast replaced by the
+previous output warped along the metric's own flow, the most any forecast can add there (not a
+mode: it needs the flow that judges it).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from i2i.runtime.flicker import InputMotion, blending_flow, measuring_flow, warp
 from i2i.runtime.temporal import SCENE_CUT, FlowBlender, HybridBlender, Limit, make_blender
 from i2i.runtime.video import FrameSource, TemporalStep, VideoReport
 
-STRENGTHS, CUTOFFS = (0.3, 0.4, 0.5, 0.6, 0.7), (60.0, 120.0)
+STRENGTHS, CUTOFFS, FORECAST_CUTOFFS = (0.3, 0.4, 0.5, 0.6, 0.7), (60.0, 120.0), (20.0, 40.0, 120.0)
 BASELINE_ALPHA, BASELINE_SIGMA = 0.7, 24.0
 TUNED = ("recycle", "flow", "hybrid")
 
@@ -77,11 +77,22 @@ class Clip:
         return row | {"warping_error_farneback": float(out), "warping_error_farneback_reduction": float(1 - out / base)}
 
 
-class OracleHybrid(HybridBlender):
-    """The hybrid whose forecast is the previous output warped along the metric's (DIS) flow."""
+def settings(mode: str) -> list[dict]:
+    """The tuning grid of `mode`: make_blender's keyword arguments."""
+    grid = [{"strength": s, "cutoff": c} for s, c in itertools.product(STRENGTHS, CUTOFFS)]
+    return [g | {"forecast_cutoff": f} for g in grid for f in FORECAST_CUTOFFS] if mode == "hybrid" else grid
 
-    def __init__(self, clip: Clip, rule: Limit):
-        super().__init__(self.warped_along_measuring_flow, rule, SCENE_CUT)
+
+def hybrid_arguments(setting: dict) -> tuple:
+    """HybridBlender's arguments after the forecast, at a hybrid `setting` of the grid."""
+    return Limit(setting["strength"], setting["cutoff"]), SCENE_CUT, setting["forecast_cutoff"]
+
+
+class OracleHybrid(HybridBlender):
+    """The hybrid at `setting` whose forecast is the previous output warped along the metric's (DIS) flow."""
+
+    def __init__(self, clip: Clip, setting: dict):
+        super().__init__(self.warped_along_measuring_flow, *hybrid_arguments(setting))
         self.clip, self.frames = clip, (None, None)  # the previous and the current input frame
 
     def __call__(self, frame, styled, motion):
@@ -104,11 +115,11 @@ def main() -> None:
 
     def rows(clip: Clip, chosen: dict) -> dict:
         """none, the baseline, each tuned mode at `chosen[mode]`, the hybrid without its predictor, the oracle."""
-        hold = HybridBlender(lambda earlier, previous: previous, Limit(*chosen["hybrid"]), SCENE_CUT)
+        hold = HybridBlender(lambda earlier, previous: previous, *hybrid_arguments(chosen["hybrid"]))
         found = {"none": clip.run(None, "none"), "flow baseline": clip.run(FlowBlender(exp_blend, SCENE_CUT), "flow")}
         for mode in TUNED:
-            found[mode] = clip.run(make_blender(mode, args.run, predictor, *chosen[mode]), mode)
-        oracle = OracleHybrid(clip, Limit(*chosen["hybrid"]))
+            found[mode] = clip.run(make_blender(mode, args.run, predictor, **chosen[mode]), mode)
+        oracle = OracleHybrid(clip, chosen["hybrid"])
         return found | {
             "hybrid, no predictor": clip.run(hold, "hybrid"),
             "hybrid, oracle forecast": clip.run(oracle, "hybrid"),
@@ -118,17 +129,17 @@ def main() -> None:
     baseline = tune.run(FlowBlender(exp_blend, SCENE_CUT), "flow")
     grid, chosen = {}, {}
     for mode in TUNED:
-        grid[mode] = {
-            k: tune.run(make_blender(mode, args.run, predictor, *k), mode)
-            for k in itertools.product(STRENGTHS, CUTOFFS)
-        }
-        allowed = {
-            k: v
-            for k, v in grid[mode].items()
-            if v["mean_deviation_from_per_frame"] <= baseline["mean_deviation_from_per_frame"]
-        }
-        chosen[mode] = min((allowed or grid[mode]).items(), key=lambda item: item[1]["warping_error"])[0]
-        print(f"tuned on {tune.name}: {mode} strength, cutoff {chosen[mode]} ({grid[mode][chosen[mode]]})", flush=True)
+        grid[mode] = [
+            setting | tune.run(make_blender(mode, args.run, predictor, **setting), mode) for setting in settings(mode)
+        ]
+        allowed = [
+            row
+            for row in grid[mode]
+            if row["mean_deviation_from_per_frame"] <= baseline["mean_deviation_from_per_frame"]
+        ]
+        best = min(allowed or grid[mode], key=lambda row: row["warping_error"])
+        chosen[mode] = {key: best[key] for key in settings(mode)[0]}
+        print(f"tuned on {tune.name}: {mode} at {chosen[mode]} ({best})", flush=True)
     results = {
         "run": str(args.run),
         "max_frames": args.max_frames,
@@ -136,8 +147,8 @@ def main() -> None:
         "tuning": {
             "clip": tune.name,
             "flow baseline": baseline,
-            "grid": {mode: [{"strength": s, "cutoff": c, **v} for (s, c), v in grid[mode].items()] for mode in TUNED},
-            "chosen": {mode: dict(zip(("strength", "cutoff"), k)) for mode, k in chosen.items()},
+            "grid": grid,
+            "chosen": chosen,
         },
         "held_out": {},
     }

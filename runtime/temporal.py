@@ -11,8 +11,11 @@
 - `hybrid`: the flow mode, with the predictor's forecast as the guess wherever the flow is not
   trusted (occlusions, fast or textureless motion), where `flow` falls back to the per-frame
   output; the forecast is frame t−1's output plus the predictor's correction, so at worst it holds
-  the previous output there. The warping error counts exactly such pixels whenever its own flow
-  follows them (benchmarks/RESULTS.md measures the gain against holding the previous output).
+  the previous output there. It is trusted only where it disagrees with the per-frame output by
+  less than FORECAST_CUTOFF: a larger disagreement where the flow failed is mostly motion the
+  forecast missed, and holding it leaves a ghost of the moving object. The warping error counts
+  such pixels whenever its own flow follows them (benchmarks/RESULTS.md measures the gain against
+  holding the previous output).
 
 Every mode holds y_t to its guess g by one rule (`Limit`): where the guess is trusted and
 disagrees with y_t by less than `cutoff` grey levels, o_t = g + clip(y_t − g, −s, +s) per
@@ -53,6 +56,9 @@ TEMPORAL_MODES = ("none", "recycle", "flow", "hybrid")
 TEMPORAL_DEFAULTS = {"recycle": (0.5, 120.0), "flow": (0.5, 120.0), "hybrid": (0.5, 120.0)}
 SCENE_CUT = 40.0  # mean input change (grey levels) from one frame to the next that restarts the history
 TRUSTED = 0.5  # flow consistency above which a pixel's warped previous output is a trusted guess
+# mean disagreement (grey levels) with the per-frame output under which the hybrid's forecast is trusted, tuned with
+# the hybrid's (strength, cutoff) on cup.mp4 (RESULTS.md)
+FORECAST_CUTOFF = 40.0
 
 
 def make_blender(
@@ -63,6 +69,7 @@ def make_blender(
     cutoff: float | None = None,
     scene_cut: float = SCENE_CUT,
     device: str = "cpu",
+    forecast_cutoff: float = FORECAST_CUTOFF,
 ):
     """The blender of mode `temporal` (None for `none`), strength/cutoff defaulting to
     TEMPORAL_DEFAULTS: called as blender(frame, per-frame output, motion) → output, in frame order."""
@@ -81,8 +88,10 @@ def make_blender(
         return FlowBlender(rule, scene_cut)
     if model is None:
         raise ConfigError(f"--temporal {temporal} needs MODEL: a recycle_gan run directory or its exported generator")
-    blender = RecycleBlender if temporal == "recycle" else HybridBlender
-    return blender(load_forecaster(model, predictor, device), rule, scene_cut)
+    forecaster = load_forecaster(model, predictor, device)
+    if temporal == "recycle":
+        return RecycleBlender(forecaster, rule, scene_cut)
+    return HybridBlender(forecaster, rule, scene_cut, forecast_cutoff)
 
 
 class Forecaster:
@@ -214,8 +223,15 @@ class FlowBlender:
 
 
 class HybridBlender:
-    def __init__(self, forecast: Callable[[np.ndarray, np.ndarray], np.ndarray], rule: Rule, scene_cut: float):
+    def __init__(
+        self,
+        forecast: Callable[[np.ndarray, np.ndarray], np.ndarray],
+        rule: Rule,
+        scene_cut: float,
+        forecast_cutoff: float = FORECAST_CUTOFF,
+    ):
         self.forecast, self.rule, self.cuts = forecast, rule, SceneCuts(scene_cut)
+        self.forecast_cutoff = forecast_cutoff
         self.history: list[np.ndarray] = []  # the last two outputs
 
     def __call__(self, frame: np.ndarray, styled: np.ndarray, motion: Callable[[], InputMotion]) -> np.ndarray:
@@ -228,8 +244,9 @@ class HybridBlender:
             if len(self.history) == 2:
                 untrusted = trust <= TRUSTED
                 forecast = self.forecast(*self.history).astype(np.float32)
+                close = np.abs(forecast - styled).mean(axis=2) < self.forecast_cutoff
                 guess = np.where(untrusted[:, :, None], forecast, guess)
-                trust = np.where(untrusted, 1.0, trust)
+                trust = np.where(untrusted, close.astype(np.float32), trust)
             out = self.rule(guess, styled, trust)
         self.history = (self.history + [out])[-2:]
         return out

@@ -272,6 +272,11 @@ def test_hybrid_takes_the_forecast_where_the_flow_is_not_trusted():
     # goes at step 6.8: left reaches 20, right 0 → 6.8, rounded to 7
     outputs.append(hybrid(frame, styled[3], lambda: motion))
     assert levels(outputs[3]) == ({20}, {7}) and len(forecasts) == 2
+    # A forecast further than forecast_cutoff from the per-frame output is not trusted: at frame 2
+    # the left keeps its per-frame 0 (forecast 16 away), and 60 % of the right's 4 goes at step 1.6
+    strict = HybridBlender(forecast, Limit(strength=0.6, cutoff=80.0), scene_cut=1000.0, forecast_cutoff=10.0)
+    strict_outputs = [strict(frame, styled[t], lambda: motion) for t in range(3)]
+    assert levels(strict_outputs[2]) == ({0}, {2})
 
 
 def test_limit_takes_away_its_share_of_the_disagreement_largest_first():
@@ -439,6 +444,10 @@ def test_temporal_modes_benchmark_tunes_on_one_clip_and_reports_the_others(clip,
     results = json.loads(out.read_text())
     chosen = results["tuning"]["chosen"]
     assert set(chosen) == {"recycle", "flow", "hybrid"}
+    assert set(chosen["hybrid"]) == {"strength", "cutoff", "forecast_cutoff"} and set(chosen["flow"]) == {
+        "strength",
+        "cutoff",
+    }
     rows = results["held_out"][clip.name]
     ablations = {"hybrid, no predictor", "hybrid, oracle forecast"}
     assert set(rows) == {"none", "flow baseline", "recycle", "flow", "hybrid"} | ablations
