@@ -180,7 +180,8 @@ class Limit:
 
 def step_removing(disagreements: np.ndarray, share: float) -> float:
     """The step s at which clipping each disagreement d (≥ 0) to s removes `share` of their total:
-    Σ max(d − s, 0) = share·Σ d; the largest disagreement (nothing removed) when there is none."""
+    Σ max(d − s, 0) = share·Σ d. At share 0 that is the largest disagreement (nothing removed);
+    with no disagreements, 0."""
     descending = np.sort(disagreements, axis=None)[::-1].astype(np.float64)
     if descending.size == 0:
         return 0.0

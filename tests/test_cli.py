@@ -149,3 +149,14 @@ def test_option_choices_are_the_library_registries():
     assert choices("generate", "backend") == choices("video", "backend") == BACKENDS
     assert choices("generate", "precision") == tuple(PRECISIONS)
     assert choices("eval", "extractor") == EXTRACTORS and choices("bench", "estimate_device") == tuple(DEVICES)
+
+
+def test_video_help_states_the_tuned_temporal_defaults():
+    from i2i.runtime.temporal import TEMPORAL_DEFAULTS
+
+    # the help's defaults are written out (the CLI imports no runtime to print help): they must stay the tuned ones
+    (strength,), (cutoff,) = ({values[k] for values in TEMPORAL_DEFAULTS.values()} for k in (0, 1))
+    text = " ".join(CliRunner().invoke(cli, ["video", "--help"]).output.split())
+    strength_help, cutoff_help = text.split("--strength FLOAT RANGE")[1].split("--cutoff FLOAT RANGE")
+    assert f"[default: {strength:g}]" in strength_help
+    assert f"[default: {cutoff:g}]" in cutoff_help.split("--help")[0]
