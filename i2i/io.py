@@ -190,17 +190,36 @@ def temporary_prefix(name: str) -> str:
     return f".{name}.i2i-{socket.gethostname()}-{os.getpid()}."
 
 
-_TEMPORARY = re.compile(r"^\..+\.i2i-(?P<host>[A-Za-z0-9.-]+)-(?P<pid>\d+)\.[^.]*\.tmp$")
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.i2i-(?P<host>[A-Za-z0-9.-]+)-(?P<pid>\d+)\.[^.]*\.tmp$")
 
 
 def remove_stale_temporaries(folder: Path, recursive: bool = False) -> int:
     """Delete the temporaries that killed i2i processes on this host left in `folder`; returns how many."""
-    folder, host, removed = Path(folder), socket.gethostname(), 0
+    host = socket.gethostname()
+    return _remove_temporaries(
+        folder, recursive, lambda entry, match: match["host"] == host and not _process_alive(int(match["pid"]))
+    )
+
+
+def remove_orphaned_temporaries(folder: Path, finished: set[str]) -> int:
+    """Delete the temporaries, left by a process on any host, of the files in `finished` (absolute
+    paths) that exist: a writer lost mid-write (a cluster node gone) while a retry wrote the file."""
+
+    def orphaned(entry: Path, match: re.Match) -> bool:
+        final = entry.parent / match["name"]
+        return os.path.abspath(final) in finished and final.is_file()
+
+    return _remove_temporaries(folder, True, orphaned)
+
+
+def _remove_temporaries(folder: Path, recursive: bool, doomed) -> int:
+    """Delete the i2i temporaries in `folder` for which doomed(path, name match) holds; returns how many."""
+    folder, removed = Path(folder), 0
     if not folder.is_dir():
         return 0
     for entry in folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp"):
         match = _TEMPORARY.match(entry.name)
-        if match is None or match["host"] != host or _process_alive(int(match["pid"])):
+        if match is None or not doomed(entry, match):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)

@@ -22,7 +22,14 @@ import numpy as np
 from tqdm import tqdm
 
 from i2i.errors import CheckpointError, ConfigError, DataError, MissingDependencyError, UserError
-from i2i.io import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, decode_image, read_image, remove_stale_temporaries
+from i2i.io import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_EXTENSIONS,
+    decode_image,
+    read_image,
+    remove_orphaned_temporaries,
+    remove_stale_temporaries,
+)
 
 from .generate import (
     MANIFEST,
@@ -177,6 +184,8 @@ def _run(
             manifest.flush()
             progress.update(len(batch["record"]))
             progress.set_postfix(failed=len(report.failed), refresh=False)
+    # An actor lost with its node mid-write leaves its temporary behind; the retried batch wrote the file.
+    remove_orphaned_temporaries(output_dir, {row["target"] for row in rows})
     report.seconds = time.perf_counter() - started
     for message in report.failed:
         tqdm.write(f"skipped: {message}")

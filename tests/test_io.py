@@ -6,7 +6,15 @@ import torch
 from PIL import Image
 
 from i2i.errors import CheckpointError, DataError
-from i2i.io import atomic_write_bytes, latest_checkpoint, load_tensors, read_image, save_checkpoint, write_image
+from i2i.io import (
+    atomic_write_bytes,
+    latest_checkpoint,
+    load_tensors,
+    read_image,
+    remove_orphaned_temporaries,
+    save_checkpoint,
+    write_image,
+)
 
 
 def test_real_images_decode(photos, digits):
@@ -90,3 +98,19 @@ def test_truncated_checkpoint_is_reported(tmp_path):
         load_tensors(folder / "net.safetensors")
     with pytest.raises(CheckpointError, match="no complete checkpoint"):
         latest_checkpoint(tmp_path / "elsewhere")
+
+
+def test_orphaned_temporaries_of_finished_files_go_whatever_their_host(tmp_path):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "a.png").write_bytes(b"done")
+    (tmp_path / "c.png").write_bytes(b"done, not this job's")
+    orphan = sub / ".a.png.i2i-another-host-4242.x1y2.tmp"  # a lost node's writer; the retry wrote a.png
+    unfinished = sub / ".b.png.i2i-another-host-4242.x1y2.tmp"  # b.png not written (yet): kept
+    not_ours = tmp_path / ".c.png.i2i-another-host-4242.x1y2.tmp"  # c.png is not in the job: kept
+    for path in (orphan, unfinished, not_ours):
+        path.write_bytes(b"half")
+    finished = {str(sub / "a.png"), str(sub / "b.png")}  # absolute paths, as a job's targets are
+    assert remove_orphaned_temporaries(tmp_path, finished) == 1
+    assert not orphan.exists() and unfinished.exists() and not_ours.exists()
+    assert (sub / "a.png").read_bytes() == b"done"
