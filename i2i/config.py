@@ -405,9 +405,9 @@ def _migrate(raw: dict[str, Any]) -> dict[str, Any]:
         generator["upsample"] = "blur" if generator.pop("antialias_up") else "transpose"
         migrated["G"] = generator
     algorithms = raw.get("alg", {})
-    if isinstance(algorithms, dict) and isinstance(algorithms.get("recycle_gan", {}), dict):
-        recycle = {"predictor_residual": False, **algorithms.get("recycle_gan", {})}
-        migrated["alg"] = {**algorithms, "recycle_gan": recycle}
+    recycle = algorithms.get("recycle_gan", {}) if isinstance(algorithms, dict) else None
+    if isinstance(recycle, dict):
+        migrated["alg"] = {**algorithms, "recycle_gan": {"predictor_residual": False, **recycle}}
     return migrated
 
 

@@ -172,8 +172,9 @@ class Limit:
     def __call__(self, guess: np.ndarray, styled: np.ndarray, trust: np.ndarray) -> np.ndarray:
         guess, per_frame = guess.astype(np.float32), styled.astype(np.float32)
         difference = per_frame - guess
-        held = (trust > TRUSTED) & (np.abs(difference).mean(axis=2) < self.cutoff)
-        step = step_removing(np.abs(difference[held]), self.strength)
+        magnitude = np.abs(difference)
+        held = (trust > TRUSTED) & (magnitude.mean(axis=2) < self.cutoff)
+        step = step_removing(magnitude[held], self.strength)
         out = np.where(held[:, :, None], guess + np.clip(difference, -step, step), per_frame)
         return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
@@ -243,8 +244,8 @@ class HybridBlender:
         if self.history:
             moved = motion()
             guess, trust = moved.warp(self.history[-1].astype(np.float32)), moved.consistency
-            if len(self.history) == 2:
-                untrusted = trust <= TRUSTED
+            untrusted = trust <= TRUSTED
+            if len(self.history) == 2 and untrusted.any():  # the forecast (a network pass) only where it is used
                 forecast = self.forecast(*self.history).astype(np.float32)
                 close = np.abs(forecast - styled).mean(axis=2) < self.forecast_cutoff
                 guess = np.where(untrusted[:, :, None], forecast, guess)
