@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ROOMS = ("training", "export", "runtime", "kernels", "benchmarks")  # i2i.<room> lives in ROOT/<room>/
+ROOMS = ("training", "export", "runtime", "kernels", "benchmarks")  # i2i.<room> lives in ROOT/i2i/<room>/
 FORBIDDEN = {
     "export": {"runtime"},
     "kernels": {"export", "runtime", "training"},
@@ -42,9 +42,10 @@ def imported_rooms(path: Path, package: str) -> set[str]:
 
 
 def room_imports(room: str) -> dict[str, set[str]]:
-    folder = ROOT / room
+    folder = ROOT / "i2i" if room == "i2i" else ROOT / "i2i" / room
     prefix = ("i2i",) if room == "i2i" else ("i2i", room)
-    packages = {path: ".".join((*prefix, *path.relative_to(folder).parts[:-1])) for path in folder.rglob("*.py")}
+    paths = [path for path in folder.rglob("*.py") if room != "i2i" or path.relative_to(folder).parts[0] not in ROOMS]
+    packages = {path: ".".join((*prefix, *path.relative_to(folder).parts[:-1])) for path in paths}
     return {str(path.relative_to(ROOT)): imported_rooms(path, package) for path, package in sorted(packages.items())}
 
 
@@ -70,3 +71,9 @@ def test_the_parser_sees_absolute_relative_and_lazy_imports(tmp_path):
     )
     assert imported_rooms(module, "i2i.training.models") == {"runtime", "export", "training"}  # ..kernels: its own
     assert imported_rooms(module, "i2i.training") == {"runtime", "kernels", "export"}
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_the_folders_are_the_installed_layout(room):
+    module = __import__(f"i2i.{room}", fromlist=["_"])
+    assert Path(module.__file__).resolve().parent == ROOT / "i2i" / room

@@ -46,7 +46,7 @@ STEPS = {
     "end_to_end": (60, 300),
 }
 LATENCY_SHAPES = {"latency_256_b1": (1, 256, 256), "latency_256_b8": (8, 256, 256), "latency_1080p": (1, 1080, 1920)}
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 class StepLog:
