@@ -73,6 +73,7 @@ def cli(verbose: bool) -> None:
 
     \b
     i2i train DATA --out RUN          train (cycle_gan, cut, fastcut, recycle_gan) on DATA/trainA, trainB
+    i2i distill RUN --out STUDENT     a generator ~16x cheaper that learns to translate like RUN's
     i2i export RUN [--format F]       RUN/generator_AtoB.onnx | .xml (OpenVINO) | .engine; --precision int8 ...
     i2i generate MODEL INPUT OUT      translate a folder / list / glob with a run dir, .onnx or .engine
     i2i video MODEL CLIP OUT.mp4      stylize a video, optionally temporally consistent
@@ -305,6 +306,97 @@ def train(
         run_dir = run_dir or Path("runs") / f"{Path(data).resolve().name}-{config.model}"
         step = start_training(config, run_dir)
     click.echo(f"{run_dir}: trained to step {step} in {time.perf_counter() - started:.1f} s")
+
+
+@cli.command()
+@click.argument("teacher", metavar="TEACHER_RUN", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "run_dir",
+    type=click.Path(path_type=Path),
+    help="Student run directory to create.  [default: runs/<TEACHER_RUN name>-student]",
+)
+@click.option(
+    "--netG", "net_g", type=click.Choice(GENERATORS), help="Student architecture.  [default: the teacher's ResNet]"
+)
+@click.option("--ngf", type=click.IntRange(min=1), help="Student width.  [default: the teacher's / 4, at least 8]")
+@click.option(
+    "--direction",
+    type=click.Choice(["AtoB", "BtoA"]),
+    default="AtoB",
+    show_default=True,
+    help="The teacher's direction to learn.",
+)
+@click.option("--steps", type=click.IntRange(min=1), help="Optimizer steps.  [default: 5000]")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Images per step.  [default: the teacher's]")
+@click.option("--size", type=click.IntRange(min=8), help="Training crop size.  [default: the teacher's]")
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder with trainA/, trainB/ to distil on instead of the teacher's (needed for an imported teacher).",
+)
+@click.option(
+    "--extra-sources",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="More source-domain images (repeatable): unlabelled photos are free training targets.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON with train_config.json keys over the derived ones (e.g. alg.distill.lambda_GAN).",
+)
+@click.option("--seed", type=int, help="Random seed.  [default: the teacher's]")
+@click.option("--workers", type=click.IntRange(min=0), help="Data-loader worker processes.  [default: the teacher's]")
+@click.option("--save-every", type=click.IntRange(min=1), help="Checkpoint every N steps.  [default: 1000]")
+@click.option("--sample-every", type=click.IntRange(min=1), help="Write a sample grid every N steps.  [default: 500]")
+@click.option("--log-every", type=click.IntRange(min=1), help="Log averaged losses every N steps.  [default: 50]")
+def distill(
+    teacher,
+    run_dir,
+    net_g,
+    ngf,
+    direction,
+    steps,
+    batch_size,
+    size,
+    data,
+    extra_sources,
+    config_file,
+    seed,
+    workers,
+    save_every,
+    sample_every,
+    log_every,
+) -> None:
+    """Distil TEACHER_RUN's generator into a smaller student that reproduces its translations
+    (the teacher's output is the target for every source image, so --extra-sources photos need
+    no labels). The student run is an ordinary run directory: export, generate, video, eval
+    and bench take it; `i2i train --resume STUDENT` continues it. Its checkpoints carry the
+    teacher, and `i2i export STUDENT --precision int8` is gated against the teacher's outputs."""
+    from i2i.training.distill import distill_config
+    from i2i.training.trainer import train as start_training
+
+    raw = _read_json(config_file) if config_file else {}
+    options = {
+        ("train", "steps"): steps,
+        ("train", "batch_size"): batch_size,
+        ("data", "crop_size"): size,
+        ("train", "seed"): seed,
+        ("data", "num_workers"): workers,
+        ("train", "save_every"): save_every,
+        ("train", "sample_every"): sample_every,
+        ("train", "log_every"): log_every,
+    }
+    for (section, key), value in options.items():
+        if value is not None:
+            raw.setdefault(section, {})[key] = value
+    started = time.perf_counter()
+    config = distill_config(teacher, direction, net_g, ngf, data, extra_sources, raw)
+    run_dir = run_dir or Path("runs") / f"{Path(teacher).resolve().name}-student"
+    step = start_training(config, run_dir)
+    click.echo(f"{run_dir}: distilled to step {step} in {time.perf_counter() - started:.1f} s")
 
 
 def _read_json(path: Path) -> dict:
@@ -836,6 +928,14 @@ def merge_manifests_command(output_dir) -> None:
     help="Quality gate: largest allowed relative change of the FD to real target images.",
 )
 @click.option(
+    "--max-teacher-change",
+    type=click.FloatRange(min=0),
+    default=0.25,
+    show_default=True,
+    help="A distilled student (any precision): largest FD between its outputs and its teacher's, as a fraction of "
+    "the teacher's FD to real target images.",
+)
+@click.option(
     "--gate-images",
     type=click.IntRange(min=2),
     default=48,
@@ -875,6 +975,7 @@ def export_command(
     calib,
     holdout,
     max_fd_change,
+    max_teacher_change,
     gate_images,
     list_formats,
     direction,
@@ -893,7 +994,8 @@ def export_command(
     Every export is checked against the torch generator first (max error ≤ 1e-4 for fp32,
     2e-2 for fp16, one grey level for uint8 I/O); reduced precisions are written only if the
     FD of their outputs on held-out images moves by at most --max-fd-change (figures in the
-    file's metadata and in a .quality.json beside it).
+    file's metadata and in a .quality.json beside it). A distilled student's export, at any
+    precision, must also stay within --max-teacher-change of its teacher's outputs.
     """
     from i2i.export.exporter import ExportRequest, export
     from i2i.export.formats import format_table
@@ -920,6 +1022,7 @@ def export_command(
         shapes,
         native_instance_norm,
         timing_cache,
+        max_teacher_change,
     )
     for line in export(request).lines:
         click.echo(line)

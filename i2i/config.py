@@ -208,6 +208,32 @@ class RecycleGANConfig:
 
 
 @dataclass
+class DistillConfig:
+    """Distillation (`i2i distill`): a student generator learns to reproduce a trained one, the
+    teacher, for one direction. The unpaired problem becomes paired, the teacher's translation of
+    each source image being the target (GAN Compression, Li et al. 2020)."""
+
+    # The teacher's run directory, its model and generator as they were when distillation started
+    # (its weights travel in the student's checkpoints as network "T", so resume and the export's
+    # gate do not depend on the teacher's folder staying as it was).
+    teacher: str = ""
+    teacher_model: str = ""
+    teacher_step: int = 0
+    teacher_G: dict = field(default_factory=dict)
+    direction: str = "AtoB"
+    # Folders of more source-domain images (comma-separated): unlabelled photos are free targets.
+    extra_sources: str = ""
+    # L1 to the teacher's output; L1 between EfficientNet-Lite1 feature pyramids of the two
+    # outputs (a different network from the evaluation's Lite0, which it would flatter); MSE between
+    # residual-block activations, the student's mapped to the teacher's by learned 1×1
+    # convolutions; an adversarial term against real target images (off by default).
+    lambda_L1: float = 10.0
+    lambda_perceptual: float = 1.0
+    lambda_feature: float = 1.0
+    lambda_GAN: float = 0.0
+
+
+@dataclass
 class SemanticConfig:
     """Losses of the labelled modes: keep what lies outside the labelled region (bbox/mask),
     and keep each image's class as judged by classifiers trained on the real domains."""
@@ -227,6 +253,7 @@ class AlgConfig:
     cycle_gan: CycleGANConfig = field(default_factory=CycleGANConfig)
     cut: CUTConfig = field(default_factory=CUTConfig)
     recycle_gan: RecycleGANConfig = field(default_factory=RecycleGANConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     semantic: SemanticConfig = field(default_factory=SemanticConfig)
 
 
@@ -382,7 +409,7 @@ class RunConfig:
             )
         defaults = model_class(raw.get("model", RunConfig.model)).defaults
         raw = _migrate(raw) if schema < SCHEMA_VERSION else raw
-        return _build(cls, with_defaults(raw, defaults), source).validate()
+        return build_section(cls, with_defaults(raw, defaults), source).validate()
 
 
 def model_class(name: object) -> type:
@@ -398,7 +425,7 @@ def _migrate(raw: dict[str, Any]) -> dict[str, Any]:
     """An older config in today's keys, meaning the same: G.antialias_up → G.upsample (schema 1);
     predictors without the residual form (schema ≤ 2)."""
     migrated = {**raw, "schema": SCHEMA_VERSION}
-    # A section that is not an object is left as it is, for _build to reject by name.
+    # A section that is not an object is left as it is, for build_section to reject by name.
     generator = raw.get("G", {})
     if isinstance(generator, dict) and "antialias_up" in generator:
         generator = dict(generator)
@@ -444,7 +471,7 @@ def _valid_layers(text: str) -> bool:
     return bool(parts) and all(p.isdigit() for p in parts)
 
 
-def _build(kind: type, raw: Any, where: str) -> Any:
+def build_section(kind: type, raw: Any, where: str) -> Any:
     """Build dataclass `kind` from `raw`, rejecting unknown keys and wrong types by name."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected an object, got {type(raw).__name__}")
@@ -461,7 +488,7 @@ def _build(kind: type, raw: Any, where: str) -> Any:
             else fields[name].default
         )
         if dataclasses.is_dataclass(default):
-            values[name] = _build(type(default), value, f"{where}.{name}")
+            values[name] = build_section(type(default), value, f"{where}.{name}")
         else:
             values[name] = _coerce(value, type(default), f"{where}.{name}", declared)
     return kind(**values)

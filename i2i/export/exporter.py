@@ -22,7 +22,7 @@ from i2i.config import load_config
 from i2i.errors import UserError
 from i2i.io import atomic_write_bytes
 from i2i.nets import size_multiple
-from i2i.rundir import generator_channels, predicted_domain, predictor_multiple
+from i2i.rundir import generator_channels, has_temporal_predictor, load_teacher, predicted_domain, predictor_multiple
 from i2i.runners import OnnxRuntimeRunner, TorchRunner
 
 from .calibration import HOLDOUT_COUNT, ImageSet, calibration_set, holdout_sets, square
@@ -35,7 +35,15 @@ from .onnx import (
     verified_onnx,
     verified_predictor_onnx,
 )
-from .quality import DEFAULT_MAX_FD_CHANGE, QualityGate, QualityReport, Translate, conv_sensitivity, most_sensitive
+from .quality import (
+    DEFAULT_MAX_FD_CHANGE,
+    DEFAULT_MAX_TEACHER_CHANGE,
+    QualityGate,
+    QualityReport,
+    Translate,
+    conv_sensitivity,
+    most_sensitive,
+)
 
 DEFAULT_SHAPES = "1x256x256,1x512x512,4x1024x1024"
 FALLBACK_STEPS = (1, 2, 4, 8)  # how many of the most sensitive convolutions to keep in fp32, in turn
@@ -62,6 +70,7 @@ class ExportRequest:
     shapes: str = DEFAULT_SHAPES
     native_instance_norm: bool = False
     timing_cache: Path | None = None
+    max_teacher_change: float = DEFAULT_MAX_TEACHER_CHANGE
 
 
 @dataclass
@@ -98,9 +107,10 @@ def export(request: ExportRequest) -> ExportResult:
         if request.precision in CALIBRATED
         else ImageSet(Path(), [], [])
     )
+    student = config.model == "distill"
     gate_sets = (
         holdout_sets(config, request.direction, calibration, request.holdout, request.gate_images)
-        if request.precision in REDUCED and fmt.name != "tensorrt"
+        if (request.precision in REDUCED or student) and fmt.name != "tensorrt"
         else None
     )
 
@@ -113,14 +123,20 @@ def export(request: ExportRequest) -> ExportResult:
     result.lines = [f"  parity {r.what:>16} {r.shape!s:>18}  max error {r.max_error:.2e}" for r in parity.parity]
     result.lines.append(f"ONNX graph checked: max error {parity.max_error:.2e} (tolerance {parity.tolerance:g})")
     write_predictor = lambda: None  # noqa: E731
-    if config.model == "recycle_gan":
+    if has_temporal_predictor(config):
         stem = predictor_stem(request, fmt)
         write_predictor = _verified_predictor(request, fmt, path.parent / stem, profile, result.lines)
         model.metadata_props.add(key=PREDICTOR_KEY, value=stem)
     gate = None
     if gate_sets is not None:
+        cpu = torch.device("cpu")
+        teacher = TorchRunner(load_teacher(request.run_dir)[0], cpu, torch.float32, False) if student else None
         gate = QualityGate(
-            TorchRunner(net, torch.device("cpu"), torch.float32, False), *gate_sets, request.max_fd_change
+            TorchRunner(net, cpu, torch.float32, False),
+            *gate_sets,
+            request.max_fd_change,
+            teacher,
+            request.max_teacher_change,
         )
     if fmt.name == "openvino":
         result.quality = _export_openvino(request, model, net, calibration, gate, path, write_predictor)

@@ -3,7 +3,10 @@
 Gate: held-out images are translated by the fp32 generator and by the reduced model; the
 reduced outputs are compared with the fp32 ones (PSNR) and both sets with real target images
 through Fréchet distance on `i2i eval`'s extractor. The gate fails when the FD moves by more
-than the allowed fraction.
+than the allowed fraction. A distilled student's export (any precision) is also compared with
+its teacher: the FD between the exported student's outputs and the teacher's, relative to the
+teacher's own FD to the real targets, must stay under its limit — the student is judged by the
+translator it replaces, not only by its own fp32 graph.
 
 Sensitivity: each convolution of the torch generator is quantized alone (int8 per-channel
 weights, uint8 input over its calibrated range), the rest stays fp32, and the output's PSNR
@@ -26,6 +29,7 @@ from .calibration import ImageSet
 Translate = Callable[[np.ndarray], np.ndarray]  # uint8 NHWC batch → uint8 NHWC batch
 EXTRACTOR = "efficientnet-lite0"
 DEFAULT_MAX_FD_CHANGE = 0.01
+DEFAULT_MAX_TEACHER_CHANGE = 0.25
 
 
 def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
@@ -45,41 +49,97 @@ class QualityReport:
     max_fd_change: float
     extractor: str = EXTRACTOR
     kept_fp32: list[str] = field(default_factory=list)  # layers left in higher precision
+    teacher: "TeacherComparison | None" = None  # a distilled student's export only
 
     @property
     def passed(self) -> bool:
-        return self.fd_change <= self.max_fd_change
+        return self.fd_change <= self.max_fd_change and (self.teacher is None or self.teacher.passed)
 
     def to_dict(self) -> dict:
-        return asdict(self) | {"passed": self.passed}
+        return asdict(self) | {"passed": self.passed} | ({"teacher": self.teacher.to_dict()} if self.teacher else {})
 
     def summary(self) -> str:
         kept = f", {len(self.kept_fp32)} layers kept in fp32" if self.kept_fp32 else ""
+        teacher = f"; {self.teacher.summary()}" if self.teacher else ""
         return (
             f"{self.precision}: FD change {100 * self.fd_change:.2f} % (limit {100 * self.max_fd_change:g} %), "
             f"PSNR vs fp32 {self.psnr_mean_db:.1f} dB (min {self.psnr_min_db:.1f}) on {self.images} held-out "
-            f"images{kept}"
+            f"images{kept}{teacher}"
+        )
+
+
+@dataclass
+class TeacherComparison:
+    """An exported student's outputs against its teacher's on the same held-out images."""
+
+    fd_teacher: float  # the teacher's outputs to the real targets
+    fd_student: float  # the exported student's outputs to the real targets
+    fd_to_teacher: float  # the exported student's outputs to the teacher's outputs
+    psnr_mean_db: float  # the exported student's outputs against the teacher's
+    max_change: float
+
+    @property
+    def change(self) -> float:
+        """How far the student is from its teacher, in units of the teacher's distance to the target."""
+        return self.fd_to_teacher / self.fd_teacher
+
+    @property
+    def passed(self) -> bool:
+        return self.change <= self.max_change
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"change": self.change, "passed": self.passed}
+
+    def summary(self) -> str:
+        return (
+            f"vs teacher: FD to its outputs {self.fd_to_teacher:.1f} = {100 * self.change:.1f} % of its own FD "
+            f"{self.fd_teacher:.1f} (limit {100 * self.max_change:g} %), FD to the targets {self.fd_student:.1f}, "
+            f"PSNR {self.psnr_mean_db:.1f} dB"
         )
 
 
 class QualityGate:
     """fp32 outputs and target features are computed once; `measure` rates one reduced model."""
 
-    def __init__(self, reference: Translate, held_out: ImageSet, target: ImageSet, max_fd_change: float):
-        self.held_out, self.max_fd_change = held_out, max_fd_change
+    def __init__(
+        self,
+        reference: Translate,
+        held_out: ImageSet,
+        target: ImageSet,
+        max_fd_change: float,
+        teacher: Translate | None = None,
+        max_teacher_change: float = DEFAULT_MAX_TEACHER_CHANGE,
+    ):
+        self.held_out, self.max_fd_change, self.max_teacher_change = held_out, max_fd_change, max_teacher_change
         self.extract = make_extractor(EXTRACTOR)
         self.reference_outputs = [reference(batch) for batch in held_out.batches()]
         self.target_stats = feature_statistics(image_features(target.images, self.extract))
         self.fd_fp32 = self._fd(self.reference_outputs)
+        self.teacher_outputs = [teacher(batch) for batch in held_out.batches()] if teacher else None
+        if self.teacher_outputs is not None:
+            self.teacher_stats = self._statistics(self.teacher_outputs)
+            self.fd_teacher = frechet_distance(*self.teacher_stats, *self.target_stats)
+
+    def _statistics(self, outputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        return feature_statistics(image_features([image for batch in outputs for image in batch], self.extract))
 
     def _fd(self, outputs: list[np.ndarray]) -> float:
-        features = image_features([image for batch in outputs for image in batch], self.extract)
-        return frechet_distance(*feature_statistics(features), *self.target_stats)
+        return frechet_distance(*self._statistics(outputs), *self.target_stats)
 
     def measure(self, reduced: Translate, precision: str, kept_fp32: list[str] = ()) -> QualityReport:
         outputs = [reduced(batch) for batch in self.held_out.batches()]
         psnrs = [psnr_uint8(a, b) for a, b in zip(outputs, self.reference_outputs)]
-        fd = self._fd(outputs)
+        statistics = self._statistics(outputs)
+        fd = frechet_distance(*statistics, *self.target_stats)
+        teacher = None
+        if self.teacher_outputs is not None:
+            teacher = TeacherComparison(
+                self.fd_teacher,
+                fd,
+                frechet_distance(*statistics, *self.teacher_stats),
+                float(np.mean([psnr_uint8(a, b) for a, b in zip(outputs, self.teacher_outputs)])),
+                self.max_teacher_change,
+            )
         return QualityReport(
             precision,
             len(outputs),
@@ -90,6 +150,7 @@ class QualityGate:
             abs(fd - self.fd_fp32) / self.fd_fp32,
             self.max_fd_change,
             kept_fp32=list(kept_fp32),
+            teacher=teacher,
         )
 
 

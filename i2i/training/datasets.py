@@ -70,15 +70,21 @@ def check_image_folder(folder: Path, min_size: int | None) -> list[Path]:
 
 
 class UnalignedDataset(Dataset):
-    """Sample k pairs A[k-th of a per-epoch shuffle of A] with a random B image."""
+    """Sample k pairs A[k-th of a per-epoch shuffle of A] with a random B image. `extra` adds
+    folders of images to a domain ("A" or "B" → folders), e.g. unlabelled photos to distil on."""
 
-    def __init__(self, root: Path, data: DataConfig, seed: int, phase: str = "train"):
+    def __init__(
+        self, root: Path, data: DataConfig, seed: int, phase: str = "train", extra: dict[str, list[Path]] | None = None
+    ):
         self.root = Path(root)
         self.data = data
         self.seed = seed
         min_size = data.crop_size if data.preprocess == "crop" else None
-        self.paths_A = check_image_folder(self.root / f"{phase}A", min_size)
-        self.paths_B = check_image_folder(self.root / f"{phase}B", min_size)
+        folders = {domain: [self.root / f"{phase}{domain}", *(extra or {}).get(domain, [])] for domain in "AB"}
+        self.paths_A, self.paths_B = (
+            [path for folder in folders[domain] for path in check_image_folder(Path(folder), min_size)]
+            for domain in "AB"
+        )
 
     def __len__(self) -> int:
         # Sampling is driven by sample numbers, not epochs; this is the epoch length for logs.

@@ -37,10 +37,10 @@ from i2i.io import (
     save_checkpoint,
 )
 from i2i.nets import size_multiple
-from i2i.rundir import GENERATORS
+from i2i.rundir import generator_names
 from i2i.visualize import plot_loss_curves, save_image_grid, tensor_to_uint8
 
-from .datasets import LabeledDataset, TemporalDataset, UnalignedDataset
+from .datasets import LabeledDataset, TemporalDataset
 from .models import MODELS, TranslationModel
 
 LOSS_LOG = "losses.jsonl"
@@ -108,7 +108,7 @@ class Trainer:
             raise ConfigError(
                 f"{config.G.netG} needs a crop size that is a multiple of {multiple} (got {config.data.crop_size})"
             )
-        self.dataset = _dataset(config)
+        self.dataset = MODELS[config.model].build_dataset(config)
         torch.manual_seed(config.train.seed)
         self.model: TranslationModel = MODELS[config.model](config, self.device, _autocast_dtype(config, self.device))
         self.start_step = self._restore() if resume else 0
@@ -238,7 +238,7 @@ class Trainer:
             self._write_samples(step, writer)
         if self.evaluator is not None and step % t.eval_every == 0:
             self.model.train(False)
-            generator = self.model.networks[GENERATORS[self.config.model]["AtoB"]]
+            generator = self.model.networks[next(iter(generator_names(self.config).values()))]
             record = self.evaluator(generator, step, self.run_dir, writer)
             self.model.train(True)
             tqdm.write(
@@ -341,15 +341,6 @@ def _diverged(run_dir: Path, step: int, what: str, lr: float) -> TrainingDiverge
         f"step {step}: {what} (training diverged; {where}); "
         f"lower the learning rate (--lr, now {lr:g}) or use --precision fp32"
     )
-
-
-def _dataset(config: RunConfig):
-    root, data, seed = Path(config.data.dataroot), config.data, config.train.seed
-    if data.dataset_mode == "temporal":
-        return TemporalDataset(root, data, seed, config.alg.recycle_gan.frame_step)
-    if data.dataset_mode in ("class", "bbox", "mask"):
-        return LabeledDataset(root, data, seed)
-    return UnalignedDataset(root, data, seed)
 
 
 def _domain_sizes(dataset) -> str:

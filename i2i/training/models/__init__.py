@@ -6,6 +6,7 @@ from i2i.errors import ConfigError
 from .base import TranslationModel
 from .cut import CUTModel, FastCUTModel
 from .cycle_gan import CycleGANModel
+from .distill import DistillModel
 from .recycle_gan import RecycleGANModel
 
 MODELS: dict[str, type[TranslationModel]] = {
@@ -13,11 +14,14 @@ MODELS: dict[str, type[TranslationModel]] = {
     "cut": CUTModel,
     "fastcut": FastCUTModel,
     "recycle_gan": RecycleGANModel,
+    "distill": DistillModel,
 }
 
+# The models `i2i train` trains from data alone (a student needs its teacher: `i2i distill`).
+TRAINABLE = tuple(name for name in MODELS if name != "distill")
 # The other spellings users bring along (JoliGEN and `i2i import --from` say cyclegan).
 ALIASES = {"cyclegan": "cycle_gan", "recyclegan": "recycle_gan"}
-NAMES = (*MODELS, *ALIASES)
+NAMES = (*TRAINABLE, *ALIASES)
 
 
 def canonical_name(name: str) -> str:
@@ -32,4 +36,4 @@ def model_class(name: object) -> type[TranslationModel]:
     return MODELS[name]
 
 
-__all__ = ["ALIASES", "MODELS", "NAMES", "TranslationModel", "canonical_name", "model_class"]
+__all__ = ["ALIASES", "MODELS", "NAMES", "TRAINABLE", "TranslationModel", "canonical_name", "model_class"]

@@ -5,17 +5,20 @@ declaration of its configuration (defaults where the user set nothing, and its c
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Any, ClassVar, Iterable
 
 import torch
 from torch import distributed as dist
 from torch import nn
+from torch.utils.data import Dataset
 
 from i2i.config import RunConfig
 from i2i.errors import ConfigError
 from i2i.nets import init_weights
 
 from ..augment import DiffAugment
+from ..datasets import LabeledDataset, TemporalDataset, UnalignedDataset
 
 
 def require(ok: bool, message: str) -> None:
@@ -56,6 +59,16 @@ class TranslationModel:
             "alg.semantic.lambda_source_class works with cycle_gan on unaligned data of equal channels, "
             "with data.semantic_nc >= 2 classes",
         )
+
+    @classmethod
+    def build_dataset(cls, config: RunConfig) -> Dataset:
+        """The training samples of `config.data` (checked before anything is written)."""
+        root, data, seed = Path(config.data.dataroot), config.data, config.train.seed
+        if data.dataset_mode == "temporal":
+            return TemporalDataset(root, data, seed, config.alg.recycle_gan.frame_step)
+        if data.dataset_mode in ("class", "bbox", "mask"):
+            return LabeledDataset(root, data, seed)
+        return UnalignedDataset(root, data, seed)
 
     def __init__(self, config: RunConfig, device: torch.device, autocast_dtype: torch.dtype | None):
         self.config = config
