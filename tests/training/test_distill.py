@@ -163,3 +163,41 @@ def test_the_students_export_is_gated_against_its_teacher(teacher, tmp_path):
     with pytest.raises(QualityGateError, match="vs teacher"):
         export(ExportRequest(student, gate_images=8, max_teacher_change=t.change / 2))
     assert not (student / "generator_AtoB.onnx").exists()
+
+
+@pytest.mark.slow
+def test_the_trade_off_benchmark_measures_teacher_and_students(teacher, digits, tmp_path):
+    from i2i.benchmarks.distillation import main
+
+    student = tmp_path / "student"
+    train(student_config(teacher, 2), student)
+    photos, targets = tmp_path / "photos", tmp_path / "targets"
+    for folder, source, count in ((photos, "testA", 6), (targets, "testB", 12)):
+        folder.mkdir()
+        for path in list_images(digits / source)[:count]:
+            shutil.copy(path, folder)
+    result = main(
+        [
+            str(teacher),
+            str(student),
+            "--photos",
+            str(photos),
+            "--targets",
+            str(targets),
+            "--out",
+            str(tmp_path / "bench"),
+            "--rounds",
+            "1",
+            "--max-teacher-change",
+            "100",
+        ]
+    )
+    rows = result["rows"]
+    assert rows["teacher"]["gmacs"] > 4 * rows["student1"]["gmacs"] > 0  # ngf 16 vs 4: 16x, less the fixed ends
+    for name in ("teacher", "student1"):
+        for variant in ("eager", "int8"):
+            assert rows[name][variant]["images_per_second"] > 0
+            assert np.isfinite(rows[name][variant]["frechet_distance"])
+    assert rows["teacher"]["eager"]["psnr_vs_teacher_db"] == 99.0  # its own outputs: identical
+    assert result["default_student"] in (None, "student1")
+    assert (tmp_path / "bench" / "distillation.png").stat().st_size > 0
