@@ -12,7 +12,16 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .config import DATASET_MODES, GAN_MODES, GENERATORS, PRESETS, RESUMABLE, TRAIN_PRECISIONS, with_preset
+from .config import (
+    DATASET_MODES,
+    GAN_MODES,
+    GENERATORS,
+    PRESETS,
+    RESUMABLE,
+    TRAIN_PRECISIONS,
+    parse_json,
+    with_preset,
+)
 from .errors import ConfigError, UserError, one_line
 
 OUTPUT_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.ENOTDIR, errno.EEXIST)
@@ -400,12 +409,7 @@ def distill(
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text; save the config file as UTF-8 JSON") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    raw = parse_json(path.read_bytes(), str(path), "save the config file as UTF-8 JSON")
     if not isinstance(raw, dict):
         raise ConfigError(
             f"{path}: expected a JSON object with train_config.json keys (G, D, data, train, alg), "

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from . import __version__
 from .errors import ConfigError
@@ -72,10 +73,20 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+def between(low: float, high: float, open_low: bool = False, open_high: bool = False) -> dict[str, Any]:
+    """A numeric field's allowed values, as dataclass field metadata: the schema's one place for
+    ranges, checked by `RunConfig.validate` before anything is built or written."""
+    return {"range": (low, high, open_low, open_high)}
+
+
+# A loss weight: off at 0, and large enough to overrule every other term at the top.
+WEIGHT = between(0, 10**4)
+
+
 @dataclass
 class GeneratorConfig:
     netG: str = "resnet_9blocks"
-    ngf: int = 64
+    ngf: int = field(default=64, metadata=between(1, 1024))
     norm: str = "instance"
     dropout: bool = False
     # CUT's anti-aliased downsampling (blur pooling) in the ResNet generators.
@@ -94,9 +105,9 @@ class GeneratorConfig:
     # JoliGEN's attention generators (resnet_attn, mobile_resnet_attn) only: residual blocks,
     # attention planes, how many of them copy the input, padding, and JoliGEN's
     # backward-compatibility switch that runs the residual blocks twice.
-    attn_blocks: int = 9
-    attn_masks: int = 10
-    attn_input_masks: int = 1
+    attn_blocks: int = field(default=9, metadata=between(1, 64))
+    attn_masks: int = field(default=10, metadata=between(1, 64))
+    attn_input_masks: int = field(default=1, metadata=between(0, 63))
     padding_type: str = "reflect"
     twice_resnet_blocks: bool = False
 
@@ -104,8 +115,8 @@ class GeneratorConfig:
 @dataclass
 class DiscriminatorConfig:
     netD: str = "basic"
-    ndf: int = 64
-    n_layers: int = 3
+    ndf: int = field(default=64, metadata=between(1, 1024))
+    n_layers: int = field(default=3, metadata=between(1, 8))
     norm: str = "instance"
     # Spectral normalization of every convolution (Miyato et al. 2018): D's Lipschitz bound keeps
     # its gradients to G smooth instead of peaked at its stride periods.
@@ -116,56 +127,56 @@ class DiscriminatorConfig:
 class DataConfig:
     dataroot: str = ""
     dataset_mode: str = "unaligned"
-    input_nc: int = 3
-    output_nc: int = 3
-    load_size: int = 286
-    crop_size: int = 256
+    input_nc: int = field(default=3, metadata=between(1, 3))
+    output_nc: int = field(default=3, metadata=between(1, 3))
+    load_size: int = field(default=286, metadata=between(8, 8192))
+    crop_size: int = field(default=256, metadata=between(8, 8192))
     preprocess: str = "resize_and_crop"
     flip: bool = True
-    num_workers: int = 2
+    num_workers: int = field(default=2, metadata=between(0, 256))
     # Images are mapped to [-1, 1] on the way in and back on the way out (tanh output).
     normalization: str = "minus1_1"
     # Labelled modes (class, bbox, mask): number of classes (bbox/mask: including background 0).
-    semantic_nc: int = 0
+    semantic_nc: int = field(default=0, metadata=between(0, 255))
     class_names: list = field(default_factory=list)
     skip_bad: bool = False
 
 
 @dataclass
 class TrainConfig:
-    steps: int = 20000
-    batch_size: int = 1
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
+    steps: int = field(default=20000, metadata=between(1, 10**9))
+    batch_size: int = field(default=1, metadata=between(1, 4096))
+    lr: float = field(default=2e-4, metadata=between(0, 1, open_low=True))
+    beta1: float = field(default=0.5, metadata=between(0, 1, open_high=True))
+    beta2: float = field(default=0.999, metadata=between(0, 1, open_high=True))
     # The discriminators' learning rate relative to `lr` (TTUR, Heusel et al. 2017, uses 2-4).
-    lr_D_ratio: float = 1.0
+    lr_D_ratio: float = field(default=1.0, metadata=between(0, 100, open_low=True))
     # DiffAugment policy: comma-separated DIFF_AUGMENT_OPS applied, differentiably, to every image
     # a discriminator judges (real and fake alike); "" = off. For small data and short budgets.
     diff_augment: str = ""
     # Constant learning rate until `decay_start` (fraction of steps), then linear decay to 0,
     # as in the CycleGAN paper (100 epochs constant + 100 decaying).
-    decay_start: float = 0.5
+    decay_start: float = field(default=0.5, metadata=between(0, 1))
     gan_mode: str = "lsgan"
-    pool_size: int = 50
-    init_gain: float = 0.02
-    seed: int = 0
+    pool_size: int = field(default=50, metadata=between(0, 10000))
+    init_gain: float = field(default=0.02, metadata=between(0, 10, open_low=True))
+    seed: int = field(default=0, metadata=between(0, 2**63 - 1))
     precision: str = "auto"
-    save_every: int = 1000
-    sample_every: int = 500
-    log_every: int = 50
+    save_every: int = field(default=1000, metadata=between(1, 10**9))
+    sample_every: int = field(default=500, metadata=between(1, 10**9))
+    log_every: int = field(default=50, metadata=between(1, 10**9))
     # Every N steps, Fréchet distance / KID of translated test A images to test B (0 = off).
-    eval_every: int = 0
-    eval_images: int = 64
-    keep_checkpoints: int = 3
+    eval_every: int = field(default=0, metadata=between(0, 10**9))
+    eval_images: int = field(default=64, metadata=between(2, 100000))
+    keep_checkpoints: int = field(default=3, metadata=between(1, 1000))
 
 
 @dataclass
 class CycleGANConfig:
-    lambda_A: float = 10.0
-    lambda_B: float = 10.0
+    lambda_A: float = field(default=10.0, metadata=WEIGHT)
+    lambda_B: float = field(default=10.0, metadata=WEIGHT)
     # Identity loss weight relative to the cycle weight (0.5 * lambda in the paper's code).
-    lambda_identity: float = 0.5
+    lambda_identity: float = field(default=0.5, metadata=WEIGHT)
 
 
 @dataclass
@@ -173,13 +184,13 @@ class CUTConfig:
     """Contrastive unpaired translation (Park et al. 2020); the defaults are CUT's, FastCUT's
     own live with its model (training/models/cut.py)."""
 
-    lambda_GAN: float = 1.0
-    lambda_NCE: float = 1.0
+    lambda_GAN: float = field(default=1.0, metadata=WEIGHT)
+    lambda_NCE: float = field(default=1.0, metadata=WEIGHT)
     nce_idt: bool = True
     nce_layers: str = "0,4,8,12,16"
-    num_patches: int = 256
-    nce_T: float = 0.07
-    netF_nc: int = 256
+    num_patches: int = field(default=256, metadata=between(1, 65536))
+    nce_T: float = field(default=0.07, metadata=between(0, 100, open_low=True))
+    netF_nc: int = field(default=256, metadata=between(1, 4096))
     flip_equivariance: bool = False
 
     @property
@@ -192,12 +203,12 @@ class RecycleGANConfig:
     """RecycleGAN (Bansal et al. 2018) on top of the CycleGAN losses: temporal predictors
     P_A, P_B forecast frame t from frames t−2s, t−s (s = frame_step)."""
 
-    lambda_recurrent: float = 10.0
-    lambda_recycle: float = 10.0
-    frame_step: int = 1
-    predictor_ngf: int = 64
+    lambda_recurrent: float = field(default=10.0, metadata=WEIGHT)
+    lambda_recycle: float = field(default=10.0, metadata=WEIGHT)
+    frame_step: int = field(default=1, metadata=between(1, 1000))
+    predictor_ngf: int = field(default=64, metadata=between(1, 1024))
     # U-Net depth of the predictors; 0 = as deep as the crop allows (log2(crop), at most 8).
-    predictor_downs: int = 0
+    predictor_downs: int = field(default=0, metadata=between(0, 8))
     # The forecast is frame t−1 plus the U-Net's correction, not the U-Net's whole image: it starts
     # as the "nothing moves" forecast instead of a blur, which the video runtime's blending needs
     # (benchmarks/RESULTS.md, temporal modes).
@@ -218,7 +229,7 @@ class DistillConfig:
     # gate do not depend on the teacher's folder staying as it was).
     teacher: str = ""
     teacher_model: str = ""
-    teacher_step: int = 0
+    teacher_step: int = field(default=0, metadata=between(0, 10**9))
     teacher_G: dict = field(default_factory=dict)
     direction: str = "AtoB"
     # Folders of more source-domain images (comma-separated): unlabelled photos are free targets.
@@ -227,10 +238,10 @@ class DistillConfig:
     # outputs (a different network from the evaluation's Lite0, which it would flatter); MSE between
     # residual-block activations, the student's mapped to the teacher's by learned 1×1
     # convolutions; an adversarial term against real target images (off by default).
-    lambda_L1: float = 10.0
-    lambda_perceptual: float = 1.0
-    lambda_feature: float = 1.0
-    lambda_GAN: float = 0.0
+    lambda_L1: float = field(default=10.0, metadata=WEIGHT)
+    lambda_perceptual: float = field(default=1.0, metadata=WEIGHT)
+    lambda_feature: float = field(default=1.0, metadata=WEIGHT)
+    lambda_GAN: float = field(default=0.0, metadata=WEIGHT)
 
 
 @dataclass
@@ -238,14 +249,14 @@ class SemanticConfig:
     """Losses of the labelled modes: keep what lies outside the labelled region (bbox/mask),
     and keep each image's class as judged by classifiers trained on the real domains."""
 
-    lambda_out_mask: float = 10.0
-    lambda_class: float = 1.0
-    classifier_ndf: int = 32
+    lambda_out_mask: float = field(default=10.0, metadata=WEIGHT)
+    lambda_class: float = field(default=1.0, metadata=WEIGHT)
+    classifier_ndf: int = field(default=32, metadata=between(1, 1024))
     # Unaligned CycleGAN whose trainA file names carry labels (`<name>_<label>.png`): CyCADA's
     # semantic consistency — a classifier trained on them before step 0, then frozen, must
     # read each translation (both directions) as it reads the image translated. 0 = off.
-    lambda_source_class: float = 0.0
-    source_classifier_epochs: int = 15
+    lambda_source_class: float = field(default=0.0, metadata=WEIGHT)
+    source_classifier_epochs: int = field(default=15, metadata=between(0, 1000))
 
 
 @dataclass
@@ -265,7 +276,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     alg: AlgConfig = field(default_factory=AlgConfig)
-    schema: int = SCHEMA_VERSION
+    schema: int = field(default=SCHEMA_VERSION, metadata=between(0, SCHEMA_VERSION))
     i2i_version: str = __version__
     # Changes made when the run was resumed: {"time", "at_step", "changed": {key: [old, new]}}.
     history: list = field(default_factory=list)
@@ -274,7 +285,16 @@ class RunConfig:
         """Raise ConfigError for values no network or trainer can work with, then for what the
         model itself cannot train with (its `check_config`)."""
         model = model_class(self.model)
+        problem = next(range_problems(self), None)
+        if problem:
+            raise ConfigError(problem)
+        n_layers = 3 if self.D.netD == "basic" else self.D.n_layers
         checks = [
+            (
+                self.data.crop_size >= 3 * 2**n_layers,
+                f"data.crop_size {self.data.crop_size} is too small for a {n_layers}-layer PatchGAN, which halves it "
+                f"{n_layers} times (minimum {3 * 2**n_layers}); raise the crop size or lower D.n_layers",
+            ),
             (self.G.netG in GENERATORS, f"G.netG '{self.G.netG}' is not one of {', '.join(GENERATORS)}"),
             (
                 self.G.netG not in ATTENTION_GENERATORS or 0 <= self.G.attn_input_masks < self.G.attn_masks,
@@ -303,10 +323,6 @@ class RunConfig:
                 f"G.upsample '{self.G.upsample}' is not one of {', '.join(UPSAMPLINGS)}",
             ),
             (
-                0 < self.train.lr_D_ratio < float("inf"),
-                f"train.lr_D_ratio {self.train.lr_D_ratio} must be positive and finite",
-            ),
-            (
                 all(op in DIFF_AUGMENT_OPS for op in diff_augment_ops(self.train.diff_augment)),
                 f"train.diff_augment '{self.train.diff_augment}': comma-separated, from {', '.join(DIFF_AUGMENT_OPS)}",
             ),
@@ -319,31 +335,11 @@ class RunConfig:
             ),
             (self.data.input_nc in (1, 3) and self.data.output_nc in (1, 3), "data.input_nc/output_nc must be 1 or 3"),
             (self.data.preprocess in ("resize_and_crop", "crop"), "data.preprocess must be resize_and_crop or crop"),
-            (self.data.crop_size >= 8, f"data.crop_size {self.data.crop_size} is too small (minimum 8)"),
             (self.data.load_size >= self.data.crop_size, "data.load_size must be >= data.crop_size"),
-            (self.G.ngf >= 1 and self.D.ndf >= 1, "G.ngf and D.ndf must be positive"),
-            (self.train.steps >= 1 and self.train.batch_size >= 1, "train.steps and train.batch_size must be >= 1"),
-            (self.data.num_workers >= 0, "data.num_workers (--workers) must be >= 0"),
-            (0 < self.train.lr < float("inf"), f"train.lr (--lr) {self.train.lr} must be positive and finite"),
-            (0.0 <= self.train.decay_start <= 1.0, "train.decay_start is a fraction of the steps, in [0, 1]"),
             (self.train.precision in TRAIN_PRECISIONS, f"train.precision must be one of {', '.join(TRAIN_PRECISIONS)}"),
-            (
-                min(self.train.save_every, self.train.sample_every, self.train.log_every) >= 1,
-                "train.save_every, sample_every and log_every must be >= 1",
-            ),
-            (self.train.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1"),
-            (self.data.num_workers >= 0, "data.num_workers must be >= 0"),
-            (
-                self.train.eval_every >= 0 and self.train.eval_images >= 2,
-                "train.eval_every must be >= 0 and eval_images >= 2",
-            ),
             (
                 _valid_layers(self.alg.cut.nce_layers),
                 "alg.cut.nce_layers must be comma-separated layer indices, e.g. 0,4,8,12,16",
-            ),
-            (
-                self.alg.cut.num_patches >= 1 and self.alg.cut.nce_T > 0,
-                "alg.cut.num_patches and nce_T must be positive",
             ),
             (self.data.dataset_mode in DATASET_MODES, f"data.dataset_mode must be one of {', '.join(DATASET_MODES)}"),
             (
@@ -402,7 +398,11 @@ class RunConfig:
         if not isinstance(raw, dict):
             raise ConfigError(f"{source}: expected a JSON object of config sections, got {type(raw).__name__}")
         schema = raw.get("schema", SCHEMA_VERSION)
-        if not isinstance(schema, int) or schema > SCHEMA_VERSION:
+        if not isinstance(schema, int) or isinstance(schema, bool) or schema < 0:
+            raise ConfigError(
+                f"{source}: schema {schema!r} is not a schema version (a whole number, e.g. {SCHEMA_VERSION})"
+            )
+        if schema > SCHEMA_VERSION:
             raise ConfigError(
                 f"{source}: schema {schema} is newer than this i2i understands ({SCHEMA_VERSION}); "
                 "upgrade i2i (pip install -U i2i)"
@@ -410,6 +410,26 @@ class RunConfig:
         defaults = model_class(raw.get("model", RunConfig.model)).defaults
         raw = _migrate(raw) if schema < SCHEMA_VERSION else raw
         return build_section(cls, with_defaults(raw, defaults), source).validate()
+
+
+def range_problems(section: Any, where: str = "") -> Iterator[str]:
+    """What breaks the ranges the schema declares (`between`), field by field, nested sections too."""
+    for spec in dataclasses.fields(section):
+        value = getattr(section, spec.name)
+        if dataclasses.is_dataclass(value):
+            yield from range_problems(value, f"{where}{spec.name}.")
+        elif "range" in spec.metadata:
+            low, high, open_low, open_high = spec.metadata["range"]
+            inside = (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+                and (low < value if open_low else low <= value)
+                and (value < high if open_high else value <= high)
+            )
+            if not inside:
+                interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
+                yield f"{where}{spec.name} {value!r} is outside {interval}; set a value in that range"
 
 
 def model_class(name: object) -> type:
@@ -518,8 +538,22 @@ def load_config(run_dir: Path) -> RunConfig:
         raise ConfigError(f"{run_dir}: no such run directory; pass the --out folder of an i2i train run")
     if not path.is_file():
         raise ConfigError(f"{path}: missing; {run_dir} is not an i2i run directory (train with `i2i train` first)")
-    try:
-        raw = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc}); restore it from a backup or retrain") from None
+    raw = parse_json(path.read_bytes(), str(path), "restore it from a backup or retrain")
     return RunConfig.from_dict(raw, source=str(path))
+
+
+def parse_json(data: str | bytes, source: str, fix: str) -> Any:
+    """The JSON value of a file's (or a field's) text; ConfigError naming `source` and `fix` when it
+    is not UTF-8 JSON, nested too deep to parse included."""
+    try:
+        return json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        reason = str(exc)
+    except RecursionError:
+        reason = "nested too deeply"
+    raise ConfigError(f"{source}: not valid JSON ({reason}); {fix}")
+
+
+def config_from_json(data: str | bytes, source: str) -> RunConfig:
+    """The run config embedded in an exported file's metadata."""
+    return RunConfig.from_dict(parse_json(data, source, "re-export it with `i2i export RUN`"), source=source)

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -20,7 +21,7 @@ def test_resume_changes_only_what_keeps_the_networks(tmp_path):
     config = RunConfig()
     with pytest.raises(ConfigError, match="can change only train.steps, data.num_workers.*; not G.ngf"):
         config.change_for_resume({"G.ngf": 32, "train.steps": 9}, 0)
-    with pytest.raises(ConfigError, match="log_every must be >= 1"):
+    with pytest.raises(ConfigError, match=r"train.log_every 0 is outside \[1, "):
         RunConfig().change_for_resume({"train.log_every": 0}, 0)
     changed = config.change_for_resume({"train.steps": 40000, "data.num_workers": 2}, 20000)
     assert changed == {"train.steps": [20000, 40000]}
@@ -54,12 +55,12 @@ def test_int_is_accepted_for_float():
         ({"model": "recycle_gan", "data": {"crop_size": 48, "load_size": 48}}, "crop size that is a multiple of 2"),
         ({"model": ["cut"]}, "is not one of cycle_gan, cut, fastcut, recycle_gan"),
         ({"G": {"upsample": "pixelshuffle"}}, "G.upsample 'pixelshuffle' is not one of transpose, blur, nearest"),
-        ({"train": {"lr_D_ratio": 0}}, "train.lr_D_ratio 0.0 must be positive"),
+        ({"train": {"lr_D_ratio": 0}}, "train.lr_D_ratio 0.0 is outside (0, 100]"),
         ({"G": {"antialias_up": True}}, "unknown key(s) antialias_up"),
     ],
 )
 def test_bad_configs_are_named(raw, message):
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         RunConfig.from_dict(raw)
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import onnx
 import torch
 
-from i2i.config import RunConfig
+from i2i.config import RunConfig, config_from_json
 from i2i.errors import ConfigError, MissingDependencyError
 from i2i.export.onnx import read_metadata
 from i2i.runners import OnnxRuntimeRunner
@@ -28,7 +27,7 @@ def load_onnx(path: Path, device: torch.device) -> tuple[OnnxRuntimeRunner, RunC
 
     model = read_model(Path(path))
     props = read_metadata(model, path)
-    config = RunConfig.from_dict(json.loads(props["train_config"]), source=f"{path} metadata")
+    config = config_from_json(props["train_config"], f"{path} metadata")
     if device.type == "cuda":
         if "CUDAExecutionProvider" not in ort.get_available_providers():
             raise MissingDependencyError(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
-from i2i.config import RunConfig
+from i2i.config import RunConfig, config_from_json
 from i2i.errors import ConfigError
 from i2i.export.openvino import compile_for_cpu, from_onnx, read_ir
 from i2i.runners import OpenVINORunner
@@ -27,5 +26,5 @@ def load_openvino(path: Path, device: torch.device) -> tuple[OpenVINORunner, Run
             raise ConfigError(f"{path}: the openvino backend runs float-I/O fp32/int8 exports; use onnxruntime")
     else:
         model, metadata = read_ir(path)
-    config = RunConfig.from_dict(json.loads(metadata["train_config"]), source=f"{path} metadata")
+    config = config_from_json(metadata["train_config"], f"{path} metadata")
     return compile_for_cpu(model, metadata.get("precision", "fp32")), config, metadata

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from i2i.config import RunConfig
+from i2i.config import RunConfig, config_from_json
 from i2i.errors import ConfigError
 from i2i.export.onnx import INPUT_NAME, OUTPUT_NAME
 from i2i.export.plugins import import_tensorrt, register_tensorrt_plugins
@@ -61,5 +60,5 @@ def load_engine(path: Path, device: torch.device) -> tuple[TensorRTRunner, RunCo
     engine = runtime.deserialize_cuda_engine(path.read_bytes())
     if engine is None:
         raise ConfigError(f"{path}: TensorRT cannot deserialize it (corrupt or built elsewhere); rebuild it")
-    config = RunConfig.from_dict(json.loads(sidecar.metadata["train_config"]), source=f"{path} sidecar")
+    config = config_from_json(sidecar.metadata["train_config"], f"{path} sidecar")
     return TensorRTRunner(engine, sidecar, device), config, sidecar.metadata

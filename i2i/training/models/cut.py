@@ -4,6 +4,7 @@ FastCUT is CUT with the paper's FastCUT settings: λ_NCE 10, no identity NCE, fl
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, ClassVar
 
 import numpy as np
@@ -44,6 +45,12 @@ class CUTModel(TranslationModel):
             config.G.netG in RESNET_GENERATORS,
             f"{config.model} reads PatchNCE features from a ResNet encoder; use G.netG "
             f"{', '.join(RESNET_GENERATORS)}, not {config.G.netG}",
+        )
+        in_nc = config.data.input_nc + condition_channels(config)
+        depth = len(build_generator(dataclasses.replace(config.G, ngf=1), in_nc, config.data.output_nc).model)
+        require(
+            max(config.alg.cut.layers) < depth,
+            f"alg.cut.nce_layers {config.alg.cut.nce_layers}: {config.G.netG} has layers 0..{depth - 1}",
         )
         require(
             not config.G.affine_warp,
