@@ -16,11 +16,9 @@ from .config import (
     DATASET_MODES,
     GAN_MODES,
     GENERATORS,
-    PRESETS,
     RESUMABLE,
     TRAIN_PRECISIONS,
     parse_json,
-    with_preset,
 )
 from .errors import ConfigError, UserError, one_line
 
@@ -119,7 +117,7 @@ def cli(verbose: bool) -> None:
 )
 @click.option(
     "--preset",
-    type=click.Choice(sorted(PRESETS)),
+    type=RegistryChoice("i2i.training.configure:PRESETS"),
     help="Settings measured for a purpose, under --config and the options: short = CPU budgets of minutes "
     "to hours, for cycle_gan and cut (identity-started resize-convolution generator, DiffAugment; "
     "CycleGAN: cycle weight 2, no identity loss; CUT: spectral-norm discriminator).",
@@ -234,14 +232,12 @@ def train(
     Under `torchrun --nproc_per_node K`
     the same command trains data-parallel on K processes.
     """
-    from i2i.training.models import canonical_name
+    from i2i.training.configure import configure
     from i2i.training.trainer import resume
     from i2i.training.trainer import train as start_training
 
-    from .config import RunConfig
-
     overrides = {
-        ("model",): canonical_name(model) if model else None,
+        ("model",): model,
         ("data", "crop_size"): size,
         ("data", "load_size"): load_size,
         ("train", "steps"): steps,
@@ -296,22 +292,8 @@ def train(
                 for part in key[:-1]:
                     target = target.setdefault(part, {})
                 target[key[-1]] = value
-        if preset:
-            raw = with_preset(raw, preset)
-        data_section = raw.setdefault("data", {})
-        data_section["dataroot"] = str(Path(data).resolve())
-        if data_section.get("dataset_mode") == "class" and not data_section.get("class_names"):
-            from i2i.training.labels import class_names
-
-            data_section["class_names"] = class_names(Path(data) / "trainA")
-            data_section.setdefault("semantic_nc", len(data_section["class_names"]))
-        if class_consistency and not data_section.get("semantic_nc"):
-            from .label_preservation import labelled_paths
-
-            data_section["semantic_nc"] = max(label for _, label in labelled_paths(Path(data) / "trainA")) + 1
-        if size is not None and load_size is None and "load_size" not in data_section:
-            data_section["load_size"] = round(size * 286 / 256)
-        config = RunConfig.from_dict(raw, source=str(config_file or "options"))
+        raw.setdefault("data", {})["dataroot"] = str(Path(data).resolve())
+        config = configure(raw, preset, source=str(config_file or "options"))
         run_dir = run_dir or Path("runs") / f"{Path(data).resolve().name}-{config.model}"
         step = start_training(config, run_dir)
     click.echo(f"{run_dir}: trained to step {step} in {time.perf_counter() - started:.1f} s")

@@ -4,9 +4,9 @@ Keys are grouped the way JoliGEN users know them (`G`, `D`, `data`, `train`, `al
 import from JoliGEN is mostly a renaming. Unknown keys and newer schemas are errors: a config
 that i2i does not fully understand must not be half-applied.
 
-Each model declares its own defaults and checks beside its losses (training/models/); the
-config reads them from the model registry there, so a config built from Python, from a file
-or by the CLI gets the same settings for the same `model`.
+This module reads and checks complete configs (a run's train_config.json, an export's
+metadata) and imports nothing from training: what a user's partial request becomes — presets,
+each model's defaults and checks, derived values — is training/configure.py's job.
 """
 
 from __future__ import annotations
@@ -47,30 +47,6 @@ GAN_MODES = ("lsgan", "vanilla")
 DIFF_AUGMENT_OPS = ("color", "translation", "cutout")
 DATASET_MODES = ("unaligned", "temporal", "class", "bbox", "mask")
 TRAIN_PRECISIONS = ("auto", "fp32", "bf16")  # auto = bf16 autocast on CUDA, fp32 on CPU
-# Named starting points of `i2i train --preset`, per model: train_config.json keys that apply
-# where the user's --config and options set nothing (and over the model's own defaults).
-# short: against the lattice artifacts of short CPU runs, each model's recipe as measured at 30
-# CPU-minutes on photo → Monet (benchmarks/RESULTS.md, "Lattice artifacts at short budgets").
-# Both: an identity-started generator that resizes then convolves (the measured cause of
-# CycleGAN's lattice is its transposed convolutions) and a discriminator behind DiffAugment, for
-# small data. CycleGAN: no identity loss (with a residual generator it holds G at the identity)
-# and a cycle weight of 2, not 10: an L1 cycle loss at 10 outweighs the discriminator's pull on
-# every pixel and the resize-convolution generator stays at the identity; adding spectral norm
-# to DiffAugment made its translation worse. CUT: a spectral-norm discriminator.
-PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "short": {
-        "cycle_gan": {
-            "G": {"residual": True, "upsample": "nearest"},
-            "train": {"diff_augment": "color,translation,cutout"},
-            "alg": {"cycle_gan": {"lambda_identity": 0.0, "lambda_A": 2.0, "lambda_B": 2.0}},
-        },
-        "cut": {
-            "G": {"residual": True, "upsample": "nearest"},
-            "D": {"spectral_norm": True},
-            "train": {"diff_augment": "color,translation,cutout"},
-        },
-    }
-}
 
 
 def between(low: float, high: float, open_low: bool = False, open_high: bool = False) -> dict[str, Any]:
@@ -282,9 +258,8 @@ class RunConfig:
     history: list = field(default_factory=list)
 
     def validate(self) -> "RunConfig":
-        """Raise ConfigError for values no network or trainer can work with, then for what the
-        model itself cannot train with (its `check_config`)."""
-        model = model_class(self.model)
+        """Raise ConfigError for values no network or trainer can work with (the model's own
+        checks are training/configure.check's)."""
         problem = next(range_problems(self), None)
         if problem:
             raise ConfigError(problem)
@@ -354,7 +329,6 @@ class RunConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
-        model.check_config(self)
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -387,14 +361,10 @@ class RunConfig:
         return changed
 
     @classmethod
-    def for_model(cls, model: str) -> "RunConfig":
-        """The defaults of `i2i train --model MODEL`: the field defaults with the model's own
-        over them (FastCUT's λ_NCE 10, RecycleGAN's temporal data, ...). `RunConfig(model=...)`
-        sets only the name: the dataclass cannot tell a value left alone from one set."""
-        return cls.from_dict({"model": model})
-
-    @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "config") -> "RunConfig":
+        """A stored config (train_config.json, an export's metadata), migrated from older schemas
+        and checked; keys it leaves out take the field defaults, not a model's (a user's partial
+        request goes through training.configure.configure)."""
         if not isinstance(raw, dict):
             raise ConfigError(f"{source}: expected a JSON object of config sections, got {type(raw).__name__}")
         schema = raw.get("schema", SCHEMA_VERSION)
@@ -407,9 +377,8 @@ class RunConfig:
                 f"{source}: schema {schema} is newer than this i2i understands ({SCHEMA_VERSION}); "
                 "upgrade i2i (pip install -U i2i)"
             )
-        defaults = model_class(raw.get("model", RunConfig.model)).defaults
         raw = _migrate(raw) if schema < SCHEMA_VERSION else raw
-        return build_section(cls, with_defaults(raw, defaults), source).validate()
+        return build_section(cls, raw, source).validate()
 
 
 def range_problems(section: Any, where: str = "") -> Iterator[str]:
@@ -432,15 +401,6 @@ def range_problems(section: Any, where: str = "") -> Iterator[str]:
                 yield f"{where}{spec.name} {value!r} is outside {interval}; set a value in that range"
 
 
-def model_class(name: object) -> type:
-    """The training model registered as `name`, whose class declares its defaults and checks."""
-    # Looked up when a config is built, not at import: the core stays importable without the
-    # training stack, and each model's settings stay in one place, beside its losses.
-    from i2i.training.models import model_class as registered
-
-    return registered(name)
-
-
 def _migrate(raw: dict[str, Any]) -> dict[str, Any]:
     """An older config in today's keys, meaning the same: G.antialias_up → G.upsample (schema 1);
     predictors without the residual form (schema ≤ 2)."""
@@ -456,19 +416,6 @@ def _migrate(raw: dict[str, Any]) -> dict[str, Any]:
     if isinstance(recycle, dict):
         migrated["alg"] = {**algorithms, "recycle_gan": {"predictor_residual": False, **recycle}}
     return migrated
-
-
-def with_preset(raw: dict[str, Any], preset: str) -> dict[str, Any]:
-    """`raw` with the named PRESETS entry of its model filled in where `raw` has no value."""
-    if preset not in PRESETS:
-        raise ConfigError(f"--preset {preset}: choose one of {', '.join(PRESETS)}")
-    model = raw.get("model", RunConfig.model)
-    if model not in PRESETS[preset]:
-        raise ConfigError(
-            f"--preset {preset} is measured for {' and '.join(PRESETS[preset])}, not {model}: "
-            "set the options in --config instead"
-        )
-    return with_defaults(raw, PRESETS[preset][model])
 
 
 def diff_augment_ops(policy: str) -> list[str]:

@@ -30,6 +30,8 @@ def generator_names(config: RunConfig) -> dict[str, str]:
     the direction it learned."""
     if config.model == "distill":
         return {config.alg.distill.direction: STUDENT}
+    if config.model not in GENERATORS:
+        raise ConfigError(f"model '{config.model}' is not one of {', '.join(GENERATORS)}, distill; upgrade i2i")
     return GENERATORS[config.model]
 
 

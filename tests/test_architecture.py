@@ -56,12 +56,30 @@ def test_rooms_import_nothing_from_above(room):
     assert not offenders, f"{room}/ must not import {sorted(FORBIDDEN[room])}: {offenders}"
 
 
-def test_the_core_imports_no_room_but_the_model_registry():
+def test_the_core_imports_no_room():
     imports = room_imports("i2i")
     imports.pop("i2i/cli.py")  # the top: it parses options and calls into every room
-    allowed = {"i2i/config.py": {"training"}}  # a model's defaults and checks, read from training/models
-    offenders = {path: sorted(rooms - allowed.get(path, set())) for path, rooms in imports.items()}
-    assert not {path: rooms for path, rooms in offenders.items() if rooms}
+    assert not {path: sorted(rooms) for path, rooms in imports.items() if rooms}
+
+
+def test_loading_an_export_imports_nothing_from_training(tmp_path, digits):
+    """A deployment host reads an exported generator's config without the training stack."""
+    import subprocess
+    import sys
+
+    from i2i.export.onnx import export_onnx
+
+    from .conftest import untrained_run
+
+    exported = export_onnx(untrained_run(tmp_path / "run", digits)).path
+    probe = (
+        "import sys, numpy as np, i2i.runtime\n"
+        f"predictor = i2i.runtime.load({str(exported)!r}, backend='onnxruntime')\n"
+        "predictor(np.zeros((32, 32), np.uint8))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('i2i.training')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_the_parser_sees_absolute_relative_and_lazy_imports(tmp_path):

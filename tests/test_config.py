@@ -3,8 +3,9 @@ import re
 
 import pytest
 
-from i2i.config import SCHEMA_VERSION, RunConfig, load_config, save_config, with_preset
+from i2i.config import SCHEMA_VERSION, RunConfig, load_config, save_config
 from i2i.errors import ConfigError
+from i2i.training.configure import configure, for_model, with_preset
 
 
 def test_round_trip_through_json(tmp_path):
@@ -61,7 +62,7 @@ def test_int_is_accepted_for_float():
 )
 def test_bad_configs_are_named(raw, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
-        RunConfig.from_dict(raw)
+        configure(raw)
 
 
 def test_missing_or_broken_config_file(tmp_path):
@@ -85,7 +86,7 @@ def test_schema_1_files_are_read_in_todays_keys(tmp_path, blur, upsample):
 
 @pytest.mark.parametrize("schema", [1, 2])
 def test_recycle_gan_runs_before_schema_3_keep_their_plain_predictors(tmp_path, schema):
-    raw = RunConfig.from_dict({"model": "recycle_gan"}).to_dict()
+    raw = for_model("recycle_gan").to_dict()
     assert raw["alg"]["recycle_gan"]["predictor_residual"] is True  # new runs
     raw["schema"] = schema
     del raw["alg"]["recycle_gan"]["predictor_residual"]
@@ -96,7 +97,7 @@ def test_recycle_gan_runs_before_schema_3_keep_their_plain_predictors(tmp_path, 
 
 @pytest.mark.parametrize("model", ["cycle_gan", "cut"])
 def test_a_preset_fills_what_the_user_left_alone_over_the_models_defaults(model):
-    config = RunConfig.from_dict(with_preset({"model": model, "G": {"ngf": 16}}, "short"))
+    config = configure({"model": model, "G": {"ngf": 16}}, "short")
     assert (config.G.ngf, config.G.residual, config.G.upsample) == (16, True, "nearest")  # CUT's own: blur
     # Each model gets the recipe measured for it (RESULTS.md): both DiffAugment, CycleGAN a light
     # cycle loss, CUT a spectral-norm discriminator.
@@ -104,7 +105,7 @@ def test_a_preset_fills_what_the_user_left_alone_over_the_models_defaults(model)
     assert config.D.spectral_norm == cut and config.train.diff_augment == "color,translation,cutout"
     cycle = config.alg.cycle_gan
     assert (cycle.lambda_A, cycle.lambda_B, cycle.lambda_identity) == ((10.0, 10.0, 0.5) if cut else (2.0, 2.0, 0.0))
-    chosen = RunConfig.from_dict(with_preset({"model": model, "G": {"upsample": "bilinear"}}, "short"))
+    chosen = configure({"model": model, "G": {"upsample": "bilinear"}}, "short")
     assert chosen.G.upsample == "bilinear"
     with pytest.raises(ConfigError, match="--preset long: choose one of short"):
         with_preset({}, "long")

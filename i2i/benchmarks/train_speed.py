@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from i2i.config import RunConfig
+from i2i.training.configure import configure
 from i2i.training.datasets import TemporalDataset, UnalignedDataset
 from i2i.training.models import MODELS
 
@@ -36,12 +36,12 @@ def measure(
     warmup: int = 3,
     model_name: str = "cycle_gan",
 ) -> dict:
-    config = RunConfig.from_dict(
-        {  # the model's own defaults (e.g. FastCUT's) fill in the rest
+    config = configure(
+        {  # the model's own defaults (e.g. FastCUT's) fill in the rest, the load size follows the crop
             "model": model_name,
             "G": {"netG": net_g, "ngf": ngf},
             "D": {"ndf": ngf},
-            "data": {"dataroot": str(data), "crop_size": size, "load_size": round(size * 286 / 256)},
+            "data": {"dataroot": str(data), "crop_size": size},
             "train": {"batch_size": batch_size},
             "alg": {"recycle_gan": {"predictor_ngf": ngf}},
         }

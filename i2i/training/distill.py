@@ -16,6 +16,8 @@ from i2i.errors import ConfigError
 from i2i.io import latest_checkpoint, load_state
 from i2i.rundir import generator_names
 
+from .configure import configure
+
 # Distillation is a regression: it needs fewer steps than the GAN that made the teacher.
 DEFAULT_STEPS = 5000
 # The default student's width: this fraction of the teacher's, at least MIN_NGF.
@@ -84,7 +86,7 @@ def distill_config(
             },
         },
     }
-    return RunConfig.from_dict(with_defaults(raw or {}, derived), source="distill options")
+    return configure(with_defaults(raw or {}, derived), source="distill options")
 
 
 def _reached_step(run_dir: Path) -> int:

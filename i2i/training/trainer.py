@@ -40,6 +40,7 @@ from i2i.nets import size_multiple
 from i2i.rundir import generator_names
 from i2i.visualize import plot_loss_curves, save_image_grid, tensor_to_uint8
 
+from .configure import check
 from .datasets import LabeledDataset, TemporalDataset
 from .models import MODELS, TranslationModel
 
@@ -426,7 +427,7 @@ def train(config: RunConfig, run_dir: Path) -> int:
     """Start a new run in `run_dir` (which must not already hold one); return the last step."""
     _init_distributed()
     run_dir = Path(run_dir)
-    config.validate()
+    check(config)
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"--out {run_dir}: exists and is not a folder; pick another --out")
     if (run_dir / "train_config.json").exists():
@@ -466,7 +467,7 @@ def resume(run_dir: Path, changes: dict[str, Any] | None = None) -> int:
     in train_config.json's `history`. A run already at its last step trains nothing and says so."""
     _init_distributed()
     run_dir = Path(run_dir)
-    config = load_config(run_dir)
+    config = check(load_config(run_dir))
     if not config.data.dataroot:
         raise ConfigError(
             f"{run_dir} was made by `i2i import`: it holds a generator but no training data or optimizer "

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from i2i.cli import _read_json
 from i2i.config import RunConfig, load_config
 from i2i.errors import ConfigError
+from i2i.training.configure import configure
 
 
 def numeric_fields(section, where=""):
@@ -103,7 +104,7 @@ def test_a_schema_version_written_as_text_is_not_called_newer():
 
 def test_cut_nce_layers_beyond_the_network_are_refused():
     with pytest.raises(ConfigError, match="has layers 0..31"):
-        RunConfig.from_dict({"model": "cut", "alg": {"cut": {"nce_layers": "0,4,40"}}})
+        configure({"model": "cut", "alg": {"cut": {"nce_layers": "0,4,40"}}})
 
 
 def test_a_discriminator_deeper_than_the_crop_is_refused():

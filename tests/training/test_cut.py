@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from torch.nn import functional as F
 
 from i2i.cli import cli
-from i2i.config import RunConfig
+from i2i.training.configure import configure, for_model
 from i2i.training.datasets import UnalignedDataset
 from i2i.training.losses import patch_nce_loss
 from i2i.training.models import model_class
@@ -101,7 +101,7 @@ def test_fastcut_from_python_equals_fastcut_from_the_cli(photos, tmp_path):
     )
     assert result.exit_code == 0, result.output
     from_cli = json.loads((tmp_path / "run" / "train_config.json").read_text())
-    from_python = RunConfig.from_dict(
+    from_python = configure(
         {"model": "fastcut", **FASTCUT_OPTIONS, "data": {**FASTCUT_OPTIONS["data"], "dataroot": str(photos.resolve())}}
     )
     assert from_python.to_dict() == from_cli
@@ -112,14 +112,14 @@ def test_fastcut_from_python_equals_fastcut_from_the_cli(photos, tmp_path):
         True,
     )
     assert from_python.G.antialias and from_python.G.upsample == "blur"
-    assert RunConfig.from_dict({"model": "cut"}).alg.cut.lambda_NCE == 1.0  # CUT keeps its own
-    fastcut = RunConfig.for_model("fastcut")  # the Python API's way to a model's defaults
+    assert for_model("cut").alg.cut.lambda_NCE == 1.0  # CUT keeps its own
+    fastcut = for_model("fastcut")  # the Python API's way to a model's defaults
     assert (fastcut.alg.cut.lambda_NCE, fastcut.alg.cut.nce_idt, fastcut.G.antialias) == (10.0, False, True)
-    assert RunConfig.for_model("recycle_gan").data.dataset_mode == "temporal"
+    assert for_model("recycle_gan").data.dataset_mode == "temporal"
 
 
 def test_a_fastcut_step_weighs_nce_by_ten_on_the_flipped_translation(photos):
-    config = RunConfig.from_dict(
+    config = configure(
         {"model": "fastcut", **FASTCUT_OPTIONS, "data": {**FASTCUT_OPTIONS["data"], "dataroot": str(photos)}}
     )
     dataset = UnalignedDataset(photos, config.data, seed=0)
