@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import importlib
@@ -87,6 +88,50 @@ def cli(verbose: bool) -> None:
     i2i eval GENERATED REAL           FD / KID / MiFID, or label preservation
     i2i bench                         latency side by side across backends
     """
+
+
+# Where each `i2i train` option lands in train_config.json (--channels sets both image widths).
+TRAIN_FIELDS: dict[str, tuple[str, ...]] = {
+    "model": ("model",),
+    "size": ("data.crop_size",),
+    "load_size": ("data.load_size",),
+    "steps": ("train.steps",),
+    "batch_size": ("train.batch_size",),
+    "net_g": ("G.netG",),
+    "ngf": ("G.ngf",),
+    "residual": ("G.residual",),
+    "affine_warp": ("G.affine_warp",),
+    "ndf": ("D.ndf",),
+    "gan_mode": ("train.gan_mode",),
+    "lr": ("train.lr",),
+    "seed": ("train.seed",),
+    "workers": ("data.num_workers",),
+    "save_every": ("train.save_every",),
+    "sample_every": ("train.sample_every",),
+    "log_every": ("train.log_every",),
+    "precision": ("train.precision",),
+    "eval_every": ("train.eval_every",),
+    "no_flip": ("data.flip",),
+    "dataset_mode": ("data.dataset_mode",),
+    "semantic_nc": ("data.semantic_nc",),
+    "skip_bad": ("data.skip_bad",),
+    "channels": ("data.input_nc", "data.output_nc"),
+    "class_consistency": ("alg.semantic.lambda_source_class",),
+}
+
+
+@contextlib.contextmanager
+def _naming_options(typed: dict[str, str]):
+    """A config error about a field the user set with an option (`typed`: parameter name → the
+    option) names that option first: the user typed --workers, not data.num_workers."""
+    try:
+        yield
+    except ConfigError as error:
+        field = str(error).split(" ", 1)[0]
+        option = next((opt for name, opt in typed.items() if field in TRAIN_FIELDS[name]), None)
+        if option is None:
+            raise
+        raise ConfigError(f"{option}: {error}") from None
 
 
 @cli.command()
@@ -236,37 +281,16 @@ def train(
     from i2i.training.trainer import resume
     from i2i.training.trainer import train as start_training
 
-    overrides = {
-        ("model",): model,
-        ("data", "crop_size"): size,
-        ("data", "load_size"): load_size,
-        ("train", "steps"): steps,
-        ("train", "batch_size"): batch_size,
-        ("G", "netG"): net_g,
-        ("G", "ngf"): ngf,
-        ("G", "residual"): residual,
-        ("G", "affine_warp"): affine_warp,
-        ("D", "ndf"): ndf,
-        ("train", "gan_mode"): gan_mode,
-        ("train", "lr"): lr,
-        ("train", "seed"): seed,
-        ("data", "num_workers"): workers,
-        ("train", "save_every"): save_every,
-        ("train", "sample_every"): sample_every,
-        ("train", "log_every"): log_every,
-        ("train", "precision"): precision,
-        ("train", "eval_every"): eval_every,
-        ("data", "flip"): False if no_flip else None,
-        ("data", "dataset_mode"): dataset_mode,
-        ("data", "semantic_nc"): semantic_nc,
-        ("data", "skip_bad"): skip_bad,
-        ("data", "input_nc"): int(channels) if channels else None,
-        ("data", "output_nc"): int(channels) if channels else None,
-        ("alg", "semantic", "lambda_source_class"): class_consistency,
+    ctx = click.get_current_context()
+    typed = {
+        param.name: param.opts[0]
+        for param in ctx.command.params
+        if param.name in TRAIN_FIELDS and ctx.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE
     }
+    values = {**ctx.params, "no_flip": False if no_flip else None, "channels": int(channels) if channels else None}
+    overrides = {key: values[name] for name, keys in TRAIN_FIELDS.items() for key in keys}
     started = time.perf_counter()
     if resume_dir is not None:
-        ctx = click.get_current_context()
         refused = [
             param.opts[0] if param.param_type_name == "option" else param.name.upper()
             for param in ctx.command.params
@@ -279,8 +303,9 @@ def train(
                 f"--resume keeps the run's model and data; it can change only "
                 f"{', '.join(RESUMABLE.values())} (got {', '.join(refused)})"
             )
-        changes = {key: overrides[tuple(key.split("."))] for key in RESUMABLE}
-        step = resume(resume_dir, {key: value for key, value in changes.items() if value is not None})
+        changes = {key: overrides[key] for key in RESUMABLE}
+        with _naming_options(typed):
+            step = resume(resume_dir, {key: value for key, value in changes.items() if value is not None})
         run_dir = resume_dir
     else:
         if data is None:
@@ -288,12 +313,14 @@ def train(
         raw = _read_json(config_file) if config_file else {}
         for key, value in overrides.items():
             if value is not None:
+                *sections, name = key.split(".")
                 target = raw
-                for part in key[:-1]:
+                for part in sections:
                     target = target.setdefault(part, {})
-                target[key[-1]] = value
+                target[name] = value
         raw.setdefault("data", {})["dataroot"] = str(Path(data).resolve())
-        config = configure(raw, preset, source=str(config_file or "options"))
+        with _naming_options(typed):
+            config = configure(raw, preset, source=str(config_file or "options"))
         run_dir = run_dir or Path("runs") / f"{Path(data).resolve().name}-{config.model}"
         step = start_training(config, run_dir)
     click.echo(f"{run_dir}: trained to step {step} in {time.perf_counter() - started:.1f} s")
