@@ -15,6 +15,7 @@ import click
 from . import __version__
 from .config import (
     DATASET_MODES,
+    DISCRIMINATORS,
     GAN_MODES,
     GENERATORS,
     RESUMABLE,
@@ -101,6 +102,7 @@ TRAIN_FIELDS: dict[str, tuple[str, ...]] = {
     "ngf": ("G.ngf",),
     "residual": ("G.residual",),
     "affine_warp": ("G.affine_warp",),
+    "net_d": ("D.netD",),
     "ndf": ("D.ndf",),
     "gan_mode": ("train.gan_mode",),
     "lr": ("train.lr",),
@@ -175,6 +177,13 @@ def _naming_options(typed: dict[str, str]):
     "--netG", "net_g", type=click.Choice(GENERATORS), help="Generator architecture.  [default: resnet_9blocks]"
 )
 @click.option("--ngf", type=int, help="Generator width (filters in the first layer).  [default: 64]")
+@click.option(
+    "--netD",
+    "net_d",
+    type=click.Choice(DISCRIMINATORS),
+    help="Discriminator: a PatchGAN, heads on frozen pretrained EfficientNet-Lite1 features (projected), "
+    "or both.  [default: basic]",
+)
 @click.option("--ndf", type=int, help="Discriminator width.  [default: 64]")
 @click.option(
     "--residual",
@@ -248,6 +257,7 @@ def train(
     batch_size,
     net_g,
     ngf,
+    net_d,
     ndf,
     residual,
     affine_warp,

@@ -38,7 +38,9 @@ RESUMABLE = {
 RESNET_GENERATORS = ("resnet_9blocks", "resnet_6blocks", "mobile_resnet_9blocks")
 ATTENTION_GENERATORS = ("resnet_attn", "mobile_resnet_attn")
 GENERATORS = RESNET_GENERATORS + ("unet_128", "unet_256") + ATTENTION_GENERATORS
-DISCRIMINATORS = ("basic", "n_layers")
+# PatchGANs (basic: 3 layers, n_layers: D.n_layers), heads on frozen pretrained features
+# (projected, Sauer et al. 2021), or a PatchGAN beside them.
+DISCRIMINATORS = ("basic", "n_layers", "projected", "basic+projected")
 # How the ResNet generators double the resolution: transposed convolution (CycleGAN), CUT's
 # blur-upsampling, or resize-then-convolve (Odena et al. 2016), which cannot make a checkerboard.
 UPSAMPLINGS = ("transpose", "blur", "nearest", "bilinear")
@@ -263,10 +265,10 @@ class RunConfig:
         problem = next(range_problems(self), None)
         if problem:
             raise ConfigError(problem)
-        n_layers = 3 if self.D.netD == "basic" else self.D.n_layers
+        n_layers = self.D.n_layers if self.D.netD == "n_layers" else 3
         checks = [
             (
-                self.data.crop_size >= 3 * 2**n_layers,
+                self.D.netD == "projected" or self.data.crop_size >= 3 * 2**n_layers,
                 f"data.crop_size {self.data.crop_size} is too small for a {n_layers}-layer PatchGAN, which halves it "
                 f"{n_layers} times (minimum {3 * 2**n_layers}); raise the crop size or lower D.n_layers",
             ),
@@ -302,6 +304,11 @@ class RunConfig:
                 f"train.diff_augment '{self.train.diff_augment}': comma-separated, from {', '.join(DIFF_AUGMENT_OPS)}",
             ),
             (self.D.netD in DISCRIMINATORS, f"D.netD '{self.D.netD}' is not one of {', '.join(DISCRIMINATORS)}"),
+            (
+                "projected" not in self.D.netD or self.data.crop_size >= 32,
+                f"data.crop_size {self.data.crop_size} is too small for D.netD {self.D.netD}, whose coarsest "
+                "features are 32× smaller; raise the crop size to at least 32",
+            ),
             (self.G.norm in ("instance", "batch", "none"), f"G.norm '{self.G.norm}' must be instance, batch or none"),
             (self.D.norm in ("instance", "batch", "none"), f"D.norm '{self.D.norm}' must be instance, batch or none"),
             (

@@ -9,6 +9,7 @@ from ..errors import ConfigError
 from .attention_resnet import AttentionResnetGenerator
 from .layers import NormFactory, init_weights
 from .patchgan import NLayerDiscriminator
+from .projected import PatchAndProjected, ProjectedDiscriminator
 from .resnet import ResnetGenerator
 from .unet import UnetGenerator
 
@@ -50,8 +51,15 @@ def build_generator(spec: GeneratorConfig, input_nc: int, output_nc: int) -> nn.
 
 
 def build_discriminator(spec: DiscriminatorConfig, input_nc: int) -> nn.Module:
-    n_layers = 3 if spec.netD == "basic" else spec.n_layers
-    return NLayerDiscriminator(input_nc, spec.ndf, n_layers, NormFactory(spec.norm), spec.spectral_norm)
+    """basic / n_layers: a PatchGAN (3 / D.n_layers layers); projected: heads on frozen pretrained
+    features; basic+projected: both."""
+    if spec.netD == "projected":
+        return ProjectedDiscriminator(input_nc, spec.ndf)
+    n_layers = spec.n_layers if spec.netD == "n_layers" else 3
+    patch = NLayerDiscriminator(input_nc, spec.ndf, n_layers, NormFactory(spec.norm), spec.spectral_norm)
+    if spec.netD == "basic+projected":
+        return PatchAndProjected(patch, ProjectedDiscriminator(input_nc, spec.ndf))
+    return patch
 
 
 def size_multiple(spec: GeneratorConfig) -> int:

@@ -80,9 +80,9 @@ class EfficientNetLite(nn.Module):
             x = block(x)
         return F.relu6(self._bn1(self._conv_head(x))).mean(dim=(2, 3))
 
-    def pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """[N, 3, H, W] ImageNet-normalized RGB → the outputs of PYRAMID_STAGES (strides 4, 8, 16)."""
-        wanted = {self.stage_ends[stage] for stage in PYRAMID_STAGES}
+    def pyramid(self, x: torch.Tensor, stages: tuple[int, ...] = PYRAMID_STAGES) -> list[torch.Tensor]:
+        """[N, 3, H, W] ImageNet-normalized RGB → the outputs of `stages` (by default strides 4, 8, 16)."""
+        wanted = {self.stage_ends[stage] for stage in stages}
         x, outputs = F.relu6(self._bn0(self._conv_stem(x))), []
         for index, block in enumerate(self._blocks[: max(wanted) + 1]):
             x = block(x)

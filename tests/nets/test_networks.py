@@ -118,3 +118,24 @@ def test_spectral_norm_gives_every_discriminator_conv_a_largest_singular_value_o
         assert float(torch.linalg.svdvals(weight.reshape(weight.shape[0], -1))[0]) == pytest.approx(1.0, abs=0.05)
     plain = build_discriminator(DiscriminatorConfig(ndf=8), 3)
     assert count(plain) == sum(p.numel() for c in convs for p in (c.parametrizations.weight.original, c.bias))
+
+
+def test_projected_discriminator_trains_only_its_heads_on_frozen_imagenet_features():
+    torch.manual_seed(0)
+    net = init_weights(build_discriminator(DiscriminatorConfig(netD="projected", ndf=8), 3)).train()
+    assert not net.backbone.training  # ImageNet batch statistics, even in train mode
+    assert not any(key.startswith("backbone") for key in net.state_dict())  # installed with its package
+    assert all(name.startswith("heads.") for name, _ in net.named_parameters())
+    projections = {name: b.clone() for name, b in net.named_buffers() if name.startswith("mix_")}
+    assert len(projections) == 11  # channel mixing at 4 scales, scale mixing at 4, 3 top-down links
+    images = torch.rand(2, 3, 64, 64, requires_grad=True)
+    verdict = net(images * 2 - 1)
+    assert verdict.shape == (2, 4, 16, 16)  # one channel per judged scale, on the stride-4 grid
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.1)
+    verdict.square().mean().backward()
+    optimizer.step()
+    assert images.grad.abs().sum() > 0  # the generator's gradient passes through the frozen features
+    assert all(torch.equal(getattr(net, name), projection) for name, projection in projections.items())
+    assert net(torch.zeros(1, 1, 64, 64).expand(-1, 3, -1, -1)).shape == (1, 4, 16, 16)
+    beside = build_discriminator(DiscriminatorConfig(netD="basic+projected", ndf=8), 1)
+    assert beside(torch.zeros(2, 1, 64, 64)).shape == (2, 5, 16, 16)
