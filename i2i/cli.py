@@ -7,6 +7,8 @@ import errno
 import functools
 import importlib
 import json
+import math
+import re
 import time
 from pathlib import Path
 
@@ -58,6 +60,31 @@ class UserErrorGroup(click.Group):
             )
             failure.exit_code = UserError.exit_code
             raise failure from None
+
+
+class Finite(click.FloatRange):
+    """A float option in a range that also refuses nan and ±inf (which compare false with any
+    bound, so click's own range lets them through)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+class PositiveInts(click.ParamType):
+    """Comma-separated positive integers, written in ASCII digits: 1,4,8."""
+
+    name = "n,n,..."
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        items = [item.strip() for item in str(value).split(",")]
+        if not all(re.fullmatch(r"[0-9]{1,6}", item) and int(item) > 0 for item in items):
+            self.fail(f"{value!r}: expected positive whole numbers separated by commas, e.g. 1,4", param, ctx)
+        return [int(item) for item in items]
 
 
 class RegistryChoice(click.Choice):
@@ -203,7 +230,7 @@ def _naming_options(typed: dict[str, str]):
     "--channels", type=click.Choice(["1", "3"]), help="Image channels of both domains (1 = grayscale).  [default: 3]"
 )
 @click.option("--gan-mode", type=click.Choice(GAN_MODES), help="Adversarial loss.  [default: lsgan]")
-@click.option("--lr", type=float, help="Adam learning rate.  [default: 0.0002]")
+@click.option("--lr", type=Finite(), help="Adam learning rate.  [default: 0.0002]")
 @click.option("--seed", type=int, help="Random seed; the same seed gives the same run.  [default: 0]")
 @click.option("--workers", type=int, help="Data-loader worker processes.  [default: 2]")
 @click.option("--save-every", type=int, help="Checkpoint every N steps.  [default: 1000]")
@@ -239,7 +266,7 @@ def _naming_options(typed: dict[str, str]):
 )
 @click.option(
     "--class-consistency",
-    type=float,
+    type=Finite(),
     help="cycle_gan on unaligned data whose trainA names end in _<label> "
     "(e.g. 00001_7.png): weight of a loss that keeps each translation's class as read by a classifier trained "
     "on those labels, then frozen (CyCADA's semantic consistency; no labels of B needed).  [default: off]",
@@ -550,10 +577,10 @@ def generate(
         return
     if shard is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         shard = f"{os.environ.get('RANK', '0')}/{os.environ['WORLD_SIZE']}"
-    parts = (shard or "0/1").split("/")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts) or int(parts[1]) < 1:
-        raise ConfigError(f"--shard {shard}: expected i/n with 0 <= i < n, e.g. 0/4")
-    this_shard = (int(parts[0]), int(parts[1]))
+    parts = re.fullmatch(r"([0-9]{1,9})/([0-9]{1,9})", shard or "0/1")
+    if not parts or not int(parts[1]) < int(parts[2]):
+        raise ConfigError(f"--shard {shard}: expected i/n with 0 <= i < n in digits 0-9, e.g. 0/4")
+    this_shard = (int(parts[1]), int(parts[2]))
     if resume and backend == "auto":
         from i2i.runtime.generate import recorded_backend
 
@@ -658,14 +685,14 @@ def _generate_on_ray(
 )
 @click.option(
     "--strength",
-    type=click.FloatRange(0, 1),
+    type=Finite(0, 1),
     help="recycle/flow/hybrid: share of each frame's disagreement with the temporal guess taken away, the largest "
     "first (0 = the per-frame output, 1 = the guess); each mode's default is tuned in benchmarks/RESULTS.md.  "
     "[default: 0.5]",
 )
 @click.option(
     "--cutoff",
-    type=click.FloatRange(min=0),
+    type=Finite(min=0),
     help="recycle/flow/hybrid: disagreement with the guess (grey levels) beyond which the per-frame output "
     "is kept.  [default: 120]",
 )
@@ -844,15 +871,15 @@ def eval_command(
     help="Benchmark this exported .onnx / .engine against eager torch on the same architecture.",
 )
 @click.option("--netG", "net_g", type=click.Choice(GENERATORS), default="resnet_9blocks", show_default=True)
-@click.option("--ngf", type=int, default=64, show_default=True)
+@click.option("--ngf", type=click.IntRange(1, 1024), default=64, show_default=True)
 @click.option(
     "--sizes", default="256", show_default=True, help="Comma-separated square resolutions: 256,512 or 256x256."
 )
-@click.option("--batches", default="1", show_default=True, help="Comma-separated batch sizes.")
+@click.option("--batches", type=PositiveInts(), default="1", show_default=True, help="Comma-separated batch sizes.")
 @click.option(
     "--photos", type=click.Path(path_type=Path), help="Real photos for int8 calibration and its quality check."
 )
-@click.option("--repeats", type=int, default=20, show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option(
     "--estimate",
     "estimate_device",
@@ -861,7 +888,7 @@ def eval_command(
 )
 @click.option(
     "--efficiency",
-    type=float,
+    type=Finite(0, 1, min_open=True),
     help="With --estimate: measured fraction of the floor, turns it into a labelled estimate.",
 )
 @click.option(
@@ -892,7 +919,7 @@ def bench(
         return
     results = []
     for size in latency.parse_sizes(sizes):
-        for batch in [int(v) for v in batches.split(",")]:
+        for batch in batches:
             # Quality is measured once: the gate's held-out images have their own size.
             options = latency.LatencyOptions(
                 net_g, ngf, size, batch, run_dir, model_file, photos, repeats, no_quality=bool(results)
@@ -945,14 +972,14 @@ def merge_manifests_command(output_dir) -> None:
 )
 @click.option(
     "--max-fd-change",
-    type=float,
+    type=Finite(min=0),
     default=0.01,
     show_default=True,
     help="Quality gate: largest allowed relative change of the FD to real target images.",
 )
 @click.option(
     "--max-teacher-change",
-    type=click.FloatRange(min=0),
+    type=Finite(min=0),
     default=0.25,
     show_default=True,
     help="A distilled student (any precision): largest FD between its outputs and its teacher's, as a fraction of "

@@ -180,3 +180,36 @@ def test_bad_options_and_files_are_one_line(tmp_path, data, run):
     (shards / "manifest.shard-0-of-2.jsonl").write_text('{"input": "a", "output": "b"}\n{"input": "c", "out')
     assert_user_error(invoke("merge-manifests", shards), "shard-0-of-2", "damaged")
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "value"),
+    [
+        ("generate", "--shard", "\u0663/4"),  # Arabic-Indic three: str.isdigit() says yes
+        ("generate", "--shard", "\u00b2/4"),  # superscript two: isdigit, yet int() refuses it
+        ("generate", "--shard", "1" * 5000 + "/2"),  # beyond int()'s digit limit
+        ("generate", "--shard", "4/4"),
+        ("video", "--cutoff", "nan"),
+        ("video", "--strength", "inf"),
+        ("bench", "--batches", "0"),
+        ("bench", "--batches", "-1"),
+        ("bench", "--batches", "x"),
+        ("bench", "--repeats", "0"),
+        ("bench", "--ngf", "-8"),
+        ("bench", "--efficiency", "nan"),
+        ("bench", "--efficiency", "-0.5"),
+        ("export", "--max-fd-change", "nan"),
+        ("train", "--lr", "nan"),
+        ("train", "--ngf", "0"),
+    ],
+)
+def test_option_values_are_range_checked_at_the_command_line(tmp_path, data, run, command, option, value):
+    arguments = {
+        "generate": ("generate", run, data / "testA", tmp_path / "out"),
+        "video": ("video", run, data / "testA", tmp_path / "v.avi"),
+        "bench": ("bench", "--out", tmp_path / "bench"),
+        "export": ("export", run, "--out", tmp_path / "export"),
+        "train": ("train", data, "--out", tmp_path / "run", *TINY_TRAIN),
+    }[command]
+    assert_user_error(invoke(*arguments, option, value), option)
+    assert not [p for p in tmp_path.iterdir() if p.name not in ("data",)]  # nothing written
