@@ -817,11 +817,13 @@ def eval_command(
     if (target_train is not None or transfer) and target_test is None:
         raise ConfigError("label preservation and --transfer need --target-test (real labelled target images held out)")
     from .io import atomic_write_bytes, write_image
+    from .outputs import refuse_writing_inputs
     from .visualize import check_sheet_path, contact_sheet
 
+    read = [folder for folder in (generated, real, train_real, target_train, target_test, sources) if folder]
+    refuse_writing_inputs([p for p in (json_path, sheet) if p], [f for d in read for f in (d, *Path(d).rglob("*"))])
     if sheet is not None:  # first: a glance at the images before the metrics' minutes
-        read = [generated, real, train_real, target_train, target_test, sources]
-        check_sheet_path(sheet, [folder for folder in read if folder is not None])
+        check_sheet_path(sheet, read)
         write_image(sheet, contact_sheet(generated, sources))
         click.echo(f"contact sheet: {sheet}")
 

@@ -20,8 +20,9 @@ import torch
 
 from .config import CONFIG_FILENAME, GeneratorConfig, RunConfig, save_config
 from .errors import CheckpointError, ConfigError
-from .io import save_checkpoint
+from .io import CHECKPOINT_PREFIX, LATEST_FILENAME, checkpoint_folders, save_checkpoint
 from .nets import build_generator
+from .outputs import refuse_writing_inputs
 
 # cycle_gan: the spelling of `i2i train --model`, accepted for the CycleGAN repository too.
 SOURCE_ALIASES = {"cycle_gan": "cyclegan"}
@@ -166,6 +167,11 @@ def import_generator(
     run_dir = Path(run_dir)
     if (run_dir / CONFIG_FILENAME).exists():
         raise ConfigError(f"{run_dir} already holds a run; pick another --out")
+    checkpoints = run_dir / "checkpoints"
+    # the checkpoint folder written is replaced whole, and the older ones are rotated away
+    written = [run_dir / CONFIG_FILENAME, checkpoints / LATEST_FILENAME, checkpoints / f"{CHECKPOINT_PREFIX}000000"]
+    read = [checkpoint, Path(checkpoint).parent / CONFIG_FILENAME]  # JoliGEN's config beside its checkpoint
+    refuse_writing_inputs([*written, *checkpoint_folders(checkpoints)], read)
     state = read_state_dict(checkpoint)
     if source == "joligen":
         spec, input_nc, output_nc = infer_joligen_generator(state, joligen_options(checkpoint))

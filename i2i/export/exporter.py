@@ -18,10 +18,11 @@ from pathlib import Path
 import onnx
 import torch
 
-from i2i.config import load_config
+from i2i.config import CONFIG_FILENAME, load_config
 from i2i.errors import UserError
-from i2i.io import atomic_write_bytes
+from i2i.io import atomic_write_bytes, latest_checkpoint
 from i2i.nets import size_multiple
+from i2i.outputs import refuse_writing_inputs
 from i2i.rundir import generator_channels, has_temporal_predictor, load_teacher, predicted_domain, predictor_multiple
 from i2i.runners import OnnxRuntimeRunner, TorchRunner
 
@@ -91,6 +92,19 @@ def quality_path(path: Path) -> Path:
     return path.with_suffix(".quality.json")
 
 
+def planned_files(request: ExportRequest, fmt: ExportFormat, path: Path, predictor: bool) -> list[Path]:
+    """Every file the export of `path` may write: the model's (with OpenVINO's weights, TensorRT's
+    engine and sidecar), its quality figures and the temporal predictor's."""
+    stems = [path.with_suffix("")] + ([path.parent / predictor_stem(request, fmt)] if predictor else [])
+    suffixes = {"openvino": (".xml", ".bin"), "tensorrt": (".onnx", ".engine", ".json")}.get(fmt.name, (fmt.suffix,))
+    return [quality_path(path)] + [Path(f"{stem}{suffix}") for stem in stems for suffix in suffixes]
+
+
+def run_files(run_dir: Path) -> list[Path]:
+    """The files of a run that an export reads: its config and its newest complete checkpoint."""
+    return [Path(run_dir) / CONFIG_FILENAME, *latest_checkpoint(run_dir).iterdir()]
+
+
 def export(request: ExportRequest) -> ExportResult:
     """Run `request` (see the module doc); returns what was written and measured."""
     started = time.perf_counter()
@@ -113,12 +127,14 @@ def export(request: ExportRequest) -> ExportResult:
         if (request.precision in REDUCED or student) and fmt.name != "tensorrt"
         else None
     )
+    path = output_path(request, FORMATS["onnx"] if fmt.name == "tensorrt" else fmt)  # TensorRT builds from it
+    read = [*run_files(request.run_dir), *calibration.paths, *(p for s in gate_sets or () for p in s.paths)]
+    refuse_writing_inputs(planned_files(request, fmt, path, has_temporal_predictor(config)), read)
 
     onnx_precision = "fp16" if request.precision == "fp16" else "fp32"
     model, parity, net = verified_onnx(
         request.run_dir, request.direction, request.opset, request.io_kind, onnx_precision
     )
-    path = output_path(request, FORMATS["onnx"] if fmt.name == "tensorrt" else fmt)  # TensorRT builds from it
     result = ExportResult(path, parity)
     result.lines = [f"  parity {r.what:>16} {r.shape!s:>18}  max error {r.max_error:.2e}" for r in parity.parity]
     result.lines.append(f"ONNX graph checked: max error {parity.max_error:.2e} (tolerance {parity.tolerance:g})")

@@ -9,9 +9,9 @@
   `resume` skips outputs that exist; `shard=(i, n)` takes every n-th input from the i-th,
   so n processes or machines split the work deterministically, each with its own manifest.
 - Every output path stays inside the output folder (a list line with `..`, an absolute
-  path or a symlink leading out is refused); at each start the manifest is reconciled with
-  the outputs on disk (a kill can land between an output's rename and its manifest line)
-  and the temporaries of killed runs are removed.
+  path or a symlink leading out is refused) and is none of the inputs; at each start the
+  manifest is reconciled with the outputs on disk (a kill can land between an output's rename
+  and its manifest line) and the temporaries of killed runs are removed.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from i2i.io import (
     remove_stale_temporaries,
     write_image,
 )
+from i2i.outputs import refuse_writing_inputs
 
 from .predictor import Predictor
 
@@ -163,6 +164,7 @@ def generate_dataset(
     todo = inputs.images[index::count]
     report = GenerateReport(manifest=manifest_path(output_dir, shard))
     targets = {path: output_path(inputs.root, path, output_dir) for path in todo}
+    refuse_overwriting(inputs, [*targets.values(), report.manifest], output_dir)
     remove_stale_temporaries(output_dir, recursive=True)
     records = _reconcile_manifest(report.manifest, [targets[p] for p in todo], resume, predictor.input_channels)
     if resume:
@@ -296,6 +298,18 @@ def check_output_dir(input_root: Path, output_dir: Path) -> None:
         raise DataError(f"{output_dir}: output folder is inside the input folder {input_root}; choose another output")
 
 
+def refuse_overwriting(inputs: InputSet, targets: list[Path], output_dir: Path) -> None:
+    """WriteError if one of `targets` or a label copy is one of the inputs (an output folder above
+    the input folder can map an image onto another input), before anything is written."""
+    labels = [label_target(inputs, label, output_dir) for label in inputs.label_files]
+    refuse_writing_inputs([*targets, *labels], [*inputs.images, *inputs.label_files])
+
+
+def label_target(inputs: InputSet, label: Path, output_dir: Path) -> Path:
+    """Where a labelled dataset's label file (or its paths.txt) is copied."""
+    return path_inside(output_dir, label.relative_to(inputs.root))
+
+
 def output_path(input_root: Path, path: Path, output_dir: Path) -> Path:
     """Where an input's translation goes: its path relative to the input root, under output_dir
     (DataError if that would lead outside it)."""
@@ -333,7 +347,7 @@ def copy_labels(inputs: InputSet, output_dir: Path) -> None:
     for label in inputs.label_files:
         if not label.is_file():
             raise DataError(f"{label}: listed in {inputs.root / 'paths.txt'} but missing; fix the list or add the file")
-        atomic_write_bytes(path_inside(output_dir, label.relative_to(inputs.root)), label.read_bytes())
+        atomic_write_bytes(label_target(inputs, label, output_dir), label.read_bytes())
 
 
 def merge_manifests(output_dir: Path) -> Path:

@@ -42,6 +42,7 @@ from .generate import (
     failure_record,
     output_path,
     recorded_outputs,
+    refuse_overwriting,
     write_output,
 )
 
@@ -118,6 +119,9 @@ def _run(
         nodes=len(nodes),
         actors=f"{pool[0]}" if pool[0] == pool[1] else f"{pool[0]}-{pool[1]}",
     )
+    if root_url is None:
+        planned = [output_path(inputs.root, key, output_dir) for key in inputs.images]
+        refuse_overwriting(inputs, [*planned, report.manifest], output_dir)
     remove_stale_temporaries(output_dir, recursive=True)  # what the actors of a killed job left half-written
     recorded = recorded_outputs(report.manifest) if resume else set()
     rows = []

@@ -34,6 +34,7 @@ from i2i.io import (
     reporting_write_errors,
     temporary_prefix,
 )
+from i2i.outputs import refuse_writing_inputs
 
 from .flicker import InputMotion, blending_flow, flicker, measuring_flow, warping_error
 from .predictor import Predictor
@@ -266,6 +267,8 @@ def stylize_video(
         raise DataError(
             f"{output}: inside the frame folder {frames.path}, whose frames it would join; write it elsewhere"
         )
+    inputs = [frames.path, *(frames.frames or []), *([model] if model is not None else [])]
+    refuse_writing_inputs([output, *(report_paths(output) if report else [])], inputs)
     with reporting_write_errors(output.parent):
         output.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(output.parent)
@@ -358,14 +361,20 @@ def _check_encoded(path: Path, output: Path, frames: int, max_pixels: int) -> No
         )
 
 
+def report_paths(output: Path) -> tuple[Path, Path]:
+    """The --report files beside `output`: NAME.report.json and NAME.report.png."""
+    base = Path(output).with_suffix("")
+    return Path(f"{base}.report.json"), Path(f"{base}.report.png")
+
+
 def write_report(result: VideoReport, output: Path) -> None:
     """OUTPUT.report.json (summary + per-frame series) and OUTPUT.report.png (warping error over time)."""
     from i2i.visualize import pyplot, save_figure
 
     plt = pyplot()
-    base = output.with_suffix("")
+    report_json, report_png = report_paths(output)
     payload = {"summary": result.summary(), **{k: v for k, v in asdict(result).items() if isinstance(v, list)}}
-    atomic_write_bytes(Path(f"{base}.report.json"), json.dumps(payload, indent=2).encode())
+    atomic_write_bytes(report_json, json.dumps(payload, indent=2).encode())
     fig, axis = plt.subplots(figsize=(9, 3.5))
     axis.plot(result.warping_error_per_frame, label="per-frame output", alpha=0.8)
     if result.temporal != "none":
@@ -375,4 +384,4 @@ def write_report(result: VideoReport, output: Path) -> None:
     axis.set_title("warping error between consecutive outputs (Lai et al. 2018; DIS flow of the input)")
     axis.legend()
     axis.grid(alpha=0.3)
-    save_figure(fig, Path(f"{base}.report.png"))
+    save_figure(fig, report_png)
