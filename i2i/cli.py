@@ -35,7 +35,8 @@ MAX_PIXELS_HELP = (
 
 class UserErrorGroup(click.Group):
     """Prints a UserError as one line (plus the library's own text with --verbose) and exits 2;
-    Ctrl-C outside training's own handler is one line too; bugs keep their traceback."""
+    so are the machine's limits (memory, open files, an unwritable output); Ctrl-C outside
+    training's own handler is one line too; bugs keep their traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -52,11 +53,26 @@ class UserErrorGroup(click.Group):
             click.echo("interrupted", err=True)
             ctx.exit(130)
         except OSError as error:  # a write the library did not wrap (a third-party writer): the path and the cause
-            if error.errno not in OUTPUT_ERRNOS:
+            if error.errno in (errno.EMFILE, errno.ENFILE):
+                message = f"too many open files ({error.strerror}); raise the limit (ulimit -n) or lower --workers"
+            elif error.errno in OUTPUT_ERRNOS:
+                message = (
+                    f"{error.filename or 'output'}: {error.strerror}; free disk space or "
+                    "choose another, writable output path"
+                )
+            else:
+                raise
+            failure = click.ClickException(message)
+            failure.exit_code = UserError.exit_code
+            raise failure from None
+        except (MemoryError, RuntimeError) as error:
+            # torch reports an allocation it cannot make as RuntimeError (CPU) or OutOfMemoryError (CUDA).
+            text = str(error)
+            if not (isinstance(error, MemoryError) or "can't allocate memory" in text or "out of memory" in text):
                 raise
             failure = click.ClickException(
-                f"{error.filename or 'output'}: {error.strerror}; free disk space or "
-                "choose another, writable output path"
+                f"out of memory ({one_line(error)[:160]}); lower --batch-size, translate large "
+                "images with --tile, lower --max-pixels or free memory"
             )
             failure.exit_code = UserError.exit_code
             raise failure from None

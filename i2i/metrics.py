@@ -29,6 +29,7 @@ from tqdm import tqdm
 from .errors import CheckpointError, DataError, MissingDependencyError
 from .image import to_channels
 from .io import list_images, read_image
+from .runners import torch_device
 from .spectral import artifact_summary, folder_lattice_ratios
 
 EXTRACTORS = ("efficientnet-lite0", "inception")
@@ -140,7 +141,7 @@ def make_extractor(extractor: str, device: str = "cpu") -> Callable[[torch.Tenso
     if extractor not in EXTRACTORS:
         raise DataError(f"extractor {extractor} is not one of {', '.join(EXTRACTORS)}")
     builder = efficientnet_lite0_extractor if extractor == "efficientnet-lite0" else inception_extractor
-    return builder(torch.device(device))
+    return builder(torch_device(device))
 
 
 @torch.inference_mode()

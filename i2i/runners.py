@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from i2i.errors import ConfigError
 from i2i.image import array_to_model_input, to_image_arrays, to_model_input
 
 
@@ -76,3 +77,22 @@ class OpenVINORunner:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         output = self.request.infer([array_to_model_input(batch).numpy()])[self.compiled.output(0)]
         return to_image_arrays(torch.from_numpy(output))
+
+
+def torch_device(name: str) -> torch.device:
+    """The torch device `name` (cpu, cuda, cuda:1, mps) if this machine has it; otherwise a
+    ConfigError before anything is loaded or written (meta holds no data: never a run device)."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device '{name}' is not a torch device name (cpu, cuda, cuda:1)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name} was requested but no CUDA GPU is available; use --device cpu")
+    here = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count(),
+        "mps": torch.backends.mps.is_available(),
+    }
+    if not here.get(device.type, False):
+        raise ConfigError(f"device {name} is not on this machine; use --device cpu (or cuda, cuda:N for a GPU here)")
+    return device

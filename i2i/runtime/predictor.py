@@ -22,7 +22,7 @@ from i2i.errors import ConfigError, DataError, MissingDependencyError
 from i2i.image import pad_to_multiple, to_channels, with_constant_plane
 from i2i.nets import size_multiple
 from i2i.rundir import class_plane_value, condition_channels, generator_channels, load_generator
-from i2i.runners import OnnxRuntimeRunner, TorchRunner
+from i2i.runners import OnnxRuntimeRunner, TorchRunner, torch_device
 
 from .auto_backend import FastestRunner
 
@@ -153,16 +153,6 @@ def as_image_batch(
     return converted, restore
 
 
-def _torch_device(device: str) -> torch.device:
-    try:
-        torch_device = torch.device(device)
-    except RuntimeError:
-        raise ConfigError(f"device '{device}' is not a torch device name (cpu, cuda, cuda:1)") from None
-    if torch_device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device cuda was requested but no CUDA GPU is available; use --device cpu")
-    return torch_device
-
-
 def load(
     path: Path,
     backend: str = "auto",
@@ -193,8 +183,8 @@ def load(
         raise ConfigError(f"backend '{backend}' is not available; choose one of {', '.join(BACKENDS)}")
     if precision not in PRECISIONS:
         raise ConfigError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}")
-    torch_device = _torch_device(device)
-    on_cuda = torch_device.type == "cuda"
+    run_device = torch_device(device)
+    on_cuda = run_device.type == "cuda"
     path = Path(path)
     file_backends = FILE_BACKENDS.get(path.suffix, ())
     if file_backends or backend == "tensorrt":
@@ -210,7 +200,7 @@ def load(
                 "onnxruntime or openvino"
             )
         chosen = backend if backend != "auto" else file_backends[0]
-        runner, config, metadata = load_file(path, chosen, torch_device)
+        runner, config, metadata = load_file(path, chosen, run_device)
         from i2i.export.onnx import PREDICTOR_ROLE
 
         if metadata.get("role") == PREDICTOR_ROLE:
@@ -225,7 +215,7 @@ def load(
         predictor = Predictor(runner, config, direction, chosen, batch_size, metadata)
         if backend == "auto" and path.suffix == ".onnx" and not on_cuda and _installed("openvino"):
             predictor.run = FastestRunner(
-                {"onnxruntime": lambda: runner, "openvino": lambda: load_file(path, "openvino", torch_device)[0]},
+                {"onnxruntime": lambda: runner, "openvino": lambda: load_file(path, "openvino", run_device)[0]},
                 lambda name: setattr(predictor, "backend", name),
             )
         return predictor
@@ -256,7 +246,7 @@ def load(
     if backend == "triton" and not on_cuda and os.environ.get("TRITON_INTERPRET") != "1":
         raise ConfigError("the triton backend needs a CUDA GPU (--device cuda); on the CPU use --backend torch")
     dtype = PRECISIONS[precision]
-    net = net.to(torch_device, dtype)
+    net = net.to(run_device, dtype)
     if on_cuda:
         net = net.to(memory_format=torch.channels_last)
     forward: Callable[[torch.Tensor], torch.Tensor] | nn.Module = net
@@ -267,7 +257,7 @@ def load(
     if tile:
         from .tiling import TiledGenerator
 
-        tiled = TiledGenerator(net, tile, overlap, size_multiple(config.G), torch_device, dtype, tile_stats)
+        tiled = TiledGenerator(net, tile, overlap, size_multiple(config.G), run_device, dtype, tile_stats)
         return Predictor(
             TorchRunner(tiled, torch.device("cpu"), torch.float32, False), config, direction, backend, batch_size
         )
@@ -275,7 +265,7 @@ def load(
         from .cuda_graphs import CudaGraphRunner
 
         forward = CudaGraphRunner(forward)
-    eager = TorchRunner(forward, torch_device, dtype, on_cuda)
+    eager = TorchRunner(forward, run_device, dtype, on_cuda)
     predictor = Predictor(eager, config, direction, backend, batch_size)
     if auto and not on_cuda and precision == "fp32":
         predictor.run = FastestRunner(

@@ -45,7 +45,7 @@ import torch
 from i2i.errors import ConfigError
 from i2i.image import pad_to_multiple
 from i2i.rundir import load_predictor, predicted_domain, predictor_multiple
-from i2i.runners import TorchRunner
+from i2i.runners import TorchRunner, torch_device
 
 from .flicker import InputMotion
 from .predictor import FILE_BACKENDS, Predictor, Runner, load_file
@@ -114,13 +114,13 @@ def load_forecaster(model: Path, predictor: Predictor, device: str = "cpu") -> F
     model = Path(model)
     if model.is_dir():
         net, config = load_predictor(model, predicted_domain(predictor.direction))
-        torch_device = torch.device(device)
-        runner = TorchRunner(net.to(torch_device), torch_device, torch.float32, False)
+        device_here = torch_device(device)
+        runner = TorchRunner(net.to(device_here), device_here, torch.float32, False)
         return Forecaster(runner, predictor_multiple(config))
     path = linked_predictor(model, predictor.metadata)
     backends = FILE_BACKENDS[model.suffix]
     backend = predictor.backend if predictor.backend in backends else backends[0]
-    run, config, _ = load_file(path, backend, torch.device(device))
+    run, config, _ = load_file(path, backend, torch_device(device))
     return Forecaster(run, predictor_multiple(config))
 
 
