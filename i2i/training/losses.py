@@ -7,6 +7,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from i2i.errors import CheckpointError
+
 
 class GANLoss(nn.Module):
     """LSGAN (mean squared error to 1/0, Mao et al. 2017) or vanilla (BCE on logits)."""
@@ -31,9 +33,10 @@ class ImagePool:
     replays the same choices.
     """
 
-    def __init__(self, size: int, seed: int):
+    def __init__(self, size: int, seed: int, channels: int):
         self.size = size
         self.seed = seed
+        self.channels = channels
         self.images: list[torch.Tensor] = []
 
     def query(self, images: torch.Tensor, step: int) -> torch.Tensor:
@@ -58,7 +61,19 @@ class ImagePool:
         return {"images": torch.cat(self.images, 0)} if self.images else {}
 
     def load_state_dict(self, state: dict[str, torch.Tensor], device: torch.device) -> None:
-        self.images = [image.unsqueeze(0).to(device) for image in state["images"]] if "images" in state else []
+        """The stored images; CheckpointError when they cannot be this pool's (a damaged file)."""
+        images = state.get("images")
+        if images is not None and not (
+            images.dim() == 4
+            and len(images) <= self.size
+            and images.shape[1] == self.channels
+            and images.is_floating_point()
+        ):
+            raise CheckpointError(
+                f"holds {images.dtype} images of shape {tuple(images.shape)}, not up to {self.size} "
+                f"of {self.channels} channels"
+            )
+        self.images = [image.unsqueeze(0).to(device) for image in images] if images is not None else []
 
 
 def patch_nce_loss(query: torch.Tensor, key: torch.Tensor, batch: int, temperature: float) -> torch.Tensor:

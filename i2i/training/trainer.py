@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 from i2i.config import RunConfig, load_config, save_config
-from i2i.errors import CheckpointError, ConfigError, TrainingDiverged
+from i2i.errors import CheckpointError, ConfigError, TrainingDiverged, one_line
 from i2i.io import (
     append_line,
     atomic_write_bytes,
@@ -281,10 +281,10 @@ class Trainer:
         for folder in checkpoint_candidates(self.run_dir):
             try:
                 state, files = self._read_checkpoint(folder)
-            except CheckpointError as error:
+                self._apply_checkpoint(folder, state, files)
+            except CheckpointError as error:  # the next older one replaces whatever this one set
                 skipped.append(f"{folder.name}: {error}")
                 continue
-            self._apply_checkpoint(folder, state, files)
             step = int(state["step"])
             if self.is_main:
                 moved = _rewind_log(self.run_dir, step)
@@ -322,9 +322,14 @@ class Trainer:
                 raise CheckpointError(
                     f"{folder / name}.safetensors does not match train_config.json ({str(exc).splitlines()[0]})"
                 ) from None
-        for name, optimizer in model.optimizers.items():
-            optimizer.load_state_dict(_unflatten_optimizer(files[f"optimizer_{name}"], state["optimizers"][name]))
-        model.load_extra_state({name: files[name] for name in model.extra_state()})
+        # What safetensors and JSON cannot vouch for: keys, types and shapes of the state within.
+        try:
+            for name, optimizer in model.optimizers.items():
+                optimizer.load_state_dict(_unflatten_optimizer(files[f"optimizer_{name}"], state["optimizers"][name]))
+                _check_moments(optimizer)
+            model.load_extra_state({name: files[name] for name in model.extra_state()})
+        except (CheckpointError, KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+            raise CheckpointError(f"{folder}: damaged optimizer or pool state ({one_line(exc)})") from None
 
 
 def _stop_if_diverged(losses: dict[str, float], step: int, lr: float, run_dir: Path) -> None:
@@ -378,6 +383,17 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], groups: list[dict]) -
     for group in groups:
         group["betas"] = tuple(group["betas"])
     return {"state": state, "param_groups": groups}
+
+
+def _check_moments(optimizer: torch.optim.Optimizer) -> None:
+    """Adam's moments have their parameter's shape (load_state_dict checks only the group sizes)."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            for key, value in optimizer.state.get(param, {}).items():
+                if key != "step" and value.shape != param.shape:
+                    raise CheckpointError(
+                        f"{key} of shape {tuple(value.shape)} for a parameter of {tuple(param.shape)}"
+                    )
 
 
 def _rewind_log(run_dir: Path, step: int) -> int:

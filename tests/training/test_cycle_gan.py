@@ -65,7 +65,7 @@ def test_gan_losses_against_direct_formulas():
 
 
 def test_image_pool_fills_then_swaps_reproducibly():
-    pool, replay = ImagePool(3, seed=1), ImagePool(3, seed=1)
+    pool, replay = ImagePool(3, seed=1, channels=3), ImagePool(3, seed=1, channels=3)
     images = [torch.full((1, 1, 2, 2), float(i)) for i in range(10)]
     outputs = [pool.query(image, step) for step, image in enumerate(images)]
     assert [float(o.mean()) for o in outputs[:3]] == [0.0, 1.0, 2.0]

@@ -31,8 +31,8 @@ class CycleGANModel(TranslationModel):
         if self.semantic.conditional:
             self.optimizers["C"] = self.semantic.optimizer
         self.gan_loss = GANLoss(t.gan_mode)
-        self.pool_A = ImagePool(t.pool_size, t.seed)  # fakes of domain A, for D_B
-        self.pool_B = ImagePool(t.pool_size, t.seed + 1)
+        self.pool_A = ImagePool(t.pool_size, t.seed, data.input_nc)  # fakes of domain A, for D_B
+        self.pool_B = ImagePool(t.pool_size, t.seed + 1, data.output_nc)
         alg = config.alg.cycle_gan
         # Identity mapping only makes sense when both domains have the same channel count.
         self.lambda_identity = alg.lambda_identity if data.input_nc == data.output_nc else 0.0
