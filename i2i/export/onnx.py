@@ -178,6 +178,12 @@ def read_metadata(model: onnx.ModelProto, source: Path) -> dict[str, str]:
     return props
 
 
+def smallest_side(multiple: int) -> int:
+    """The side of the smallest square every generator takes: a multiple of its size multiple
+    that leaves the innermost feature map wide enough for reflection padding."""
+    return max(2 * multiple, 16)
+
+
 def verification_inputs(
     config: RunConfig, direction: str, multiple: int, count: int = 3
 ) -> list[tuple[str, np.ndarray]]:
@@ -186,7 +192,7 @@ def verification_inputs(
     when that folder is still there."""
     in_nc = generator_channels(config, direction)[0]
     extra = condition_channels(config)
-    side = max(2 * multiple, 16)
+    side = smallest_side(multiple)
     rng = np.random.default_rng(0)
     inputs = [
         ("noise", rng.integers(0, 256, (n, h, w, in_nc + extra), dtype=np.uint8))

@@ -212,6 +212,8 @@ def load(
             raise ConfigError(
                 f"{path} translates {metadata['direction']}, not {direction}; export the {direction} generator"
             )
+        if chosen != "tensorrt":  # an engine's optimization profile may not admit the smallest input
+            _check_against_metadata(path, runner, config, metadata)
         predictor = Predictor(runner, config, direction, chosen, batch_size, metadata)
         if backend == "auto" and path.suffix == ".onnx" and not on_cuda and _installed("openvino"):
             predictor.run = FastestRunner(
@@ -273,6 +275,28 @@ def load(
             lambda name: setattr(predictor, "backend", name),
         )
     return predictor
+
+
+def _check_against_metadata(path: Path, runner: Runner, config: RunConfig, metadata: dict[str, str]) -> None:
+    """One inference on the smallest input the metadata admits: a graph whose input type, output
+    size or channels disagree with its metadata is refused before any image is read or written."""
+    from i2i.export.onnx import smallest_side
+
+    side = smallest_side(int(metadata["size_multiple"]))
+    channels_in, channels_out = generator_channels(config, metadata["direction"])
+    probe = np.zeros((1, side, side, channels_in + condition_channels(config)), np.uint8)
+    try:
+        shape = runner(probe).shape
+    except Exception as exc:  # each runtime raises its own types for a graph that cannot take the input
+        raise ConfigError(
+            f"{path}: the graph does not run as its metadata describes ({str(exc).splitlines()[0][:160]}); re-export it"
+        ) from None
+    if shape != (1, side, side, channels_out):
+        raise ConfigError(
+            f"{path}: the graph turns a {side}x{side} image of {probe.shape[-1]} channel(s) into "
+            f"{'x'.join(map(str, shape[1:3]))} of {shape[-1]}, its metadata says {side}x{side} of {channels_out}; "
+            "re-export it with `i2i export`"
+        )
 
 
 def _installed(module: str) -> bool:
