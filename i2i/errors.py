@@ -28,6 +28,10 @@ class WriteError(UserError):
     a folder is needed. Whatever was half-written has been removed."""
 
 
+class FolderInUseError(WriteError):
+    """Another process writes into the output folder (or the same part of it) now."""
+
+
 class TrainingDiverged(UserError):
     """Training produced a non-finite loss; the last good checkpoint is kept."""
 

@@ -22,7 +22,7 @@ from .config import CONFIG_FILENAME, GeneratorConfig, RunConfig, save_config
 from .errors import CheckpointError, ConfigError
 from .io import CHECKPOINT_PREFIX, LATEST_FILENAME, checkpoint_folders, save_checkpoint
 from .nets import build_generator
-from .outputs import refuse_writing_inputs
+from .outputs import RUN_PART, claim_folder, refuse_writing_inputs
 
 # cycle_gan: the spelling of `i2i train --model`, accepted for the CycleGAN repository too.
 SOURCE_ALIASES = {"cycle_gan": "cyclegan"}
@@ -165,8 +165,7 @@ def import_generator(
         raise ConfigError(f"--from {source}: supported sources are {', '.join(SOURCES)}")
     source = SOURCE_ALIASES.get(source, source)
     run_dir = Path(run_dir)
-    if (run_dir / CONFIG_FILENAME).exists():
-        raise ConfigError(f"{run_dir} already holds a run; pick another --out")
+    _refuse_existing_run(run_dir)
     checkpoints = run_dir / "checkpoints"
     # the checkpoint folder written is replaced whole, and the older ones are rotated away
     written = [run_dir / CONFIG_FILENAME, checkpoints / LATEST_FILENAME, checkpoints / f"{CHECKPOINT_PREFIX}000000"]
@@ -195,12 +194,19 @@ def import_generator(
     config.data.dataroot = ""
     config.validate()
     name = "G_A" if direction == "AtoB" else "G_B"
-    save_checkpoint(
-        run_dir / "checkpoints",
-        0,
-        {name: net.state_dict()},
-        {"step": 0, "imported_from": str(Path(checkpoint).resolve()), "source": source},
-        keep=1,
-    )
-    save_config(config, run_dir)
+    with claim_folder(run_dir, RUN_PART, nested=True):
+        _refuse_existing_run(run_dir)  # again: another import may have finished since
+        save_checkpoint(
+            run_dir / "checkpoints",
+            0,
+            {name: net.state_dict()},
+            {"step": 0, "imported_from": str(Path(checkpoint).resolve()), "source": source},
+            keep=1,
+        )
+        save_config(config, run_dir)
     return config
+
+
+def _refuse_existing_run(run_dir: Path) -> None:
+    if (run_dir / CONFIG_FILENAME).exists():
+        raise ConfigError(f"{run_dir} already holds a run; pick another --out")

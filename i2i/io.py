@@ -197,7 +197,7 @@ def remove_stale_temporaries(folder: Path, recursive: bool = False) -> int:
     """Delete the temporaries that killed i2i processes on this host left in `folder`; returns how many."""
     host = socket.gethostname()
     return _remove_temporaries(
-        folder, recursive, lambda entry, match: match["host"] == host and not _process_alive(int(match["pid"]))
+        folder, recursive, lambda entry, match: match["host"] == host and not process_alive(int(match["pid"]))
     )
 
 
@@ -229,7 +229,8 @@ def _remove_temporaries(folder: Path, recursive: bool, doomed) -> int:
     return removed
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process `pid` runs on this host (one of another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

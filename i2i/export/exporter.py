@@ -22,7 +22,7 @@ from i2i.config import CONFIG_FILENAME, load_config
 from i2i.errors import UserError
 from i2i.io import atomic_write_bytes, latest_checkpoint
 from i2i.nets import size_multiple
-from i2i.outputs import refuse_writing_inputs
+from i2i.outputs import claim_folder, refuse_writing_inputs
 from i2i.rundir import generator_channels, has_temporal_predictor, load_teacher, predicted_domain, predictor_multiple
 from i2i.runners import OnnxRuntimeRunner, TorchRunner
 
@@ -130,41 +130,41 @@ def export(request: ExportRequest) -> ExportResult:
     path = output_path(request, FORMATS["onnx"] if fmt.name == "tensorrt" else fmt)  # TensorRT builds from it
     read = [*run_files(request.run_dir), *calibration.paths, *(p for s in gate_sets or () for p in s.paths)]
     refuse_writing_inputs(planned_files(request, fmt, path, has_temporal_predictor(config)), read)
-
-    onnx_precision = "fp16" if request.precision == "fp16" else "fp32"
-    model, parity, net = verified_onnx(
-        request.run_dir, request.direction, request.opset, request.io_kind, onnx_precision
-    )
-    result = ExportResult(path, parity)
-    result.lines = [f"  parity {r.what:>16} {r.shape!s:>18}  max error {r.max_error:.2e}" for r in parity.parity]
-    result.lines.append(f"ONNX graph checked: max error {parity.max_error:.2e} (tolerance {parity.tolerance:g})")
-    write_predictor = lambda: None  # noqa: E731
-    if has_temporal_predictor(config):
-        stem = predictor_stem(request, fmt)
-        write_predictor = _verified_predictor(request, fmt, path.parent / stem, profile, result.lines)
-        model.metadata_props.add(key=PREDICTOR_KEY, value=stem)
-    gate = None
-    if gate_sets is not None:
-        cpu = torch.device("cpu")
-        teacher = TorchRunner(load_teacher(request.run_dir)[0], cpu, torch.float32, False) if student else None
-        gate = QualityGate(
-            TorchRunner(net, cpu, torch.float32, False),
-            *gate_sets,
-            request.max_fd_change,
-            teacher,
-            request.max_teacher_change,
+    with claim_folder(path.parent, f"the export {path.stem}"):
+        onnx_precision = "fp16" if request.precision == "fp16" else "fp32"
+        model, parity, net = verified_onnx(
+            request.run_dir, request.direction, request.opset, request.io_kind, onnx_precision
         )
-    if fmt.name == "openvino":
-        result.quality = _export_openvino(request, model, net, calibration, gate, path, write_predictor)
-    else:
-        result.quality = _export_onnx(request, model, net, calibration, gate, path, write_predictor)
-    if result.quality is not None:
-        result.lines.append(f"quality gate passed, {result.quality.summary()}; {quality_path(path).name}")
-    size = sum(p.stat().st_size for p in (path, path.with_suffix(".bin")) if p.is_file())
-    result.lines.append(f"{path}: {size / 1e6:.2f} MB in {time.perf_counter() - started:.1f} s")
-    if fmt.name == "tensorrt":
-        result.lines.append(_build_engine(request, path, profile))
-    return result
+        result = ExportResult(path, parity)
+        result.lines = [f"  parity {r.what:>16} {r.shape!s:>18}  max error {r.max_error:.2e}" for r in parity.parity]
+        result.lines.append(f"ONNX graph checked: max error {parity.max_error:.2e} (tolerance {parity.tolerance:g})")
+        write_predictor = lambda: None  # noqa: E731
+        if has_temporal_predictor(config):
+            stem = predictor_stem(request, fmt)
+            write_predictor = _verified_predictor(request, fmt, path.parent / stem, profile, result.lines)
+            model.metadata_props.add(key=PREDICTOR_KEY, value=stem)
+        gate = None
+        if gate_sets is not None:
+            cpu = torch.device("cpu")
+            teacher = TorchRunner(load_teacher(request.run_dir)[0], cpu, torch.float32, False) if student else None
+            gate = QualityGate(
+                TorchRunner(net, cpu, torch.float32, False),
+                *gate_sets,
+                request.max_fd_change,
+                teacher,
+                request.max_teacher_change,
+            )
+        if fmt.name == "openvino":
+            result.quality = _export_openvino(request, model, net, calibration, gate, path, write_predictor)
+        else:
+            result.quality = _export_onnx(request, model, net, calibration, gate, path, write_predictor)
+        if result.quality is not None:
+            result.lines.append(f"quality gate passed, {result.quality.summary()}; {quality_path(path).name}")
+        size = sum(p.stat().st_size for p in (path, path.with_suffix(".bin")) if p.is_file())
+        result.lines.append(f"{path}: {size / 1e6:.2f} MB in {time.perf_counter() - started:.1f} s")
+        if fmt.name == "tensorrt":
+            result.lines.append(_build_engine(request, path, profile))
+        return result
 
 
 def predictor_stem(request: ExportRequest, fmt: ExportFormat) -> str:

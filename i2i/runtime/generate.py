@@ -11,7 +11,8 @@
 - Every output path stays inside the output folder (a list line with `..`, an absolute
   path or a symlink leading out is refused) and is none of the inputs; at each start the
   manifest is reconciled with the outputs on disk (a kill can land between an output's rename
-  and its manifest line) and the temporaries of killed runs are removed.
+  and its manifest line) and the temporaries of killed runs are removed. One job (or one
+  process per shard) writes an output folder at a time.
 """
 
 from __future__ import annotations
@@ -41,10 +42,9 @@ from i2i.io import (
     read_image,
     read_json_lines,
     read_text_lines,
-    remove_stale_temporaries,
     write_image,
 )
-from i2i.outputs import refuse_writing_inputs
+from i2i.outputs import claim_folder, refuse_writing_inputs
 
 from .predictor import Predictor
 
@@ -165,84 +165,85 @@ def generate_dataset(
     report = GenerateReport(manifest=manifest_path(output_dir, shard))
     targets = {path: output_path(inputs.root, path, output_dir) for path in todo}
     refuse_overwriting(inputs, [*targets.values(), report.manifest], output_dir)
-    remove_stale_temporaries(output_dir, recursive=True)
-    records = _reconcile_manifest(report.manifest, [targets[p] for p in todo], resume, predictor.input_channels)
-    if resume:
-        done = {p for p in todo if targets[p].is_file()}
-        report.skipped_existing = len(done)
-        todo = [p for p in todo if p not in done]
-    atomic_write_bytes(report.manifest, "".join(json.dumps(r) + "\n" for r in records).encode())
-    if index == 0:
-        copy_labels(inputs, output_dir)
-    classes = classes_from_folders(predictor, inputs.root, todo) if predictor.class_conditional else None
+    with claim_folder(output_dir, None if count == 1 else f"shard {index} of {count}", nested=True):
+        records = _reconcile_manifest(report.manifest, [targets[p] for p in todo], resume, predictor.input_channels)
+        if resume:
+            done = {p for p in todo if targets[p].is_file()}
+            report.skipped_existing = len(done)
+            todo = [p for p in todo if p not in done]
+        atomic_write_bytes(report.manifest, "".join(json.dumps(r) + "\n" for r in records).encode())
+        if index == 0:
+            copy_labels(inputs, output_dir)
+        classes = classes_from_folders(predictor, inputs.root, todo) if predictor.class_conditional else None
 
-    started = time.perf_counter()
-    manifest_lock = threading.Lock()
-    with (
-        ThreadPoolExecutor(workers) as decoders,
-        ThreadPoolExecutor(workers) as encoders,
-        tqdm(
-            total=len(todo),
-            unit="img",
-            desc=f"generate {index + 1}/{count}" if count > 1 else "generate",
-            dynamic_ncols=True,
-        ) as progress,
-    ):
+        started = time.perf_counter()
+        manifest_lock = threading.Lock()
+        with (
+            ThreadPoolExecutor(workers) as decoders,
+            ThreadPoolExecutor(workers) as encoders,
+            tqdm(
+                total=len(todo),
+                unit="img",
+                desc=f"generate {index + 1}/{count}" if count > 1 else "generate",
+                dynamic_ncols=True,
+            ) as progress,
+        ):
 
-        def decode(path: Path) -> np.ndarray | None:
-            try:
-                return read_image(path, predictor.input_channels, max_pixels)
-            except DataError as error:
-                if strict:
-                    raise
-                report.failed.append(str(error))
+            def decode(path: Path) -> np.ndarray | None:
+                try:
+                    return read_image(path, predictor.input_channels, max_pixels)
+                except DataError as error:
+                    if strict:
+                        raise
+                    report.failed.append(str(error))
+                    with manifest_lock:
+                        append_line(report.manifest, json.dumps(failure_record(path, error)))
+                    return None
+
+            def encode(path: Path, image: np.ndarray, seconds: float) -> None:
+                record = write_output(path, targets[path], image, model_name, predictor.backend, seconds)
                 with manifest_lock:
-                    append_line(report.manifest, json.dumps(failure_record(path, error)))
-                return None
+                    append_line(report.manifest, json.dumps(record))
 
-        def encode(path: Path, image: np.ndarray, seconds: float) -> None:
-            record = write_output(path, targets[path], image, model_name, predictor.backend, seconds)
-            with manifest_lock:
-                append_line(report.manifest, json.dumps(record))
+            def finish(writes: list, done: int) -> None:
+                for write in writes:
+                    write.result()  # surfaces write errors (disk full, permissions) with the file named
+                report.written += len(writes)
+                progress.update(done)
+                progress.set_postfix(failed=len(report.failed), refresh=False)
 
-        def finish(writes: list, done: int) -> None:
-            for write in writes:
-                write.result()  # surfaces write errors (disk full, permissions) with the file named
-            report.written += len(writes)
-            progress.update(done)
-            progress.set_postfix(failed=len(report.failed), refresh=False)
-
-        chunks = [todo[s : s + chunk] for s in range(0, len(todo), chunk)]
-        chunk_classes = [classes[s : s + chunk] for s in range(0, len(todo), chunk)] if classes else None
-        pending_decode = decoders.map(decode, chunks[0]) if chunks else iter(())
-        previous: tuple[list, int] = ([], 0)
-        for number, paths in enumerate(chunks):
-            decoded = list(pending_decode)
-            if number + 1 < len(chunks):  # decode the next chunk while this one runs
-                pending_decode = decoders.map(decode, chunks[number + 1])
-            usable = [k for k, image in enumerate(decoded) if image is not None]
-            for k in usable:
-                shortest, longest = sorted(decoded[k].shape[:2])
-                report.sides = (min(report.sides[0] or shortest, shortest), max(report.sides[1], longest))
-            tick = time.perf_counter()
-            outputs = (
-                predictor(
-                    [decoded[k] for k in usable], [chunk_classes[number][k] for k in usable] if chunk_classes else None
+            chunks = [todo[s : s + chunk] for s in range(0, len(todo), chunk)]
+            chunk_classes = [classes[s : s + chunk] for s in range(0, len(todo), chunk)] if classes else None
+            pending_decode = decoders.map(decode, chunks[0]) if chunks else iter(())
+            previous: tuple[list, int] = ([], 0)
+            for number, paths in enumerate(chunks):
+                decoded = list(pending_decode)
+                if number + 1 < len(chunks):  # decode the next chunk while this one runs
+                    pending_decode = decoders.map(decode, chunks[number + 1])
+                usable = [k for k, image in enumerate(decoded) if image is not None]
+                for k in usable:
+                    shortest, longest = sorted(decoded[k].shape[:2])
+                    report.sides = (min(report.sides[0] or shortest, shortest), max(report.sides[1], longest))
+                tick = time.perf_counter()
+                outputs = (
+                    predictor(
+                        [decoded[k] for k in usable],
+                        [chunk_classes[number][k] for k in usable] if chunk_classes else None,
+                    )
+                    if usable
+                    else []
                 )
-                if usable
-                else []
-            )
-            per_image = (time.perf_counter() - tick) / max(1, len(usable))
-            finish(*previous)  # the last chunk's writes ran while this chunk was inferred
-            previous = (
-                [encoders.submit(encode, paths[k], output, per_image) for k, output in zip(usable, outputs)],
-                len(paths),
-            )
-        finish(*previous)
-    report.seconds = time.perf_counter() - started
-    for message in report.failed:
-        tqdm.write(f"skipped: {message}")
-    return report
+                per_image = (time.perf_counter() - tick) / max(1, len(usable))
+                finish(*previous)  # the last chunk's writes ran while this chunk was inferred
+                previous = (
+                    [encoders.submit(encode, paths[k], output, per_image) for k, output in zip(usable, outputs)],
+                    len(paths),
+                )
+            finish(*previous)
+        report.seconds = time.perf_counter() - started
+        for message in report.failed:
+            tqdm.write(f"skipped: {message}")
+        return report
 
 
 def manifest_path(output_dir: Path, shard: tuple[int, int] = (0, 1)) -> Path:
@@ -365,7 +366,8 @@ def merge_manifests(output_dir: Path) -> Path:
         raise DataError(f"{output_dir}: no shard manifests (manifest.shard-*.jsonl) to merge")
     records.sort(key=lambda r: str(r.get("input", r.get("output"))))
     target = Path(output_dir) / MANIFEST
-    atomic_write_bytes(target, "".join(json.dumps(r) + "\n" for r in records).encode())
+    with claim_folder(output_dir):  # refused while a shard still writes
+        atomic_write_bytes(target, "".join(json.dumps(r) + "\n" for r in records).encode())
     return target
 
 

@@ -28,8 +28,8 @@ from i2i.io import (
     decode_image,
     read_image,
     remove_orphaned_temporaries,
-    remove_stale_temporaries,
 )
+from i2i.outputs import claim_folder
 
 from .generate import (
     MANIFEST,
@@ -86,7 +86,8 @@ def generate_on_ray(
     _connect(ray, address)
     try:
         pool = (int(low), int(high or low)) if actors else None
-        return _run(ray, inputs, root_url, output_dir, load_options, pool, resume, model_name, max_pixels, started)
+        with claim_folder(output_dir, nested=True):  # also removes what the actors of a killed job left
+            return _run(ray, inputs, root_url, output_dir, load_options, pool, resume, model_name, max_pixels, started)
     except ray.exceptions.RayError as error:
         cause = _user_cause(error)
         if cause is None:
@@ -122,7 +123,6 @@ def _run(
     if root_url is None:
         planned = [output_path(inputs.root, key, output_dir) for key in inputs.images]
         refuse_overwriting(inputs, [*planned, report.manifest], output_dir)
-    remove_stale_temporaries(output_dir, recursive=True)  # what the actors of a killed job left half-written
     recorded = recorded_outputs(report.manifest) if resume else set()
     rows = []
     for key in inputs.images:

@@ -30,11 +30,10 @@ from i2i.io import (
     list_images,
     open_video,
     read_image,
-    remove_stale_temporaries,
     reporting_write_errors,
     temporary_prefix,
 )
-from i2i.outputs import refuse_writing_inputs
+from i2i.outputs import claim_folder, refuse_writing_inputs
 
 from .flicker import InputMotion, blending_flow, flicker, measuring_flow, warping_error
 from .predictor import Predictor
@@ -269,81 +268,79 @@ def stylize_video(
         )
     inputs = [frames.path, *(frames.frames or []), *([model] if model is not None else [])]
     refuse_writing_inputs([output, *(report_paths(output) if report else [])], inputs)
-    with reporting_write_errors(output.parent):
-        output.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(output.parent)
-    result = VideoReport(fps=frames.fps, temporal=temporal, expected=frames.expected, skipped=frames.skipped)
-    started = time.perf_counter()
-    total = min(frames.expected or max_frames or 0, max_frames or frames.expected) or None
-    with (
-        tempfile.TemporaryDirectory(dir=output.parent, prefix=temporary_prefix(output.name), suffix=".tmp") as tmp,
-        tqdm(total=total, unit="frame", desc="video", dynamic_ncols=True) as progress,
-        ThreadPoolExecutor(1, "video-decode") as decoder,
-        ThreadPoolExecutor(1, "video-encode") as encoder,
-    ):
-        silent = Path(tmp) / f"video{output.suffix or '.mp4'}"
-        encoded = _Encoder(silent, frames.fps, encoder)
-        step = TemporalStep(blender, result, report)
-        stream, remaining = iter(frames), max_frames
+    with claim_folder(output.parent, f"the video {output.name}"):
+        result = VideoReport(fps=frames.fps, temporal=temporal, expected=frames.expected, skipped=frames.skipped)
+        started = time.perf_counter()
+        total = min(frames.expected or max_frames or 0, max_frames or frames.expected) or None
+        with (
+            tempfile.TemporaryDirectory(dir=output.parent, prefix=temporary_prefix(output.name), suffix=".tmp") as tmp,
+            tqdm(total=total, unit="frame", desc="video", dynamic_ncols=True) as progress,
+            ThreadPoolExecutor(1, "video-decode") as decoder,
+            ThreadPoolExecutor(1, "video-encode") as encoder,
+        ):
+            silent = Path(tmp) / f"video{output.suffix or '.mp4'}"
+            encoded = _Encoder(silent, frames.fps, encoder)
+            step = TemporalStep(blender, result, report)
+            stream, remaining = iter(frames), max_frames
 
-        def read_ahead() -> tuple[Future, int] | None:
-            """Decode the next batch on the decoder thread while the current one is translated."""
-            nonlocal remaining
-            count = batch_size if remaining is None else min(batch_size, remaining)
-            if remaining is not None:
-                remaining -= count
-            return (decoder.submit(lambda: list(itertools.islice(stream, count))), count) if count else None
+            def read_ahead() -> tuple[Future, int] | None:
+                """Decode the next batch on the decoder thread while the current one is translated."""
+                nonlocal remaining
+                count = batch_size if remaining is None else min(batch_size, remaining)
+                if remaining is not None:
+                    remaining -= count
+                return (decoder.submit(lambda: list(itertools.islice(stream, count))), count) if count else None
 
-        pending, exhausted = read_ahead(), False
-        while pending is not None:
-            batch = pending[0].result()
-            exhausted = len(batch) < pending[1]
-            pending = None if exhausted else read_ahead()
-            if not batch:
-                break
-            encoded.write([step(frame, styled) for frame, styled in zip(batch, predictor(batch))])
-            progress.update(len(batch))
-        if not encoded.frames:
-            reason = f"; {frames.skipped[0]}" if frames.skipped else ""
-            raise DataError(f"{source}: no frame could be decoded (empty or corrupt video{reason})")
-        encoded.close()
-        result.frames = encoded.frames
-        decoded = result.frames + len(frames.skipped)
-        if exhausted and frames.frames is None and decoded < frames.expected:
-            result.truncated_at = decoded
-        final = silent
-        if shutil.which("ffmpeg") and frames.frames is None:
-            muxed = Path(tmp) / f"muxed{silent.suffix}"
-            done = subprocess.run(
-                [
-                    "ffmpeg",
-                    "-v",
-                    "error",
-                    "-y",
-                    "-i",
-                    str(silent),
-                    "-i",
-                    str(source),
-                    "-map",
-                    "0:v",
-                    "-map",
-                    "1:a?",
-                    "-c",
-                    "copy",
-                    "-shortest",
-                    str(muxed),
-                ],
-                capture_output=True,
-            )
-            if done.returncode == 0:
-                final, result.audio = muxed, "copied"
-        _check_encoded(final, output, result.frames, max_pixels)
-        with reporting_write_errors(output):
-            final.replace(output)
-    result.seconds = time.perf_counter() - started
-    if report:
-        write_report(result, output)
-    return result
+            pending, exhausted = read_ahead(), False
+            while pending is not None:
+                batch = pending[0].result()
+                exhausted = len(batch) < pending[1]
+                pending = None if exhausted else read_ahead()
+                if not batch:
+                    break
+                encoded.write([step(frame, styled) for frame, styled in zip(batch, predictor(batch))])
+                progress.update(len(batch))
+            if not encoded.frames:
+                reason = f"; {frames.skipped[0]}" if frames.skipped else ""
+                raise DataError(f"{source}: no frame could be decoded (empty or corrupt video{reason})")
+            encoded.close()
+            result.frames = encoded.frames
+            decoded = result.frames + len(frames.skipped)
+            if exhausted and frames.frames is None and decoded < frames.expected:
+                result.truncated_at = decoded
+            final = silent
+            if shutil.which("ffmpeg") and frames.frames is None:
+                muxed = Path(tmp) / f"muxed{silent.suffix}"
+                done = subprocess.run(
+                    [
+                        "ffmpeg",
+                        "-v",
+                        "error",
+                        "-y",
+                        "-i",
+                        str(silent),
+                        "-i",
+                        str(source),
+                        "-map",
+                        "0:v",
+                        "-map",
+                        "1:a?",
+                        "-c",
+                        "copy",
+                        "-shortest",
+                        str(muxed),
+                    ],
+                    capture_output=True,
+                )
+                if done.returncode == 0:
+                    final, result.audio = muxed, "copied"
+            _check_encoded(final, output, result.frames, max_pixels)
+            with reporting_write_errors(output):
+                final.replace(output)
+        result.seconds = time.perf_counter() - started
+        if report:
+            write_report(result, output)
+        return result
 
 
 def _check_encoded(path: Path, output: Path, frames: int, max_pixels: int) -> None:

@@ -8,6 +8,7 @@ stops training with the last good checkpoint kept.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -33,10 +34,10 @@ from i2i.io import (
     load_state,
     load_tensors,
     read_json_lines,
-    remove_stale_temporaries,
     save_checkpoint,
 )
 from i2i.nets import size_multiple
+from i2i.outputs import RUN_PART, claim_folder
 from i2i.rundir import generator_names
 from i2i.visualize import plot_loss_curves, save_image_grid, tensor_to_uint8
 
@@ -275,8 +276,6 @@ class Trainer:
     def _restore(self) -> int:
         """Load the newest checkpoint that is complete (every file present and loadable) and
         return its step; CheckpointError when there is none."""
-        if self.is_main:
-            remove_stale_temporaries(self.run_dir, recursive=True)
         skipped = []
         for folder in checkpoint_candidates(self.run_dir):
             try:
@@ -446,22 +445,29 @@ def train(config: RunConfig, run_dir: Path) -> int:
     check(config)
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"--out {run_dir}: exists and is not a folder; pick another --out")
-    if (run_dir / "train_config.json").exists():
-        raise ConfigError(
-            f"{run_dir} already holds a run; continue it with `i2i train --resume {run_dir}` or pick another --out"
-        )
     _refuse_run_inside_data(run_dir, Path(config.data.dataroot))
-    trainer = Trainer(config, run_dir)  # validates the data before anything is written
-    if trainer.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, run_dir)
-        skipped = getattr(trainer.dataset, "skipped", [])
-        if skipped:
-            atomic_write_bytes(run_dir / "skipped_samples.txt", "".join(m + "\n" for m in skipped).encode())
-            tqdm.write(
-                f"skipped {len(skipped)} bad sample(s) (--skip-bad); listed in {run_dir / 'skipped_samples.txt'}"
+    # held first, so that a second `i2i train` into the folder hears who writes it
+    with _claim_run(run_dir):
+        if (run_dir / "train_config.json").exists():
+            raise ConfigError(
+                f"{run_dir} already holds a run; continue it with `i2i train --resume {run_dir}` or pick another --out"
             )
-    return trainer.fit()
+        trainer = Trainer(config, run_dir)  # validates the data before anything is written
+        if trainer.is_main:
+            save_config(config, run_dir)
+            skipped = getattr(trainer.dataset, "skipped", [])
+            if skipped:
+                atomic_write_bytes(run_dir / "skipped_samples.txt", "".join(m + "\n" for m in skipped).encode())
+                tqdm.write(
+                    f"skipped {len(skipped)} bad sample(s) (--skip-bad); listed in {run_dir / 'skipped_samples.txt'}"
+                )
+        return trainer.fit()
+
+
+def _claim_run(run_dir: Path):
+    """The run directory held by this process (rank 0 alone writes it) while it trains."""
+    is_main = not dist.is_initialized() or dist.get_rank() == 0
+    return claim_folder(run_dir, RUN_PART, nested=True) if is_main else contextlib.nullcontext()
 
 
 def _refuse_run_inside_data(run_dir: Path, dataroot: Path) -> None:
@@ -500,21 +506,22 @@ def resume(run_dir: Path, changes: dict[str, Any] | None = None) -> int:
             f"(--steps is the total, not the number of extra steps)"
         )
     is_main = not dist.is_initialized() or dist.get_rank() == 0
-    # Loading first verifies the newest complete checkpoint and repairs the logs (a damaged newest
-    # step is retrained), also when the run claims to be finished; the data is checked before the
-    # config is rewritten.
-    trainer = Trainer(config, run_dir, resume=True)
-    if trainer.start_step >= config.train.steps:
-        if is_main:
+    with _claim_run(run_dir):
+        # Loading first verifies the newest complete checkpoint and repairs the logs (a damaged newest
+        # step is retrained), also when the run claims to be finished; the data is checked before the
+        # config is rewritten.
+        trainer = Trainer(config, run_dir, resume=True)
+        if trainer.start_step >= config.train.steps:
+            if is_main:
+                tqdm.write(
+                    f"{run_dir}: already trained to its last step {trainer.start_step}; nothing to do (train longer "
+                    f"with `i2i train --resume {run_dir} --steps {2 * trainer.start_step}`)"
+                )
+            return trainer.start_step
+        if changed and is_main:
+            save_config(config, run_dir)
             tqdm.write(
-                f"{run_dir}: already trained to its last step {trainer.start_step}; nothing to do (train longer "
-                f"with `i2i train --resume {run_dir} --steps {2 * trainer.start_step}`)"
+                f"{run_dir}: changed {', '.join(f'{key} {old} → {new}' for key, (old, new) in changed.items())} "
+                "(recorded in train_config.json's history)"
             )
-        return trainer.start_step
-    if changed and is_main:
-        save_config(config, run_dir)
-        tqdm.write(
-            f"{run_dir}: changed {', '.join(f'{key} {old} → {new}' for key, (old, new) in changed.items())} "
-            "(recorded in train_config.json's history)"
-        )
-    return trainer.fit()
+        return trainer.fit()
