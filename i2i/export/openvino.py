@@ -2,8 +2,9 @@
 
 The IR keeps the ONNX graph's dynamic N/H/W and fp32 weights; bf16 is a compile-time hint of
 the CPU plugin, recorded in the metadata, and int8 adds NNCF's FakeQuantize nodes. Both files
-are written into a temporary folder beside the target and renamed, .bin before .xml, so the
-final .xml only ever appears with its complete weights.
+are written into a temporary folder beside the target (named as every i2i temporary, so the next
+writer of the folder removes it after a kill) and renamed, .bin before .xml, so the final .xml
+only ever appears with its complete weights.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import onnx
 
 from i2i.errors import ConfigError, MissingDependencyError
+from i2i.io import temporary_prefix
 from i2i.runners import OpenVINORunner
 
 from .formats import cpu_has_native_bf16
@@ -50,7 +52,7 @@ def write_ir(model, path: Path, metadata: dict[str, str]) -> Path:
     for key, value in metadata.items():
         model.set_rt_info(str(value), [RT_INFO_ROOT, key])
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(path.name), suffix=".tmp", dir=path.parent))
     try:
         ov.save_model(model, str(tmp / path.name), compress_to_fp16=False)
         os.replace(tmp / path.with_suffix(".bin").name, path.with_suffix(".bin"))
