@@ -1135,6 +1135,9 @@ def import_command(checkpoint, source, net_g, direction, run_dir) -> None:
 
 
 def main() -> None:
+    from .threads import configure_process_threads
+
+    configure_process_threads()  # before any command imports torch
     cli(prog_name="i2i")
 
 

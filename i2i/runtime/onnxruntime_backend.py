@@ -11,6 +11,7 @@ from i2i.config import RunConfig, config_from_json
 from i2i.errors import ConfigError, MissingDependencyError
 from i2i.export.onnx import read_metadata
 from i2i.runners import OnnxRuntimeRunner
+from i2i.threads import onnxruntime_session_options
 
 
 def read_model(path: Path) -> onnx.ModelProto:
@@ -37,7 +38,7 @@ def load_onnx(path: Path, device: torch.device) -> tuple[OnnxRuntimeRunner, RunC
     else:
         providers = ["CPUExecutionProvider"]
     try:
-        session = ort.InferenceSession(str(path), providers=providers)
+        session = ort.InferenceSession(str(path), onnxruntime_session_options(), providers=providers)
     except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
         raise ConfigError(
             f"{path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0][:200]}); re-export it"

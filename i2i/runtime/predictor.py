@@ -23,6 +23,7 @@ from i2i.image import pad_to_multiple, to_channels, with_constant_plane
 from i2i.nets import size_multiple
 from i2i.rundir import class_plane_value, condition_channels, generator_channels, load_generator
 from i2i.runners import OnnxRuntimeRunner, TorchRunner, torch_device
+from i2i.threads import onnxruntime_session_options
 
 from .auto_backend import FastestRunner
 
@@ -328,7 +329,9 @@ def _exported_runners(net: nn.Module, config: RunConfig, direction: str) -> dict
     def onnxruntime() -> Runner:
         import onnxruntime as ort
 
-        session = ort.InferenceSession(graph().SerializeToString(), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            graph().SerializeToString(), onnxruntime_session_options(), providers=["CPUExecutionProvider"]
+        )
         return OnnxRuntimeRunner(session, "float", "fp32", torch.device("cpu"))
 
     def openvino() -> Runner:

@@ -1,0 +1,62 @@
+"""How many threads i2i computes with, and how its idle threads wait.
+
+torch, ONNX Runtime and OpenVINO start one thread per core of the machine, and their idle threads
+spin while they wait for the next parallel region. Both assume the cores are theirs. In a
+container allowed 2 of 64 cores they start 64 threads; on a machine where another process keeps
+one of 2 cores busy, a spinning thread holds the core its sibling needs: a `make demo` step of
+0.15 s took 7-25 s, a 1.3 s step of ResNet training 13.6 s. i2i counts the CPUs the process may actually use (its affinity mask and
+the cgroup's CPU quota) and lets idle threads sleep, so another process costs i2i its share of
+the cores, not a multiple (benchmarks/results/contention.md).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+CGROUP = Path("/sys/fs/cgroup")
+
+
+def cgroup_cpu_limit(root: Path = CGROUP) -> float | None:
+    """The CPU quota of this process's cgroup in CPUs (cgroup v2 cpu.max, v1 cfs quota/period),
+    None when unlimited or unknown."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        return quota / period if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on: its affinity mask, capped by the cgroup quota (rounded down,
+    at least 1)."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    limit = cgroup_cpu_limit()
+    return max(1, min(count, math.floor(limit))) if limit else count
+
+
+def configure_process_threads() -> None:
+    """For a command-line process, before torch loads its OpenMP runtime (which reads these once):
+    available_cpus() threads, and idle threads that sleep (OMP_WAIT_POLICY=PASSIVE). What the user
+    set in the environment wins."""
+    os.environ.setdefault("OMP_NUM_THREADS", str(available_cpus()))
+    if "GOMP_SPINCOUNT" not in os.environ:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def onnxruntime_session_options():
+    """ONNX Runtime options with the same policy: available_cpus() intra-op threads that do not spin."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    requested = os.environ.get("OMP_NUM_THREADS", "")
+    options.intra_op_num_threads = int(requested) if requested.isascii() and requested.isdigit() else available_cpus()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
