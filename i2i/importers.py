@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from .config import CONFIG_FILENAME, GeneratorConfig, RunConfig, save_config
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, one_line
 from .io import CHECKPOINT_PREFIX, LATEST_FILENAME, checkpoint_folders, save_checkpoint
 from .nets import build_generator
 from .outputs import RUN_PART, claim_folder, refuse_writing_inputs
@@ -55,7 +55,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 def _load_failure(exc: Exception) -> str:
     """Why torch.load refused a file, in a user's terms (torch's own text goes to --verbose)."""
     text = str(exc)
-    if "Weights only load failed" in text:
+    if "Unsupported global" in text:  # a well-formed pickle naming classes; random bytes fail earlier
         return (
             "this file holds pickled Python objects (a whole module or a training state), which i2i does not "
             "unpickle because that can run code; save `net.state_dict()` with torch.save and import that file"
@@ -172,12 +172,30 @@ def import_generator(
     read = [checkpoint, Path(checkpoint).parent / CONFIG_FILENAME]  # JoliGEN's config beside its checkpoint
     refuse_writing_inputs([*written, *checkpoint_folders(checkpoints)], read)
     state = read_state_dict(checkpoint)
-    if source == "joligen":
-        spec, input_nc, output_nc = infer_joligen_generator(state, joligen_options(checkpoint))
-    else:
-        spec, input_nc, output_nc = infer_generator(state)
+    try:  # the names and shapes the inference reads may be missing or of another rank
+        if source == "joligen":
+            spec, input_nc, output_nc = infer_joligen_generator(state, joligen_options(checkpoint))
+        else:
+            spec, input_nc, output_nc = infer_generator(state)
+    except ConfigError as exc:
+        raise ConfigError(f"{checkpoint}: {exc}") from None
+    except (KeyError, IndexError, ValueError) as exc:
+        raise CheckpointError(
+            f"{checkpoint}: not a complete {source} generator (tensor {one_line(exc)} missing or of another "
+            "shape); import the generator's own state_dict"
+        ) from None
     if net_g is not None and net_g != spec.netG:
         raise ConfigError(f"{checkpoint}: its tensors describe a {spec.netG}, not the --netG {net_g} given")
+    config = RunConfig()
+    config.G = spec
+    config.data.input_nc, config.data.output_nc = (
+        (input_nc, output_nc) if direction == "AtoB" else (output_nc, input_nc)
+    )
+    config.data.dataroot = ""
+    try:
+        config.validate()  # before building: a width or channel count read from a damaged tensor
+    except ConfigError as exc:
+        raise CheckpointError(f"{checkpoint}: its tensors describe no generator i2i builds ({exc})") from None
     net = build_generator(spec, input_nc, output_nc)
     try:
         net.load_state_dict(state, strict=True)
@@ -185,14 +203,6 @@ def import_generator(
         raise CheckpointError(
             f"{checkpoint}: does not match an i2i {spec.netG} ({str(exc).splitlines()[1].strip()[:200]})"
         ) from None
-
-    config = RunConfig()
-    config.G = spec
-    config.data.input_nc, config.data.output_nc = (
-        (input_nc, output_nc) if direction == "AtoB" else (output_nc, input_nc)
-    )
-    config.data.dataroot = ""
-    config.validate()
     name = "G_A" if direction == "AtoB" else "G_B"
     with claim_folder(run_dir, RUN_PART, nested=True):
         _refuse_existing_run(run_dir)  # again: another import may have finished since

@@ -57,3 +57,49 @@ def test_a_graph_that_disagrees_with_its_metadata_is_refused(tmp_path, data, exp
         assert "re-export" in line or "use onnxruntime" in line, (name, line)
         assert not out.exists(), name
     assert_ok(invoke("generate", exported, data / "testA", tmp_path / "fine", "--backend", backend))
+
+
+def _state(net: str):
+    from i2i.config import GeneratorConfig
+    from i2i.nets import build_generator
+
+    return build_generator(GeneratorConfig(net, ngf=4), 3, 3).state_dict()
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        ("random bytes", "not a PyTorch checkpoint"),
+        ("a whole module", "pickled Python objects"),
+        ("a missing layer", "resnet_6blocks"),
+        ("no residual blocks", "6 or 9"),
+        ("a U-Net without its last layer", "not a complete cyclegan generator"),
+        ("a weight of the wrong rank", "not a complete cyclegan generator"),
+        ("a width of zero", "no generator i2i builds"),
+    ],
+)
+def test_a_foreign_state_dict_that_is_no_generator_is_one_line(tmp_path, damage, expected):
+    import torch
+
+    state = _state("resnet_6blocks")
+    path = tmp_path / "g.pth"
+    if damage == "random bytes":
+        path.write_bytes(bytes(range(256)) * 8)
+    elif damage == "a whole module":
+        torch.save(torch.nn.Linear(2, 2), path)
+    else:
+        if damage == "a missing layer":
+            del state["model.10.conv_block.1.weight"]
+        elif damage == "no residual blocks":
+            state = {k: v for k, v in state.items() if int(k.split(".")[1]) < 2}
+        elif damage == "a U-Net without its last layer":
+            state = _state("unet_128")
+            del state["model.model.3.weight"]
+        elif damage == "a weight of the wrong rank":
+            state["model.1.weight"] = state["model.1.weight"].flatten()
+        else:
+            state["model.1.weight"] = state["model.1.weight"][:0]
+        torch.save(state, path)
+    out = tmp_path / "imported"
+    assert_user_error(invoke("import", path, "--from", "cyclegan", "--out", out), path.name, expected)
+    assert not out.exists()
