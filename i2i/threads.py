@@ -4,9 +4,9 @@ torch, ONNX Runtime and OpenVINO start one thread per core of the machine, and t
 spin while they wait for the next parallel region. Both assume the cores are theirs. In a
 container allowed 2 of 64 cores they start 64 threads; on a machine where another process keeps
 one of 2 cores busy, a spinning thread holds the core its sibling needs: a `make demo` step of
-0.15 s took 7-25 s, a 1.3 s step of ResNet training 13.6 s. i2i counts the CPUs the process may actually use (its affinity mask and
-the cgroup's CPU quota) and lets idle threads sleep, so another process costs i2i its share of
-the cores, not a multiple (benchmarks/results/contention.md).
+0.15 s took 7-25 s, a 1.3 s step of ResNet training 13.6 s. i2i counts the CPUs the process may
+actually use (its affinity mask and the cgroup's CPU quota) and lets idle threads sleep, so
+another process costs i2i its share of the cores, not a multiple (benchmarks/results/contention.md).
 """
 
 from __future__ import annotations
@@ -51,12 +51,18 @@ def configure_process_threads() -> None:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def compute_threads() -> int:
+    """The threads of a runtime that does not read OMP_NUM_THREADS itself (ONNX Runtime, OpenVINO):
+    the number set there (by the user or configure_process_threads), else available_cpus()."""
+    requested = os.environ.get("OMP_NUM_THREADS", "")
+    return int(requested) if requested.isascii() and requested.isdigit() and int(requested) > 0 else available_cpus()
+
+
 def onnxruntime_session_options():
-    """ONNX Runtime options with the same policy: available_cpus() intra-op threads that do not spin."""
+    """ONNX Runtime options with the same policy: compute_threads() intra-op threads that do not spin."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    requested = os.environ.get("OMP_NUM_THREADS", "")
-    options.intra_op_num_threads = int(requested) if requested.isascii() and requested.isdigit() else available_cpus()
+    options.intra_op_num_threads = compute_threads()
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options

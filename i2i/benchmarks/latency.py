@@ -212,8 +212,8 @@ def measure(args: LatencyOptions) -> dict:
     """Time the generator on every backend available here, side by side; printed and returned."""
     exported = None
     if args.model:
+        from i2i.export.formats import FILE_BACKENDS
         from i2i.runtime import load
-        from i2i.runtime.predictor import FILE_BACKENDS
 
         backend = FILE_BACKENDS.get(args.model.suffix, ("onnxruntime",))[0]  # its own runtime, not auto's pick
         exported = load(

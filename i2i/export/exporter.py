@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 import onnx
@@ -27,7 +27,7 @@ from i2i.rundir import generator_channels, has_temporal_predictor, load_teacher,
 from i2i.runners import OnnxRuntimeRunner, TorchRunner
 
 from .calibration import HOLDOUT_COUNT, ImageSet, calibration_set, holdout_sets, square
-from .formats import CALIBRATED, FORMATS, REDUCED, ExportFormat, check_request
+from .formats import CALIBRATED, FORMATS, PRECISION_ROWS, REDUCED, ExportFormat, check_request
 from .onnx import (
     PREDICTOR_KEY,
     TOLERANCE,
@@ -108,7 +108,8 @@ def run_files(run_dir: Path) -> list[Path]:
 def export(request: ExportRequest) -> ExportResult:
     """Run `request` (see the module doc); returns what was written and measured."""
     started = time.perf_counter()
-    fmt = check_request(request.format, request.precision, request.io_kind)
+    given = tuple(f.name for f in fields(request) if f.default is not MISSING and getattr(request, f.name) != f.default)
+    fmt = check_request(request.format, request.precision, request.io_kind, given)
     config = load_config(request.run_dir)
     profile = None
     if fmt.name == "tensorrt":
@@ -131,9 +132,8 @@ def export(request: ExportRequest) -> ExportResult:
     read = [*run_files(request.run_dir), *calibration.paths, *(p for s in gate_sets or () for p in s.paths)]
     refuse_writing_inputs(planned_files(request, fmt, path, has_temporal_predictor(config)), read)
     with claim_folder(path.parent, f"the export {path.stem}"):
-        onnx_precision = "fp16" if request.precision == "fp16" else "fp32"
         model, parity, net = verified_onnx(
-            request.run_dir, request.direction, request.opset, request.io_kind, onnx_precision
+            request.run_dir, request.direction, request.opset, request.io_kind, PRECISION_ROWS[request.precision].graph
         )
         result = ExportResult(path, parity)
         result.lines = [f"  parity {r.what:>16} {r.shape!s:>18}  max error {r.max_error:.2e}" for r in parity.parity]
@@ -234,11 +234,12 @@ def _export_onnx(
 
     from .quantize import onnx_conv_names, quantize_onnx
 
+    row = PRECISION_ROWS[request.precision]
+
     def build(keep_fp32: list[int]) -> tuple[onnx.ModelProto, Translate]:
-        built = quantize_onnx(model, calibration.batches(), keep_fp32) if request.precision == "int8" else model
+        built = quantize_onnx(model, calibration.batches(), keep_fp32) if row.calibrated else model
         session = ort.InferenceSession(built.SerializeToString(), providers=["CPUExecutionProvider"])
-        runner_precision = "fp16" if request.precision == "fp16" else "fp32"
-        return built, OnnxRuntimeRunner(session, request.io_kind, runner_precision, torch.device("cpu"))
+        return built, OnnxRuntimeRunner(session, request.io_kind, row.graph, torch.device("cpu"))
 
     built, quality = _gated(build, gate, net, calibration, request.precision, onnx_conv_names(model))
     onnx.helper.set_model_props(built, _metadata(model, request.precision, quality))
@@ -264,7 +265,8 @@ def _export_openvino(
     _check_openvino_parity(fp32, net, request)
 
     def build(keep_fp32: list[int]):
-        built = quantize_openvino(fp32, calibration.batches(), keep_fp32) if request.precision == "int8" else fp32
+        calibrated = PRECISION_ROWS[request.precision].calibrated
+        built = quantize_openvino(fp32, calibration.batches(), keep_fp32) if calibrated else fp32
         return built, compile_for_cpu(built, request.precision)
 
     built, quality = _gated(build, gate, net, calibration, request.precision, openvino_conv_names(fp32))

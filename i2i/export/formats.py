@@ -11,8 +11,26 @@ from dataclasses import dataclass
 
 from i2i.errors import ConfigError, MissingDependencyError
 
-REDUCED = ("fp16", "bf16", "int8")  # precisions that pass the quality gate before they are written
-CALIBRATED = ("int8",)  # precisions whose activation ranges come from calibration images
+
+@dataclass(frozen=True)
+class Precision:
+    name: str
+    graph: str  # the float type of the ONNX graph it is made from (int8 is quantized from fp32)
+    calibrated: bool  # activation ranges from calibration images
+    gated: bool  # written only after the quality gate (FD change on held-out images)
+    openvino_hint: str  # OpenVINO's inference precision; int8 runs its non-quantized ops in f32
+
+
+PRECISION_ROWS = {
+    "fp32": Precision("fp32", "fp32", calibrated=False, gated=False, openvino_hint="f32"),
+    "fp16": Precision("fp16", "fp16", calibrated=False, gated=True, openvino_hint="f16"),
+    "bf16": Precision("bf16", "fp32", calibrated=False, gated=True, openvino_hint="bf16"),
+    "int8": Precision("int8", "fp32", calibrated=True, gated=True, openvino_hint="f32"),
+}
+REDUCED = tuple(name for name, row in PRECISION_ROWS.items() if row.gated)
+CALIBRATED = tuple(name for name, row in PRECISION_ROWS.items() if row.calibrated)
+# Export options only some formats use (ExportRequest fields): given to another, they are refused.
+FORMAT_OPTIONS = ("shapes", "native_instance_norm", "timing_cache")
 
 
 @dataclass(frozen=True)
@@ -21,10 +39,11 @@ class ExportFormat:
     suffix: str
     precisions: tuple[str, ...]
     needs_gpu: bool
-    backend: str  # the runtime backend that runs the file
+    runs_on: tuple[str, ...]  # the runtime backends that run the file, the default first
     module: str  # the Python module the format needs
     extra: str  # the pip extra that installs it ("" = always installed)
     uint8_io: bool  # can fold uint8 NHWC normalization into the file
+    options: tuple[str, ...] = ()  # which of FORMAT_OPTIONS it uses
 
     @property
     def installed(self) -> bool:
@@ -32,19 +51,35 @@ class ExportFormat:
 
 
 FORMATS = {
-    "onnx": ExportFormat("onnx", ".onnx", ("fp32", "fp16", "int8"), False, "onnxruntime", "onnxruntime", "", True),
-    "openvino": ExportFormat(
-        "openvino", ".xml", ("fp32", "bf16", "int8"), False, "openvino", "openvino", "i2i[openvino]", False
+    "onnx": ExportFormat(
+        "onnx", ".onnx", ("fp32", "fp16", "int8"), False, ("onnxruntime", "openvino"), "onnxruntime", "", True
     ),
-    "tensorrt": ExportFormat("tensorrt", ".engine", ("fp32", "fp16"), True, "tensorrt", "tensorrt", "i2i[gpu]", False),
+    "openvino": ExportFormat(
+        "openvino", ".xml", ("fp32", "bf16", "int8"), False, ("openvino",), "openvino", "i2i[openvino]", False
+    ),
+    "tensorrt": ExportFormat(
+        "tensorrt", ".engine", ("fp32", "fp16"), True, ("tensorrt",), "tensorrt", "i2i[gpu]", False, FORMAT_OPTIONS
+    ),
 }
 # Every precision some format exports (`i2i export --precision`), read off the table.
-PRECISIONS = tuple(p for p in ("fp32", *REDUCED) if any(p in f.precisions for f in FORMATS.values()))
+PRECISIONS = tuple(p for p in PRECISION_ROWS if any(p in f.precisions for f in FORMATS.values()))
+# What the runtime runs a file with, by its suffix.
+FILE_BACKENDS = {f.suffix: f.runs_on for f in FORMATS.values()}
 
 
 def format_table() -> str:
     """The table as `i2i export --formats` prints it."""
-    header = ("format", "suffix", "precisions", "needs GPU", "calibration", "io uint8", "backend", "extra", "installed")
+    header = (
+        "format",
+        "suffix",
+        "precisions",
+        "needs GPU",
+        "calibration",
+        "io uint8",
+        "backends",
+        "extra",
+        "installed",
+    )
     rows = [
         (
             f.name,
@@ -53,7 +88,7 @@ def format_table() -> str:
             "yes" if f.needs_gpu else "no",
             ",".join(p for p in f.precisions if p in CALIBRATED) or "-",
             "yes" if f.uint8_io else "no",
-            f.backend,
+            ",".join(f.runs_on),
             f.extra or "(core)",
             "yes" if f.installed else "no",
         )
@@ -71,8 +106,10 @@ def cpu_has_native_bf16() -> bool:
     return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
-def check_request(name: str, precision: str, io_kind: str = "float") -> ExportFormat:
-    """The format row for a valid request; ConfigError / MissingDependencyError otherwise."""
+def check_request(name: str, precision: str, io_kind: str = "float", given: tuple[str, ...] = ()) -> ExportFormat:
+    """The format row for a valid request; ConfigError / MissingDependencyError otherwise.
+    `given`: the request's options set to other than their defaults, each of which the format
+    and precision must use."""
     if name not in FORMATS:
         raise ConfigError(
             f"--format {name}: not a format; choose one of {', '.join(FORMATS)} (see i2i export --formats)"
@@ -80,6 +117,16 @@ def check_request(name: str, precision: str, io_kind: str = "float") -> ExportFo
     fmt = FORMATS[name]
     if precision not in fmt.precisions:
         raise ConfigError(f"--format {name} --precision {precision}: {name} exports {', '.join(fmt.precisions)}")
+    for option in given:
+        users = [f.name for f in FORMATS.values() if option in f.options]
+        if option in FORMAT_OPTIONS and option not in fmt.options:
+            raise ConfigError(
+                f"--{option.replace('_', '-')}: --format {name} does not use it (only {', '.join(users)}); drop it"
+            )
+        if option == "calib" and not PRECISION_ROWS[precision].calibrated:
+            raise ConfigError(
+                f"--calib: --precision {precision} needs no calibration (only {', '.join(CALIBRATED)}); drop it"
+            )
     if io_kind == "uint8" and (not fmt.uint8_io or precision in CALIBRATED):
         raise ConfigError(
             f"--io uint8: not available for --format {name} --precision {precision}; drop --io uint8 "

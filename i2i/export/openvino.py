@@ -20,12 +20,12 @@ import onnx
 from i2i.errors import ConfigError, MissingDependencyError
 from i2i.io import temporary_prefix
 from i2i.runners import OpenVINORunner
+from i2i.threads import compute_threads
 
-from .formats import cpu_has_native_bf16
+from .formats import PRECISION_ROWS, cpu_has_native_bf16
 
 RT_INFO_ROOT = "i2i"
 REQUIRED = ("train_config", "direction", "io", "size_multiple")
-PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8 runs its non-quantized ops in fp32
 
 
 def import_openvino():
@@ -97,7 +97,11 @@ def compile_for_cpu(model, precision: str, profile: bool = False) -> OpenVINORun
     if precision == "bf16" and not cpu_has_native_bf16():
         warnings.warn("this CPU has no native bf16; running the bf16 export in fp32", stacklevel=2)
         precision = "fp32"
-    config = {"INFERENCE_PRECISION_HINT": PRECISION_HINTS[precision], "PERFORMANCE_HINT": "LATENCY"}
+    config = {
+        "INFERENCE_PRECISION_HINT": PRECISION_ROWS[precision].openvino_hint,
+        "PERFORMANCE_HINT": "LATENCY",
+        "INFERENCE_NUM_THREADS": compute_threads(),
+    }
     if profile:
         config["PERF_COUNT"] = True
     return OpenVINORunner(ov.Core().compile_model(model, "CPU", config), precision)

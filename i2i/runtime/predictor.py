@@ -8,6 +8,7 @@ backend's runner (`i2i.runners`) and crops the padding off again.
 from __future__ import annotations
 
 import copy
+import importlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from torch import nn
 
 from i2i.config import RunConfig
 from i2i.errors import ConfigError, DataError, MissingDependencyError
+from i2i.export.formats import FILE_BACKENDS
 from i2i.image import pad_to_multiple, to_channels, with_constant_plane
 from i2i.nets import size_multiple
 from i2i.rundir import class_plane_value, condition_channels, generator_channels, load_generator
@@ -30,7 +32,6 @@ from .auto_backend import FastestRunner
 BACKENDS = ("auto", "torch", "triton", "onnxruntime", "openvino", "tensorrt")
 # Backends that also run a run directory, on the generator traced in memory (what `auto` times).
 TRACED_BACKENDS = ("onnxruntime", "openvino")
-FILE_BACKENDS = {".onnx": ("onnxruntime", "openvino"), ".xml": ("openvino",), ".engine": ("tensorrt",)}
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 Runner = Callable[[np.ndarray], np.ndarray]  # padded uint8 NHWC batch → uint8 NHWC batch
@@ -306,15 +307,18 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+# How each backend loads an exported file ("module:function", imported when first used).
+FILE_LOADERS = {
+    "onnxruntime": "i2i.runtime.onnxruntime_backend:load_onnx",
+    "openvino": "i2i.runtime.openvino_backend:load_openvino",
+    "tensorrt": "i2i.runtime.tensorrt_backend:load_engine",
+}
+
+
 def load_file(path: Path, backend: str, device: torch.device) -> tuple[Runner, RunConfig, dict[str, str]]:
     """An exported file's runner on `backend`, its run config and i2i's metadata (direction, role, ...)."""
-    if backend == "tensorrt":
-        from .tensorrt_backend import load_engine as load_format
-    elif backend == "openvino":
-        from .openvino_backend import load_openvino as load_format
-    else:
-        from .onnxruntime_backend import load_onnx as load_format
-    return load_format(path, device)
+    module, function = FILE_LOADERS[backend].split(":")
+    return getattr(importlib.import_module(module), function)(path, device)
 
 
 def _exported_runners(net: nn.Module, config: RunConfig, direction: str) -> dict[str, Callable[[], Runner]]:

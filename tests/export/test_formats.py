@@ -28,7 +28,7 @@ def test_formats_table_lists_every_format():
     assert lines[0].split()[:3] == ["format", "suffix", "precisions"]
     for fmt in FORMATS.values():
         row = next(line for line in lines if line.startswith(fmt.name))
-        assert fmt.suffix in row and ",".join(fmt.precisions) in row and fmt.backend in row
+        assert fmt.suffix in row and ",".join(fmt.precisions) in row and ",".join(fmt.runs_on) in row
 
 
 def _refused(args, out):
@@ -45,6 +45,9 @@ def test_impossible_combinations_are_refused_before_writing(photo_run, tmp_path)
     assert "onnx exports fp32, fp16, int8" in _refused([str(photo_run), "--format", "onnx", "--precision", "bf16"], out)
     assert "not a format" in _refused([str(photo_run), "--format", "coreml"], out)
     assert "spellings" in _refused([str(photo_run), "--fp16", "--precision", "int8"], out)
+    assert "only tensorrt" in _refused([str(photo_run), "--shapes", "1x64x64,1x256x256,2x512x512"], out)
+    assert "--timing-cache" in _refused([str(photo_run), "--format", "openvino", "--timing-cache", str(tmp_path)], out)
+    assert "needs no calibration" in _refused([str(photo_run), "--calib", str(photo_run)], out)
     if not torch.cuda.is_available():
         _refused([str(photo_run), "--trt"], out)  # fails on TensorRT or the GPU, before the ONNX export
     if not cpu_has_native_bf16():
