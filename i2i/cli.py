@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import functools
-import importlib
 import json
-import math
 import re
 import time
 from pathlib import Path
@@ -15,22 +11,22 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .config import (
-    DATASET_MODES,
-    DISCRIMINATORS,
-    GAN_MODES,
-    GENERATORS,
-    RESUMABLE,
-    TRAIN_PRECISIONS,
-    parse_json,
+from .cli_options import (
+    FIELD_OPTIONS,
+    MAX_PIXELS_HELP,
+    Finite,
+    PositiveInts,
+    RegistryChoice,
+    direction_option,
+    field_options,
+    field_values,
+    naming_options,
+    nested,
 )
+from .config import DISTILL_STEPS, GENERATORS, RESUMABLE, parse_json
 from .errors import ConfigError, UserError, one_line
 
 OUTPUT_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.ENOTDIR, errno.EEXIST)
-MAX_PIXELS_HELP = (
-    "Refuse images (and video frames) above this many pixels, read from the header before decoding.  "
-    "[default: 50000000, with --tile 500000000]"
-)
 
 
 class UserErrorGroup(click.Group):
@@ -78,45 +74,6 @@ class UserErrorGroup(click.Group):
             raise failure from None
 
 
-class Finite(click.FloatRange):
-    """A float option in a range that also refuses nan and ±inf (which compare false with any
-    bound, so click's own range lets them through)."""
-
-    def convert(self, value, param, ctx):
-        number = super().convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
-        return number
-
-
-class PositiveInts(click.ParamType):
-    """Comma-separated positive integers, written in ASCII digits: 1,4,8."""
-
-    name = "n,n,..."
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, list):
-            return value
-        items = [item.strip() for item in str(value).split(",")]
-        if not all(re.fullmatch(r"[0-9]{1,6}", item) and int(item) > 0 for item in items):
-            self.fail(f"{value!r}: expected positive whole numbers separated by commas, e.g. 1,4", param, ctx)
-        return [int(item) for item in items]
-
-
-class RegistryChoice(click.Choice):
-    """The names of a library registry ("module:NAME", a dict or tuple) as a click choice, read
-    when first needed: options offer what the library accepts, and `i2i --help` imports
-    nothing heavy. A new registry (e.g. export formats) plugs in the same way."""
-
-    def __init__(self, registry: str):
-        self.registry, self.case_sensitive = registry, True
-
-    @functools.cached_property
-    def choices(self) -> tuple[str, ...]:
-        module, name = self.registry.split(":")
-        return tuple(getattr(importlib.import_module(module), name))
-
-
 @click.group(cls=UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="i2i")
 @click.option("--verbose", is_flag=True, help="With an error, also print the underlying library's message.")
@@ -134,59 +91,8 @@ def cli(verbose: bool) -> None:
     """
 
 
-# Where each `i2i train` option lands in train_config.json (--channels sets both image widths).
-TRAIN_FIELDS: dict[str, tuple[str, ...]] = {
-    "model": ("model",),
-    "size": ("data.crop_size",),
-    "load_size": ("data.load_size",),
-    "steps": ("train.steps",),
-    "batch_size": ("train.batch_size",),
-    "net_g": ("G.netG",),
-    "ngf": ("G.ngf",),
-    "residual": ("G.residual",),
-    "affine_warp": ("G.affine_warp",),
-    "net_d": ("D.netD",),
-    "ndf": ("D.ndf",),
-    "gan_mode": ("train.gan_mode",),
-    "lr": ("train.lr",),
-    "seed": ("train.seed",),
-    "workers": ("data.num_workers",),
-    "save_every": ("train.save_every",),
-    "sample_every": ("train.sample_every",),
-    "log_every": ("train.log_every",),
-    "precision": ("train.precision",),
-    "eval_every": ("train.eval_every",),
-    "no_flip": ("data.flip",),
-    "dataset_mode": ("data.dataset_mode",),
-    "semantic_nc": ("data.semantic_nc",),
-    "skip_bad": ("data.skip_bad",),
-    "channels": ("data.input_nc", "data.output_nc"),
-    "class_consistency": ("alg.semantic.lambda_source_class",),
-}
-
-
-@contextlib.contextmanager
-def _naming_options(typed: dict[str, str]):
-    """A config error about a field the user set with an option (`typed`: parameter name → the
-    option) names that option first: the user typed --workers, not data.num_workers."""
-    try:
-        yield
-    except ConfigError as error:
-        field = str(error).split(" ", 1)[0]
-        option = next((opt for name, opt in typed.items() if field in TRAIN_FIELDS[name]), None)
-        if option is None:
-            raise
-        raise ConfigError(f"{option}: {error}") from None
-
-
 @cli.command()
 @click.argument("data", required=False, type=click.Path(path_type=Path))
-@click.option(
-    "--model",
-    type=RegistryChoice("i2i.training.models:NAMES"),
-    help="cycle_gan (two generators, cycle loss), cut or fastcut (one generator, PatchNCE), recycle_gan "
-    "(CycleGAN on video clips with temporal predictors).  [default: cycle_gan]",
-)
 @click.option(
     "--out",
     "run_dir",
@@ -212,114 +118,9 @@ def _naming_options(typed: dict[str, str]):
     "to hours, for cycle_gan and cut (identity-started resize-convolution generator, DiffAugment; "
     "CycleGAN: cycle weight 2, no identity loss; CUT: spectral-norm discriminator).",
 )
-@click.option("--size", type=int, help="Training crop size in pixels.  [default: 256]")
-@click.option("--load-size", type=int, help="Resize to this before cropping.  [default: size × 286/256]")
-@click.option("--steps", type=int, help="Optimizer steps.  [default: 20000]")
-@click.option("--batch-size", type=int, help="Images per step and process.  [default: 1]")
-@click.option(
-    "--netG", "net_g", type=click.Choice(GENERATORS), help="Generator architecture.  [default: resnet_9blocks]"
-)
-@click.option("--ngf", type=int, help="Generator width (filters in the first layer).  [default: 64]")
-@click.option(
-    "--netD",
-    "net_d",
-    type=click.Choice(DISCRIMINATORS),
-    help="Discriminator: a PatchGAN, heads on frozen pretrained EfficientNet-Lite1 features (projected), "
-    "or both.  [default: basic]",
-)
-@click.option("--ndf", type=int, help="Discriminator width.  [default: 64]")
-@click.option(
-    "--residual",
-    is_flag=True,
-    default=None,
-    help="ResNet generators: predict a change to the input, "
-    "starting from the identity (keeps detail sharp in short runs).",
-)
-@click.option(
-    "--affine-warp",
-    is_flag=True,
-    default=None,
-    help="ResNet generators: learn a global affine warp of "
-    "the input first, for domains that differ in position/scale (e.g. MNIST → USPS).",
-)
-@click.option(
-    "--channels", type=click.Choice(["1", "3"]), help="Image channels of both domains (1 = grayscale).  [default: 3]"
-)
-@click.option("--gan-mode", type=click.Choice(GAN_MODES), help="Adversarial loss.  [default: lsgan]")
-@click.option("--lr", type=Finite(), help="Adam learning rate.  [default: 0.0002]")
-@click.option("--seed", type=int, help="Random seed; the same seed gives the same run.  [default: 0]")
-@click.option("--workers", type=int, help="Data-loader worker processes.  [default: 2]")
-@click.option("--save-every", type=int, help="Checkpoint every N steps.  [default: 1000]")
-@click.option("--sample-every", type=int, help="Write a sample grid every N steps.  [default: 500]")
-@click.option("--log-every", type=int, help="Log averaged losses every N steps.  [default: 50]")
-@click.option(
-    "--eval-every",
-    type=int,
-    help="Every N steps, FD/KID of translated test A to test B in TensorBoard and RUN/eval.jsonl.  [default: off]",
-)
-@click.option(
-    "--no-flip", is_flag=True, default=None, help="Disable random horizontal flips (e.g. for digits or text)."
-)
-@click.option(
-    "--dataset-mode",
-    type=click.Choice(DATASET_MODES),
-    help="unaligned images, or JoliGEN labelled layouts: class folders, bbox files, mask PNGs; temporal "
-    "(clips) is recycle_gan's and its default.  [default: unaligned]",
-)
-@click.option(
-    "--semantic-nc", type=int, help="bbox/mask: number of labels including background 0.  [class: from the folders]"
-)
-@click.option(
-    "--skip-bad",
-    is_flag=True,
-    default=None,
-    help="Leave out samples with bad labels (listed in RUN/skipped_samples.txt) instead of stopping.",
-)
-@click.option(
-    "--precision",
-    type=click.Choice(TRAIN_PRECISIONS),
-    help="auto = bf16 autocast on CUDA, fp32 on CPU.  [default: auto]",
-)
-@click.option(
-    "--class-consistency",
-    type=Finite(),
-    help="cycle_gan on unaligned data whose trainA names end in _<label> "
-    "(e.g. 00001_7.png): weight of a loss that keeps each translation's class as read by a classifier trained "
-    "on those labels, then frozen (CyCADA's semantic consistency; no labels of B needed).  [default: off]",
-)
-def train(
-    data,
-    model,
-    run_dir,
-    resume_dir,
-    config_file,
-    preset,
-    size,
-    load_size,
-    steps,
-    batch_size,
-    net_g,
-    ngf,
-    net_d,
-    ndf,
-    residual,
-    affine_warp,
-    channels,
-    gan_mode,
-    lr,
-    seed,
-    workers,
-    save_every,
-    sample_every,
-    log_every,
-    eval_every,
-    no_flip,
-    dataset_mode,
-    semantic_nc,
-    skip_bad,
-    precision,
-    class_consistency,
-) -> None:
+@field_options(*FIELD_OPTIONS)
+@click.pass_context
+def train(ctx, data, run_dir, resume_dir, config_file, preset, **_fields) -> None:
     """Train a translation model on DATA (folders trainA/ and trainB/ of unpaired images;
     for recycle_gan, of videos or folders of frames).
 
@@ -334,14 +135,7 @@ def train(
     from i2i.training.trainer import resume
     from i2i.training.trainer import train as start_training
 
-    ctx = click.get_current_context()
-    typed = {
-        param.name: param.opts[0]
-        for param in ctx.command.params
-        if param.name in TRAIN_FIELDS and ctx.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE
-    }
-    values = {**ctx.params, "no_flip": False if no_flip else None, "channels": int(channels) if channels else None}
-    overrides = {key: values[name] for name, keys in TRAIN_FIELDS.items() for key in keys}
+    values = field_values(ctx)
     started = time.perf_counter()
     if resume_dir is not None:
         refused = [
@@ -356,23 +150,16 @@ def train(
                 f"--resume keeps the run's model and data; it can change only "
                 f"{', '.join(RESUMABLE.values())} (got {', '.join(refused)})"
             )
-        changes = {key: overrides[key] for key in RESUMABLE}
-        with _naming_options(typed):
-            step = resume(resume_dir, {key: value for key, value in changes.items() if value is not None})
+        with naming_options(ctx):
+            step = resume(resume_dir, values)
         run_dir = resume_dir
     else:
         if data is None:
             raise ConfigError("give a DATA folder (with trainA/ and trainB/) or --resume RUN")
-        raw = _read_json(config_file) if config_file else {}
-        for key, value in overrides.items():
-            if value is not None:
-                *sections, name = key.split(".")
-                target = raw
-                for part in sections:
-                    target = target.setdefault(part, {})
-                target[name] = value
-        raw.setdefault("data", {})["dataroot"] = str(Path(data).resolve())
-        with _naming_options(typed):
+        raw = nested(
+            {**values, "data.dataroot": str(Path(data).resolve())}, _read_json(config_file) if config_file else {}
+        )
+        with naming_options(ctx):
             config = configure(raw, preset, source=str(config_file or "options"))
         run_dir = run_dir or Path("runs") / f"{Path(data).resolve().name}-{config.model}"
         step = start_training(config, run_dir)
@@ -391,16 +178,7 @@ def train(
     "--netG", "net_g", type=click.Choice(GENERATORS), help="Student architecture.  [default: the teacher's ResNet]"
 )
 @click.option("--ngf", type=click.IntRange(min=1), help="Student width.  [default: the teacher's / 4, at least 8]")
-@click.option(
-    "--direction",
-    type=click.Choice(["AtoB", "BtoA"]),
-    default="AtoB",
-    show_default=True,
-    help="The teacher's direction to learn.",
-)
-@click.option("--steps", type=click.IntRange(min=1), help="Optimizer steps.  [default: 5000]")
-@click.option("--batch-size", type=click.IntRange(min=1), help="Images per step.  [default: the teacher's]")
-@click.option("--size", type=click.IntRange(min=8), help="Training crop size.  [default: the teacher's]")
+@direction_option("The teacher's direction to learn.")
 @click.option(
     "--data",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -418,29 +196,12 @@ def train(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="JSON with train_config.json keys over the derived ones (e.g. alg.distill.lambda_GAN).",
 )
-@click.option("--seed", type=int, help="Random seed.  [default: the teacher's]")
-@click.option("--workers", type=click.IntRange(min=0), help="Data-loader worker processes.  [default: the teacher's]")
-@click.option("--save-every", type=click.IntRange(min=1), help="Checkpoint every N steps.  [default: 1000]")
-@click.option("--sample-every", type=click.IntRange(min=1), help="Write a sample grid every N steps.  [default: 500]")
-@click.option("--log-every", type=click.IntRange(min=1), help="Log averaged losses every N steps.  [default: 50]")
-def distill(
-    teacher,
-    run_dir,
-    net_g,
-    ngf,
-    direction,
-    steps,
-    batch_size,
-    size,
-    data,
-    extra_sources,
-    config_file,
-    seed,
-    workers,
-    save_every,
-    sample_every,
-    log_every,
-) -> None:
+@field_options(
+    "--steps", "--batch-size", "--size", "--seed", "--workers", "--save-every", "--sample-every", "--log-every",
+    defaults={"--steps": DISTILL_STEPS} | dict.fromkeys(("--batch-size", "--size", "--seed", "--workers"), "teacher's"),
+)  # fmt: skip
+@click.pass_context
+def distill(ctx, teacher, run_dir, net_g, ngf, direction, data, extra_sources, config_file, **_fields) -> None:
     """Distil TEACHER_RUN's generator into a smaller student that reproduces its translations
     (the teacher's output is the target for every source image, so --extra-sources photos need
     no labels). The student run is an ordinary run directory: export, generate, video, eval
@@ -449,22 +210,10 @@ def distill(
     from i2i.training.distill import distill_config
     from i2i.training.trainer import train as start_training
 
-    raw = _read_json(config_file) if config_file else {}
-    options = {
-        ("train", "steps"): steps,
-        ("train", "batch_size"): batch_size,
-        ("data", "crop_size"): size,
-        ("train", "seed"): seed,
-        ("data", "num_workers"): workers,
-        ("train", "save_every"): save_every,
-        ("train", "sample_every"): sample_every,
-        ("train", "log_every"): log_every,
-    }
-    for (section, key), value in options.items():
-        if value is not None:
-            raw.setdefault(section, {})[key] = value
+    raw = nested(field_values(ctx), _read_json(config_file) if config_file else {})
     started = time.perf_counter()
-    config = distill_config(teacher, direction, net_g, ngf, data, extra_sources, raw)
+    with naming_options(ctx):
+        config = distill_config(teacher, direction, net_g, ngf, data, extra_sources, raw)
     run_dir = run_dir or Path("runs") / f"{Path(teacher).resolve().name}-student"
     step = start_training(config, run_dir)
     click.echo(f"{run_dir}: distilled to step {step} in {time.perf_counter() - started:.1f} s")

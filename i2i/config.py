@@ -196,6 +196,10 @@ class RecycleGANConfig:
         return self.predictor_downs or min(8, crop_size.bit_length() - 1)
 
 
+# Distillation is a regression: it needs fewer steps than the GAN that made the teacher.
+DISTILL_STEPS = 5000
+
+
 @dataclass
 class DistillConfig:
     """Distillation (`i2i distill`): a student generator learns to reproduce a trained one, the

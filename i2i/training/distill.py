@@ -11,15 +11,13 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from i2i.config import RESNET_GENERATORS, RunConfig, load_config, with_defaults
+from i2i.config import DISTILL_STEPS, RESNET_GENERATORS, RunConfig, load_config, with_defaults
 from i2i.errors import ConfigError
 from i2i.io import latest_checkpoint, load_state
 from i2i.rundir import generator_names
 
 from .configure import configure
 
-# Distillation is a regression: it needs fewer steps than the GAN that made the teacher.
-DEFAULT_STEPS = 5000
 # The default student's width: this fraction of the teacher's, at least MIN_NGF.
 WIDTH_FRACTION, MIN_NGF = 4, 8
 
@@ -69,7 +67,7 @@ def distill_config(
         "D": dataclasses.asdict(teacher.D),
         "data": {**dataclasses.asdict(teacher.data), "dataroot": str(dataroot)},
         "train": {
-            "steps": DEFAULT_STEPS,
+            "steps": DISTILL_STEPS,
             "diff_augment": teacher.train.diff_augment,
             "gan_mode": teacher.train.gan_mode,
             "seed": teacher.train.seed,
