@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import json
 import re
 import time
 from pathlib import Path
@@ -17,6 +16,9 @@ from .cli_options import (
     Finite,
     PositiveInts,
     RegistryChoice,
+    backend_option,
+    batch_size_option,
+    device_option,
     direction_option,
     field_options,
     field_values,
@@ -25,6 +27,9 @@ from .cli_options import (
 )
 from .config import DISTILL_STEPS, GENERATORS, RESUMABLE, parse_json
 from .errors import ConfigError, UserError, one_line
+from .export.formats import ExportRequest
+
+EXPORT = ExportRequest(Path())  # the defaults the export options show
 
 OUTPUT_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.ENOTDIR, errno.EEXIST)
 
@@ -233,30 +238,10 @@ def _read_json(path: Path) -> dict:
 @click.argument("run_dir", metavar="MODEL", type=click.Path(path_type=Path))
 @click.argument("source", metavar="INPUT")
 @click.argument("output_dir", type=click.Path(path_type=Path))
-@click.option(
-    "--direction",
-    type=click.Choice(["AtoB", "BtoA"]),
-    default="AtoB",
-    show_default=True,
-    help="Which generator to use.",
-)
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=8,
-    show_default=True,
-    help="Images per forward pass (equal sizes are batched).",
-)
-@click.option("--device", default="cpu", show_default=True, help="torch device: cpu, cuda, cuda:1 ...")
-@click.option(
-    "--backend",
-    type=RegistryChoice("i2i.runtime.predictor:BACKENDS"),
-    default="auto",
-    show_default=True,
-    help="torch = PyTorch eager; triton = fused Triton kernels (CUDA); "
-    "onnxruntime = an .onnx MODEL; openvino = an .xml (or .onnx) MODEL; tensorrt = an .engine MODEL; auto = "
-    "on the CPU the fastest installed one, timed on the first batch; on CUDA by file type, triton for runs.",
-)
+@direction_option()
+@batch_size_option(8, "Images per forward pass (equal sizes are batched).")
+@device_option
+@backend_option
 @click.option(
     "--precision",
     type=RegistryChoice("i2i.runtime.predictor:PRECISIONS"),
@@ -438,10 +423,10 @@ def _generate_on_ray(
     help="Measure flicker (vs the per-frame output) into NAME.report.json and "
     "NAME.report.png beside OUTPUT (styled.mp4 → styled.report.json).",
 )
-@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True)
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--backend", type=RegistryChoice("i2i.runtime.predictor:BACKENDS"), default="auto", show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Frames per forward pass.")
+@direction_option()
+@device_option
+@backend_option
+@batch_size_option(4, "Frames per forward pass.")
 @click.option("--max-frames", type=click.IntRange(min=1), help="Stop after this many frames.")
 @click.option(
     "--max-pixels",
@@ -551,7 +536,7 @@ def video(
     show_default=True,
     help="Label preservation and --transfer: read the images as grey (1) or colour (3).",
 )
-@click.option("--device", default="cpu", show_default=True)
+@device_option
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the numbers here.")
 @click.option(
     "--sheet",
@@ -559,69 +544,22 @@ def video(
     help="Write a contact sheet PNG here: the first 8 translations by name, their --sources inputs and "
     "their centres zoomed 4x.",
 )
-def eval_command(
-    generated,
-    real,
-    train_real,
-    extractor,
-    target_train,
-    target_test,
-    sources,
-    judges,
-    transfer,
-    label_channels,
-    device,
-    json_path,
-    sheet,
-) -> None:
+def eval_command(**params) -> None:
     """Score GENERATED images: Fréchet distance, KID (and MiFID with --train-real) against REAL
     images, and/or label preservation with a classifier trained on --target-train
     (labels from file names <name>_<label>.png), and/or with --transfer classifiers trained on
     GENERATED. Every distance names its feature extractor, every accuracy its classifiers.
     Artifact scores are in units of REAL's median: 1.0 = as much upsampling lattice as real images."""
-    if (target_train is not None or transfer) and target_test is None:
-        raise ConfigError("label preservation and --transfer need --target-test (real labelled target images held out)")
-    from .io import atomic_write_bytes, write_image
-    from .outputs import refuse_writing_inputs
-    from .visualize import check_sheet_path, contact_sheet
+    from i2i.evaluation.evaluate import EvalRequest, evaluate
 
-    read = [folder for folder in (generated, real, train_real, target_train, target_test, sources) if folder]
-    refuse_writing_inputs([p for p in (json_path, sheet) if p], [f for d in read for f in (d, *Path(d).rglob("*"))])
-    if sheet is not None:  # first: a glance at the images before the metrics' minutes
-        check_sheet_path(sheet, read)
-        write_image(sheet, contact_sheet(generated, sources))
-        click.echo(f"contact sheet: {sheet}")
-
-    result = {}
-    if real is not None:
-        from .metrics import evaluate_folders, small_sample_warning
-
-        result |= evaluate_folders(generated, real, train_real, extractor, device, sources=sources)
-        warning = small_sample_warning(result)
-        if warning:
-            click.echo(warning, err=True)
-    judging = {"judges": judges, "channels": int(label_channels)}
-    if target_train is not None:
-        from .label_preservation import label_preservation
-
-        result |= label_preservation(generated, target_train, target_test, sources, **judging)
-    if transfer:
-        from .label_preservation import synthetic_data_transfer
-
-        result |= synthetic_data_transfer(generated, target_test, sources, **judging)
-    if not result and sheet is None:
-        raise ConfigError(
-            "give REAL images to compare with, --target-train/--target-test for label preservation, "
-            "or --transfer with --target-test, or --sheet PATH"
-        )
+    request = EvalRequest(**params | {"label_channels": int(params["label_channels"])})
+    result = evaluate(request, note=lambda text: click.echo(text, err=True))
     width = max(map(len, result), default=0)
     for key, value in result.items():
         shown = ", ".join(f"{v:.2f}" for v in value) if isinstance(value, list) else value
         click.echo(f"{key:>{width}}: {value:.4f}" if isinstance(value, float) else f"{key:>{width}}: {shown}")
     if "artifact_score" in result:
         click.echo("(artifact scores: 1.0 = as much upsampling lattice as the median REAL image)")
-    if json_path:
-        atomic_write_bytes(json_path, (json.dumps(result, indent=2) + "\n").encode())
 
 
 @cli.command()
@@ -679,30 +617,17 @@ def bench(
     installed here (ONNX Runtime fp32/int8, OpenVINO fp32/bf16/int8), side by side with PyTorch
     eager fp32 in the same run, for each size and batch; with --run, reduced precisions get a
     quality column (FD change, PSNR vs fp32 on held-out images); table, JSON and PNG plot."""
-    from i2i.benchmarks import latency, roofline, train_speed
+    from i2i.benchmarks import latency, train_speed
 
     if train_data is not None:
         train_speed.compare(train_data, ["cycle_gan", "cut", "fastcut"])
         return
-    results = []
-    for size in latency.parse_sizes(sizes):
-        for batch in batches:
-            # Quality is measured once: the gate's held-out images have their own size.
-            options = latency.LatencyOptions(
-                net_g, ngf, size, batch, run_dir, model_file, photos, repeats, no_quality=bool(results)
-            )
-            results.append(latency.measure(options))
-            if estimate_device:
-                measured = results[-1]  # the architecture of --run/--model, not the --netG default
-                roofline.print_floors(
-                    measured["netG"], measured["ngf"], size, batch, device_name=estimate_device, efficiency=efficiency
-                )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    from .io import atomic_write_bytes
-    from .visualize import plot_latency
-
-    atomic_write_bytes(out_dir / "bench.json", (json.dumps(results, indent=2) + "\n").encode())
-    plot_latency(results, out_dir / "bench.png")
+    options = [
+        latency.LatencyOptions(net_g, ngf, size, batch, run_dir, model_file, photos, repeats)
+        for size in latency.parse_sizes(sizes)
+        for batch in batches
+    ]
+    latency.sweep(options, out_dir, estimate_device, efficiency)
     click.echo(f"{out_dir}/bench.json, {out_dir}/bench.png")
 
 
@@ -717,13 +642,11 @@ def merge_manifests_command(output_dir) -> None:
 
 @cli.command(name="export")
 @click.argument("run_dir", metavar="RUN", required=False, type=click.Path(path_type=Path))
-@click.option(
-    "--format", "format_name", default="onnx", show_default=True, help="onnx, openvino or tensorrt (see --formats)."
-)
+@click.option("--format", default=EXPORT.format, show_default=True, help="onnx, openvino or tensorrt (see --formats).")
 @click.option(
     "--precision",
     type=RegistryChoice("i2i.export.formats:PRECISIONS"),
-    default="fp32",
+    default=EXPORT.precision,
     show_default=True,
     help="Reduced precisions pass a quality gate (FD change on held-out images) before they are written.",
 )
@@ -740,14 +663,14 @@ def merge_manifests_command(output_dir) -> None:
 @click.option(
     "--max-fd-change",
     type=Finite(min=0),
-    default=0.01,
+    default=EXPORT.max_fd_change,
     show_default=True,
     help="Quality gate: largest allowed relative change of the FD to real target images.",
 )
 @click.option(
     "--max-teacher-change",
     type=Finite(min=0),
-    default=0.25,
+    default=EXPORT.max_teacher_change,
     show_default=True,
     help="A distilled student (any precision): largest FD between its outputs and its teacher's, as a fraction of "
     "the teacher's FD to real target images.",
@@ -755,29 +678,26 @@ def merge_manifests_command(output_dir) -> None:
 @click.option(
     "--gate-images",
     type=click.IntRange(min=2),
-    default=48,
+    default=EXPORT.gate_images,
     show_default=True,
     help="Quality gate: held-out images to translate (4× as many real target images).",
 )
 @click.option("--formats", "list_formats", is_flag=True, help="Print the formats table and exit.")
-@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True)
+@direction_option("Which generator to export.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Folder for the files.  [default: RUN]")
-@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset (17..21).")
+@click.option("--opset", type=int, default=EXPORT.opset, show_default=True, help="ONNX opset (17..21).")
 @click.option(
     "--io",
     "io_kind",
     type=click.Choice(["float", "uint8"]),
-    default="float",
+    default=EXPORT.io_kind,
     show_default=True,
     help="float: NCHW in [-1, 1]; uint8: NHWC 0..255 in and out, normalization inside the graph.",
 )
 @click.option("--fp16", is_flag=True, help="Same as --precision fp16.")
 @click.option("--trt", is_flag=True, help="Same as --format tensorrt.")
 @click.option(
-    "--shapes",
-    default="1x256x256,1x512x512,4x1024x1024",
-    show_default=True,
-    help="TensorRT optimization profile: min,opt,max as NxHxW.",
+    "--shapes", default=EXPORT.shapes, show_default=True, help="TensorRT optimization profile: min,opt,max as NxHxW."
 )
 @click.option(
     "--native-instance-norm",
@@ -785,26 +705,7 @@ def merge_manifests_command(output_dir) -> None:
     help="Build the engine with TensorRT's own InstanceNormalization instead of the fused Triton plugins.",
 )
 @click.option("--timing-cache", type=click.Path(path_type=Path), help="TensorRT timing cache file to reuse and update.")
-def export_command(
-    run_dir,
-    format_name,
-    precision,
-    calib,
-    holdout,
-    max_fd_change,
-    max_teacher_change,
-    gate_images,
-    list_formats,
-    direction,
-    out_dir,
-    opset,
-    io_kind,
-    fp16,
-    trt,
-    shapes,
-    native_instance_norm,
-    timing_cache,
-) -> None:
+def export_command(list_formats, fp16, trt, **request) -> None:
     """Export RUN's generator (dynamic batch, height and width; metadata inside) to ONNX,
     OpenVINO IR or a TensorRT engine, at fp32, fp16, bf16 or int8.
 
@@ -814,34 +715,19 @@ def export_command(
     file's metadata and in a .quality.json beside it). A distilled student's export, at any
     precision, must also stay within --max-teacher-change of its teacher's outputs.
     """
-    from i2i.export.exporter import ExportRequest, export
+    from i2i.export.exporter import export
     from i2i.export.formats import format_table
 
     if list_formats:
         click.echo(format_table())
         return
-    if run_dir is None:
+    if request["run_dir"] is None:
         raise ConfigError("give a RUN directory to export (or --formats to list the formats)")
-    if fp16 and precision not in ("fp32", "fp16") or trt and format_name not in ("onnx", "tensorrt"):
+    if fp16 and request["precision"] not in ("fp32", "fp16") or trt and request["format"] not in ("onnx", "tensorrt"):
         raise ConfigError("--fp16/--trt are spellings of --precision fp16/--format tensorrt; give one or the other")
-    request = ExportRequest(
-        run_dir,
-        "tensorrt" if trt else format_name,
-        "fp16" if fp16 else precision,
-        io_kind,
-        direction,
-        out_dir,
-        opset,
-        calib,
-        holdout,
-        max_fd_change,
-        gate_images,
-        shapes,
-        native_instance_norm,
-        timing_cache,
-        max_teacher_change,
-    )
-    for line in export(request).lines:
+    request |= {"precision": "fp16"} if fp16 else {}
+    request |= {"format": "tensorrt"} if trt else {}
+    for line in export(ExportRequest(**request)).lines:
         click.echo(line)
 
 
@@ -856,13 +742,7 @@ def export_command(
     "with its train_config.json beside the checkpoint when there is one).",
 )
 @click.option("--netG", "net_g", help="Expected architecture; inferred from the tensors when omitted.")
-@click.option(
-    "--direction",
-    type=click.Choice(["AtoB", "BtoA"]),
-    default="AtoB",
-    show_default=True,
-    help="Store it as the A→B or the B→A generator of the run.",
-)
+@direction_option("Store it as the A→B or the B→A generator of the run.")
 @click.option("--out", "run_dir", type=click.Path(path_type=Path), required=True, help="Run directory to create.")
 def import_command(checkpoint, source, net_g, direction, run_dir) -> None:
     """Convert a generator CHECKPOINT trained elsewhere (e.g. latest_net_G_A.pth) into an i2i

@@ -257,6 +257,10 @@ def direction_option(help: str = "Which generator to use.") -> Callable:
     )
 
 
+def batch_size_option(default: int, help: str) -> Callable:
+    return click.option("--batch-size", type=click.IntRange(min=1), default=default, show_default=True, help=help)
+
+
 def device_option(command: Callable) -> Callable:
     return click.option("--device", default="cpu", show_default=True, help="torch device: cpu, cuda, cuda:1 ...")(
         command

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import platform
 import statistics
@@ -37,7 +38,7 @@ import torch
 from i2i.config import GeneratorConfig, RunConfig
 from i2i.errors import ConfigError
 from i2i.image import array_to_model_input, to_image_arrays
-from i2i.io import list_images, read_image
+from i2i.io import atomic_write_bytes, list_images, read_image
 from i2i.nets import build_generator, init_weights
 from i2i.rundir import generator_channels
 from i2i.runners import OnnxRuntimeRunner, TorchRunner
@@ -109,6 +110,7 @@ def deployment_inputs(args: LatencyOptions, config: RunConfig, net: torch.nn.Mod
     training images; the gate (held-out test images, FD to real targets) for a --run only —
     random weights have no quality to keep."""
     from i2i.export.calibration import ImageSet, calibration_set, holdout_sets, read_set
+    from i2i.export.formats import ExportRequest
     from i2i.export.quality import QualityGate
 
     if args.photos:
@@ -120,7 +122,9 @@ def deployment_inputs(args: LatencyOptions, config: RunConfig, net: torch.nn.Mod
     if not args.run or args.no_quality:
         return calibration, None
     eager = TorchRunner(net, torch.device("cpu"), torch.float32, False)
-    return calibration, QualityGate(eager, *holdout_sets(config, "AtoB", calibration), max_fd_change=0.01)
+    return calibration, QualityGate(
+        eager, *holdout_sets(config, "AtoB", calibration, None, ExportRequest.gate_images), ExportRequest.max_fd_change
+    )
 
 
 def deployment_variants(net: torch.nn.Module, config: RunConfig, calibration) -> list[tuple[str, str, Callable]]:
@@ -197,6 +201,31 @@ def main(argv: list[str] | None = None) -> dict:
 
 # The packages a row can run on; the optional ones are recorded where installed.
 VERSIONED_PACKAGES = ("torch", "onnxruntime", "openvino", "nncf", "triton", "tensorrt")
+
+
+def sweep(
+    options: list[LatencyOptions], out: Path, estimate_device: str | None = None, efficiency: float | None = None
+) -> list[dict]:
+    """`i2i bench`: measure each of `options` (quality only with the first: the gate's held-out
+    images have their own size), print the roofline floor on `estimate_device` beside each, write
+    OUT/bench.json and OUT/bench.png."""
+    from i2i.visualize import plot_latency
+
+    from .roofline import print_floors
+
+    results = []
+    for index, option in enumerate(options):
+        results.append(measure(dataclasses.replace(option, no_quality=index > 0)))
+        if estimate_device:  # the architecture of --run/--model, not the --netG default
+            measured = results[-1]
+            print_floors(
+                measured["netG"], measured["ngf"], option.size, option.batch, device_name=estimate_device,
+                efficiency=efficiency,
+            )  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / "bench.json", (json.dumps(results, indent=2) + "\n").encode())
+    plot_latency(results, out / "bench.png")
+    return results
 
 
 def backend_versions() -> dict[str, str]:

@@ -21,7 +21,6 @@ from i2i.rundir import generator_channels
 
 SIDE = 256  # calibration / gate crop: the resolution the generators are usually deployed at
 CALIBRATION_COUNT = 32
-HOLDOUT_COUNT = 48
 
 
 @dataclass
@@ -90,7 +89,7 @@ def calibration_set(
 
 
 def holdout_sets(
-    config: RunConfig, direction: str, calibration: ImageSet, folder: Path | None = None, count: int = HOLDOUT_COUNT
+    config: RunConfig, direction: str, calibration: ImageSet, folder: Path | None, count: int
 ) -> tuple[ImageSet, ImageSet]:
     """(held-out source images, real target images) for the quality gate; calibration
     images are left out of the held-out ones."""

@@ -26,8 +26,8 @@ from i2i.outputs import claim_folder, refuse_writing_inputs
 from i2i.rundir import generator_channels, has_temporal_predictor, load_teacher, predicted_domain, predictor_multiple
 from i2i.runners import OnnxRuntimeRunner, TorchRunner
 
-from .calibration import HOLDOUT_COUNT, ImageSet, calibration_set, holdout_sets, square
-from .formats import CALIBRATED, FORMATS, PRECISION_ROWS, REDUCED, ExportFormat, check_request
+from .calibration import ImageSet, calibration_set, holdout_sets, square
+from .formats import CALIBRATED, FORMATS, PRECISION_ROWS, REDUCED, ExportFormat, ExportRequest, check_request
 from .onnx import (
     PREDICTOR_KEY,
     TOLERANCE,
@@ -37,8 +37,6 @@ from .onnx import (
     verified_predictor_onnx,
 )
 from .quality import (
-    DEFAULT_MAX_FD_CHANGE,
-    DEFAULT_MAX_TEACHER_CHANGE,
     QualityGate,
     QualityReport,
     Translate,
@@ -46,32 +44,12 @@ from .quality import (
     most_sensitive,
 )
 
-DEFAULT_SHAPES = "1x256x256,1x512x512,4x1024x1024"
 FALLBACK_STEPS = (1, 2, 4, 8)  # how many of the most sensitive convolutions to keep in fp32, in turn
 SENSITIVITY_SIDE = 128  # per-layer measurement on smaller crops: 24 forward passes for a ResNet-9
 
 
 class QualityGateError(UserError):
     """A reduced-precision export changed the outputs more than allowed; nothing was written."""
-
-
-@dataclass
-class ExportRequest:
-    run_dir: Path
-    format: str = "onnx"
-    precision: str = "fp32"
-    io_kind: str = "float"
-    direction: str = "AtoB"
-    out_dir: Path | None = None
-    opset: int = 17
-    calib: Path | None = None
-    holdout: Path | None = None
-    max_fd_change: float = DEFAULT_MAX_FD_CHANGE
-    gate_images: int = HOLDOUT_COUNT
-    shapes: str = DEFAULT_SHAPES
-    native_instance_norm: bool = False
-    timing_cache: Path | None = None
-    max_teacher_change: float = DEFAULT_MAX_TEACHER_CHANGE
 
 
 @dataclass

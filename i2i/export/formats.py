@@ -1,15 +1,40 @@
-"""The export formats, in one table, and the check of an export request against it.
+"""The export formats and precisions, in tables, the export request and its check against them.
 
 Each row says what a format writes and what it needs; `check_request` refuses an impossible
 combination (one line, before anything is written), and `i2i export --formats` prints the table.
+Light to import: the command line reads the request's defaults from here.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
 from i2i.errors import ConfigError, MissingDependencyError
+
+
+@dataclass
+class ExportRequest:
+    """An export (`i2i export`'s options by name); the gate's limits: the FD to real target
+    images may move by `max_fd_change` (relative), and a student's outputs may differ from its
+    teacher's by `max_teacher_change` of the teacher's own FD."""
+
+    run_dir: Path
+    format: str = "onnx"
+    precision: str = "fp32"
+    io_kind: str = "float"
+    direction: str = "AtoB"
+    out_dir: Path | None = None
+    opset: int = 17
+    calib: Path | None = None
+    holdout: Path | None = None
+    max_fd_change: float = 0.01
+    gate_images: int = 48  # held-out images the gate translates
+    shapes: str = "1x256x256,1x512x512,4x1024x1024"  # TensorRT's optimization profile, min,opt,max
+    native_instance_norm: bool = False
+    timing_cache: Path | None = None
+    max_teacher_change: float = 0.25
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,10 @@ from torch import nn
 from i2i.metrics import feature_statistics, frechet_distance, image_features, make_extractor
 
 from .calibration import ImageSet
+from .formats import ExportRequest
 
 Translate = Callable[[np.ndarray], np.ndarray]  # uint8 NHWC batch → uint8 NHWC batch
 EXTRACTOR = "efficientnet-lite0"
-DEFAULT_MAX_FD_CHANGE = 0.01
-DEFAULT_MAX_TEACHER_CHANGE = 0.25
 
 
 def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
@@ -108,7 +107,7 @@ class QualityGate:
         target: ImageSet,
         max_fd_change: float,
         teacher: Translate | None = None,
-        max_teacher_change: float = DEFAULT_MAX_TEACHER_CHANGE,
+        max_teacher_change: float = ExportRequest.max_teacher_change,
     ):
         self.held_out, self.max_fd_change, self.max_teacher_change = held_out, max_fd_change, max_teacher_change
         self.extract = make_extractor(EXTRACTOR)
