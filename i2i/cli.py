@@ -495,7 +495,7 @@ def video(
 )
 @click.option(
     "--extractor",
-    type=RegistryChoice("i2i.metrics:EXTRACTORS"),
+    type=RegistryChoice("i2i.evaluation.metrics:EXTRACTORS"),
     default="efficientnet-lite0",
     show_default=True,
     help="Feature network (efficientnet-lite0 works offline; inception is the standard FID one).",

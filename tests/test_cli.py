@@ -137,7 +137,7 @@ def test_generator_options_reach_the_run_config(tmp_path, digits):
 
 def test_option_choices_are_the_library_registries():
     from i2i.benchmarks.roofline import DEVICES
-    from i2i.metrics import EXTRACTORS
+    from i2i.evaluation.metrics import EXTRACTORS
     from i2i.runtime.predictor import BACKENDS, PRECISIONS
     from i2i.training.models import ALIASES, MODELS, TRAINABLE
 

@@ -8,8 +8,7 @@ import scipy.linalg
 import torch
 from torch.nn import functional as F
 
-from i2i.io import list_images
-from i2i.label_preservation import (
+from i2i.evaluation.label_preservation import (
     accuracy,
     label_preservation,
     labelled_images,
@@ -18,7 +17,7 @@ from i2i.label_preservation import (
     synthetic_data_transfer,
     train_classifier,
 )
-from i2i.metrics import (
+from i2i.evaluation.metrics import (
     feature_statistics,
     folder_features,
     frechet_distance,
@@ -26,6 +25,7 @@ from i2i.metrics import (
     memorization_distance,
     mifid,
 )
+from i2i.io import list_images
 from i2i.nets.classifier import DomainClassifier, JudgeClassifier
 
 

@@ -8,11 +8,7 @@ import torch
 
 from i2i.config import RunConfig
 from i2i.errors import DataError
-from i2i.image import array_to_model_input, to_image_arrays
-from i2i.io import list_images, read_image
-from i2i.nets import build_generator
-from i2i.nets.layers import init_weights
-from i2i.spectral import (
+from i2i.evaluation.spectral import (
     artifact_score,
     artifact_summary,
     folder_lattice_ratios,
@@ -20,6 +16,10 @@ from i2i.spectral import (
     lattice_ratios,
     power_spectrum,
 )
+from i2i.image import array_to_model_input, to_image_arrays
+from i2i.io import list_images, read_image
+from i2i.nets import build_generator
+from i2i.nets.layers import init_weights
 
 SIZE = 128
 ROWS, COLUMNS = np.mgrid[:SIZE, :SIZE]

@@ -22,13 +22,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from i2i.evaluation.metrics import evaluate_folders
+from i2i.evaluation.visualize import pyplot, save_figure
 from i2i.export.exporter import ExportRequest, QualityGateError, export
 from i2i.io import atomic_write_bytes, list_images, read_image
-from i2i.metrics import evaluate_folders
 from i2i.rundir import generator_channels, load_generator
 from i2i.runtime.generate import generate_dataset
 from i2i.runtime.predictor import load
-from i2i.visualize import pyplot, save_figure
 
 from .latency import backend_versions
 from .roofline import floor_seconds, layer_costs

@@ -209,7 +209,7 @@ def sweep(
     """`i2i bench`: measure each of `options` (quality only with the first: the gate's held-out
     images have their own size), print the roofline floor on `estimate_device` beside each, write
     OUT/bench.json and OUT/bench.png."""
-    from i2i.visualize import plot_latency
+    from i2i.evaluation.visualize import plot_latency
 
     from .roofline import print_floors
 

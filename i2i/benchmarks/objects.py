@@ -20,12 +20,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from i2i.evaluation.label_preservation import label_preservation
+from i2i.evaluation.metrics import evaluate_folders
+from i2i.evaluation.visualize import contact_sheet
 from i2i.io import atomic_write_bytes, list_images, read_image, write_image
-from i2i.label_preservation import label_preservation
-from i2i.metrics import evaluate_folders
 from i2i.runtime.generate import generate_dataset
 from i2i.runtime.predictor import load
-from i2i.visualize import contact_sheet
 
 SIZE, DIGIT = 128, 48
 # Images per domain: enough for a short run, few enough to prepare in seconds.

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from i2i.evaluation.flicker import InputMotion, blending_flow, measuring_flow, warping_error
 from i2i.runtime import load
-from i2i.runtime.flicker import InputMotion, blending_flow, measuring_flow, warping_error
 from i2i.runtime.temporal import SCENE_CUT, FlowBlender, HybridBlender, Limit, make_blender
 from i2i.runtime.video import FrameSource, TemporalStep, VideoReport
 

@@ -37,7 +37,7 @@ def evaluate(request: EvalRequest, note=print) -> dict:
     r = request
     if (r.target_train is not None or r.transfer) and r.target_test is None:
         raise ConfigError("label preservation and --transfer need --target-test (real labelled target images held out)")
-    from i2i.visualize import check_sheet_path, contact_sheet
+    from i2i.evaluation.visualize import check_sheet_path, contact_sheet
 
     read = [
         folder for folder in (r.generated, r.real, r.train_real, r.target_train, r.target_test, r.sources) if folder
@@ -50,7 +50,7 @@ def evaluate(request: EvalRequest, note=print) -> dict:
         note(f"contact sheet: {r.sheet}")
     result: dict = {}
     if r.real is not None:
-        from i2i.metrics import evaluate_folders, small_sample_warning
+        from i2i.evaluation.metrics import evaluate_folders, small_sample_warning
 
         result |= evaluate_folders(r.generated, r.real, r.train_real, r.extractor, r.device, sources=r.sources)
         warning = small_sample_warning(result)
@@ -58,11 +58,11 @@ def evaluate(request: EvalRequest, note=print) -> dict:
             note(warning)
     judging = {"judges": r.judges, "channels": r.label_channels}
     if r.target_train is not None:
-        from i2i.label_preservation import label_preservation
+        from i2i.evaluation.label_preservation import label_preservation
 
         result |= label_preservation(r.generated, r.target_train, r.target_test, r.sources, **judging)
     if r.transfer:
-        from i2i.label_preservation import synthetic_data_transfer
+        from i2i.evaluation.label_preservation import synthetic_data_transfer
 
         result |= synthetic_data_transfer(r.generated, r.target_test, r.sources, **judging)
     if not result and r.sheet is None:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from i2i.metrics import feature_statistics, frechet_distance, image_features, make_extractor
+from i2i.evaluation.metrics import feature_statistics, frechet_distance, image_features, make_extractor
 
 from .calibration import ImageSet
 from .formats import ExportRequest

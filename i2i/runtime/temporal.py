@@ -43,12 +43,12 @@ import numpy as np
 import torch
 
 from i2i.errors import ConfigError
+from i2i.evaluation.flicker import InputMotion
 from i2i.export.formats import FILE_BACKENDS
 from i2i.image import pad_to_multiple
 from i2i.rundir import load_predictor, predicted_domain, predictor_multiple
 from i2i.runners import TorchRunner, torch_device
 
-from .flicker import InputMotion
 from .predictor import Predictor, Runner, load_file
 
 TEMPORAL_MODES = ("none", "recycle", "flow", "hybrid")

@@ -1,6 +1,6 @@
 """Stylize a video (or a folder of frames) frame by frame, streaming, optionally kept
 temporally consistent (runtime/temporal.py), and measure its temporal consistency
-(runtime/flicker.py). Memory does not grow with the video: frames stream through in small batches.
+(evaluation/flicker.py). Memory does not grow with the video: frames stream through in small batches.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from i2i.errors import ConfigError, DataError, WriteError
+from i2i.evaluation.flicker import InputMotion, blending_flow, flicker, measuring_flow, warping_error
 from i2i.image import to_channels
 from i2i.io import (
     DEFAULT_MAX_PIXELS,
@@ -35,7 +36,6 @@ from i2i.io import (
 )
 from i2i.outputs import claim_folder, refuse_writing_inputs
 
-from .flicker import InputMotion, blending_flow, flicker, measuring_flow, warping_error
 from .predictor import Predictor
 from .temporal import SCENE_CUT, TEMPORAL_MODES, make_blender
 
@@ -54,7 +54,7 @@ class VideoReport:
     seconds_temporal: float = 0.0  # spent in the temporal mode (forecast, flow, blend)
     seconds_measuring: float = 0.0  # spent measuring for --report, left out of the frame rates
     # per pair of consecutive frames, for the output and for the per-frame baseline G(x_t):
-    warping_error: list[float] = field(default_factory=list)  # Lai et al.'s E_warp (runtime/flicker.py)
+    warping_error: list[float] = field(default_factory=list)  # Lai et al.'s E_warp (evaluation/flicker.py)
     warping_error_per_frame: list[float] = field(default_factory=list)
     flicker: list[float] = field(default_factory=list)  # i2i's earlier figure (grey levels)
     flicker_per_frame: list[float] = field(default_factory=list)
@@ -175,7 +175,7 @@ class FrameSource:
 class TemporalStep:
     """One translated frame through the temporal mode (timed), measured against the previous one
     when reporting. The input's motion is estimated lazily, at most once per pair and flow
-    (by `estimate`): Farnebäck's when the mode needs it, DIS's when measuring (runtime/flicker.py
+    (by `estimate`): Farnebäck's when the mode needs it, DIS's when measuring (evaluation/flicker.py
     says why the metrics use another flow than the modes)."""
 
     def __init__(self, blender, result: VideoReport, report: bool, estimate=InputMotion.estimate):
@@ -366,7 +366,7 @@ def report_paths(output: Path) -> tuple[Path, Path]:
 
 def write_report(result: VideoReport, output: Path) -> None:
     """OUTPUT.report.json (summary + per-frame series) and OUTPUT.report.png (warping error over time)."""
-    from i2i.visualize import pyplot, save_figure
+    from i2i.evaluation.visualize import pyplot, save_figure
 
     plt = pyplot()
     report_json, report_png = report_paths(output)

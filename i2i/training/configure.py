@@ -68,7 +68,7 @@ def configure(raw: dict[str, Any], preset: str | None = None, source: str = "con
             data.setdefault("semantic_nc", len(data["class_names"]))
         semantic = raw.get("alg", {}).get("semantic", {}) if isinstance(raw.get("alg"), dict) else {}
         if isinstance(semantic, dict) and semantic.get("lambda_source_class") and not data.get("semantic_nc"):
-            from i2i.label_preservation import labelled_paths
+            from i2i.evaluation.label_preservation import labelled_paths
 
             labels = labelled_paths(Path(data.get("dataroot", "")) / "trainA")
             data["semantic_nc"] = max(label for _, label in labels) + 1

@@ -13,11 +13,17 @@ import numpy as np
 import torch
 
 from i2i.config import RunConfig
+from i2i.evaluation.metrics import (
+    feature_statistics,
+    frechet_distance,
+    image_features,
+    kernel_inception_distance,
+    make_extractor,
+)
+from i2i.evaluation.spectral import artifact_summary, lattice_ratio_table
+from i2i.evaluation.visualize import tensor_to_uint8
 from i2i.image import to_model_input
 from i2i.io import append_line, list_images, read_image
-from i2i.metrics import feature_statistics, frechet_distance, image_features, kernel_inception_distance, make_extractor
-from i2i.spectral import artifact_summary, lattice_ratio_table
-from i2i.visualize import tensor_to_uint8
 
 EVAL_LOG = "eval.jsonl"
 

@@ -22,8 +22,8 @@ from torch.nn import functional as F
 
 from i2i.config import RunConfig
 from i2i.errors import DataError
+from i2i.evaluation.label_preservation import labelled_images, random_affine, small_shifts, train_classifier
 from i2i.image import array_to_model_input
-from i2i.label_preservation import labelled_images, random_affine, small_shifts, train_classifier
 from i2i.nets.classifier import DomainClassifier
 from i2i.rundir import class_plane_value
 

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from i2i.config import RunConfig, load_config, save_config
 from i2i.errors import CheckpointError, ConfigError, TrainingDiverged, one_line
+from i2i.evaluation.visualize import plot_loss_curves, save_image_grid, tensor_to_uint8
 from i2i.io import (
     append_line,
     atomic_write_bytes,
@@ -39,7 +40,6 @@ from i2i.io import (
 from i2i.nets import size_multiple
 from i2i.outputs import RUN_PART, claim_folder
 from i2i.rundir import generator_names
-from i2i.visualize import plot_loss_curves, save_image_grid, tensor_to_uint8
 
 from .configure import check
 from .datasets import LabeledDataset, TemporalDataset

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from i2i.errors import CheckpointError, MissingDependencyError
-from i2i.metrics import FID_INCEPTION_WEIGHTS, inception_extractor
+from i2i.evaluation.metrics import FID_INCEPTION_WEIGHTS, inception_extractor
 
 
 class Payload:

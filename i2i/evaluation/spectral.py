@@ -21,9 +21,9 @@ from typing import Iterable
 import numpy as np
 from tqdm import tqdm
 
-from .errors import DataError
-from .image import to_channels
-from .io import list_images, read_image
+from i2i.errors import DataError
+from i2i.image import to_channels
+from i2i.io import list_images, read_image
 
 PERIODS = (2, 4)
 # Welch's method: power is averaged over half-overlapping tiles, which steadies the spectrum of
