@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 import json
@@ -46,6 +47,7 @@ from i2i.io import (
 )
 from i2i.outputs import claim_folder, refuse_writing_inputs
 
+from .pipeline import WriteBehind, read_ahead
 from .predictor import Predictor
 
 MANIFEST = "manifest.jsonl"
@@ -180,7 +182,7 @@ def generate_dataset(
         manifest_lock = threading.Lock()
         with (
             ThreadPoolExecutor(workers) as decoders,
-            ThreadPoolExecutor(workers) as encoders,
+            WriteBehind(workers, "generate-encode") as writes,
             tqdm(
                 total=len(todo),
                 unit="img",
@@ -205,41 +207,31 @@ def generate_dataset(
                 with manifest_lock:
                     append_line(report.manifest, json.dumps(record))
 
-            def finish(writes: list, done: int) -> None:
-                for write in writes:
-                    write.result()  # surfaces write errors (disk full, permissions) with the file named
-                report.written += len(writes)
-                progress.update(done)
+            def written(previous: int) -> None:  # a chunk is done when its outputs are written
+                progress.update(previous)
                 progress.set_postfix(failed=len(report.failed), refresh=False)
 
-            chunks = [todo[s : s + chunk] for s in range(0, len(todo), chunk)]
-            chunk_classes = [classes[s : s + chunk] for s in range(0, len(todo), chunk)] if classes else None
-            pending_decode = decoders.map(decode, chunks[0]) if chunks else iter(())
-            previous: tuple[list, int] = ([], 0)
-            for number, paths in enumerate(chunks):
-                decoded = list(pending_decode)
-                if number + 1 < len(chunks):  # decode the next chunk while this one runs
-                    pending_decode = decoders.map(decode, chunks[number + 1])
+            spans = [range(s, min(s + chunk, len(todo))) for s in range(0, len(todo), chunk)]
+            previous = 0
+            for span, decoded in read_ahead(
+                spans, lambda span: list(decoders.map(decode, todo[span.start : span.stop]))
+            ):
                 usable = [k for k, image in enumerate(decoded) if image is not None]
                 for k in usable:
                     shortest, longest = sorted(decoded[k].shape[:2])
                     report.sides = (min(report.sides[0] or shortest, shortest), max(report.sides[1], longest))
                 tick = time.perf_counter()
-                outputs = (
-                    predictor(
-                        [decoded[k] for k in usable],
-                        [chunk_classes[number][k] for k in usable] if chunk_classes else None,
-                    )
-                    if usable
-                    else []
-                )
+                images = [decoded[k] for k in usable]
+                labels = [classes[span.start + k] for k in usable] if classes else None
+                outputs = predictor(images, labels) if usable else []
                 per_image = (time.perf_counter() - tick) / max(1, len(usable))
-                finish(*previous)  # the last chunk's writes ran while this chunk was inferred
-                previous = (
-                    [encoders.submit(encode, paths[k], output, per_image) for k, output in zip(usable, outputs)],
-                    len(paths),
-                )
-            finish(*previous)
+                paths = todo[span.start : span.stop]
+                writes.submit([functools.partial(encode, paths[k], out, per_image) for k, out in zip(usable, outputs)])
+                written(previous)
+                previous = len(span)
+            writes.close()
+            written(previous)
+            report.written = writes.written
         report.seconds = time.perf_counter() - started
         for message in report.failed:
             tqdm.write(f"skipped: {message}")

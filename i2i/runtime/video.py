@@ -12,10 +12,9 @@ import shutil
 import subprocess
 import tempfile
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -36,6 +35,7 @@ from i2i.io import (
 )
 from i2i.outputs import claim_folder, refuse_writing_inputs
 
+from .pipeline import WriteBehind, read_ahead
 from .predictor import Predictor
 from .temporal import SCENE_CUT, TEMPORAL_MODES, make_blender
 
@@ -201,30 +201,35 @@ class TemporalStep:
 
 
 class _Encoder:
-    """Encodes frames in order on one background thread, at most two batches behind the caller,
-    so that memory stays bounded whatever the video's length."""
+    """The output video, opened at its first frame's size; frames are written in order."""
 
-    def __init__(self, path: Path, fps: float, thread: ThreadPoolExecutor):
-        self.path, self.fps, self.thread = path, fps, thread
+    def __init__(self, path: Path, fps: float):
+        self.path, self.fps = path, fps
         self.writer = None
-        self.pending: list[Future] = []
-        self.frames = 0
 
-    def write(self, frames: list[np.ndarray]) -> None:
+    def open(self, frame: np.ndarray) -> None:
         if self.writer is None:
-            self.writer = _writer(self.path, self.fps, (frames[0].shape[1], frames[0].shape[0]))
-        earlier, self.pending = self.pending, [self.thread.submit(self._write, frame) for frame in frames]
-        for job in earlier:
-            job.result()  # surfaces an encoder error here, in the caller's thread
-        self.frames += len(frames)
+            self.writer = _writer(self.path, self.fps, (frame.shape[1], frame.shape[0]))
 
-    def _write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray) -> None:
         self.writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR if frame.shape[2] == 3 else cv2.COLOR_GRAY2BGR))
 
     def close(self) -> None:
-        for job in self.pending:
-            job.result()
-        self.writer.release()
+        if self.writer is not None:
+            self.writer.release()
+
+
+def _batch_sizes(batch_size: int, max_frames: int | None) -> Iterator[int]:
+    """How many frames each batch asks for: batch_size, the last ones capped by max_frames."""
+    remaining = max_frames
+    while remaining is None or remaining > 0:
+        count = batch_size if remaining is None else min(batch_size, remaining)
+        remaining = None if remaining is None else remaining - count
+        yield count
+
+
+def _taking(stream: Iterator[np.ndarray]) -> Callable[[int], list[np.ndarray]]:
+    return lambda count: list(itertools.islice(stream, count))
 
 
 def _writer(path: Path, fps: float, size: tuple[int, int]):
@@ -275,36 +280,28 @@ def stylize_video(
         with (
             tempfile.TemporaryDirectory(dir=output.parent, prefix=temporary_prefix(output.name), suffix=".tmp") as tmp,
             tqdm(total=total, unit="frame", desc="video", dynamic_ncols=True) as progress,
-            ThreadPoolExecutor(1, "video-decode") as decoder,
-            ThreadPoolExecutor(1, "video-encode") as encoder,
+            WriteBehind(1, "video-encode") as writes,  # one thread: the frames stay in order
         ):
             silent = Path(tmp) / f"video{output.suffix or '.mp4'}"
-            encoded = _Encoder(silent, frames.fps, encoder)
+            encoded = _Encoder(silent, frames.fps)
             step = TemporalStep(blender, result, report)
-            stream, remaining = iter(frames), max_frames
-
-            def read_ahead() -> tuple[Future, int] | None:
-                """Decode the next batch on the decoder thread while the current one is translated."""
-                nonlocal remaining
-                count = batch_size if remaining is None else min(batch_size, remaining)
-                if remaining is not None:
-                    remaining -= count
-                return (decoder.submit(lambda: list(itertools.islice(stream, count))), count) if count else None
-
-            pending, exhausted = read_ahead(), False
-            while pending is not None:
-                batch = pending[0].result()
-                exhausted = len(batch) < pending[1]
-                pending = None if exhausted else read_ahead()
-                if not batch:
+            stream = iter(frames)
+            exhausted = False
+            for requested, batch in read_ahead(_batch_sizes(batch_size, max_frames), _taking(stream)):
+                exhausted = len(batch) < requested
+                if batch:
+                    styled = [step(frame, out) for frame, out in zip(batch, predictor(batch))]
+                    encoded.open(styled[0])
+                    writes.submit([functools.partial(encoded.write, frame) for frame in styled])
+                    progress.update(len(batch))
+                if exhausted:
                     break
-                encoded.write([step(frame, styled) for frame, styled in zip(batch, predictor(batch))])
-                progress.update(len(batch))
-            if not encoded.frames:
+            writes.close()
+            encoded.close()
+            if not writes.written:
                 reason = f"; {frames.skipped[0]}" if frames.skipped else ""
                 raise DataError(f"{source}: no frame could be decoded (empty or corrupt video{reason})")
-            encoded.close()
-            result.frames = encoded.frames
+            result.frames = writes.written
             decoded = result.frames + len(frames.skipped)
             if exhausted and frames.frames is None and decoded < frames.expected:
                 result.truncated_at = decoded
