@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import io
 import json
 import os
@@ -32,6 +33,8 @@ from .errors import CheckpointError, DataError, WriteError
 from .image import to_channels
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
+# What write_image encodes for any channel count; a translation of another format is written as PNG.
+OUTPUT_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 CHECKPOINT_PREFIX = "step_"
 LATEST_FILENAME = "latest"
 
@@ -150,6 +153,12 @@ def _to_uint8_channels(image: np.ndarray, channels: int, name: str | Path) -> np
     return np.ascontiguousarray(to_channels(image, channels))
 
 
+def writable_path(path: Path) -> Path:
+    """`path`, or with a .png suffix when its format cannot hold every image (.pgm is grey only,
+    .gif is not encoded)."""
+    return path if path.suffix.lower() in OUTPUT_EXTENSIONS else path.with_suffix(".png")
+
+
 def write_image(path: Path, image: np.ndarray) -> bytes:
     """Encode uint8 HWC (RGB or 1 channel) by the file's extension, write it atomically and
     return the encoded bytes."""
@@ -187,9 +196,21 @@ def temporary_prefix(name: str) -> str:
     """Prefix of a temporary beside the file or folder `name`. It carries this host and process,
     so a later start can tell a dead process's leftovers from a live one's
     (remove_stale_temporaries)."""
-    return f".{name}.i2i-{socket.gethostname()}-{os.getpid()}."
+    return f".{_temporary_stem(name)}.i2i-{socket.gethostname()}-{os.getpid()}."
 
 
+def _temporary_stem(name: str) -> str:
+    """`name`, or for a name too long to fit with the rest of a temporary's name in NAME_MAX
+    (255 bytes), its start and a hash of the whole: still unique, still recognisable."""
+    encoded = name.encode()
+    if len(encoded) <= LONG_NAME:
+        return name
+    return f"{encoded[:80].decode(errors='ignore')}~{hashlib.sha1(encoded).hexdigest()[:12]}"
+
+
+# Names longer than this (bytes) are shortened in temporaries' names: with the host (up to 64),
+# the pid, mkstemp's random part and the dots and suffix, the whole stays within 255.
+LONG_NAME = 100
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.i2i-(?P<host>[A-Za-z0-9.-]+)-(?P<pid>\d+)\.[^.]*\.tmp$")
 
 
@@ -205,9 +226,11 @@ def remove_orphaned_temporaries(folder: Path, finished: set[str]) -> int:
     """Delete the temporaries, left by a process on any host, of the files in `finished` (absolute
     paths) that exist: a writer lost mid-write (a cluster node gone) while a retry wrote the file."""
 
+    by_stem = {os.path.join(os.path.dirname(f), _temporary_stem(os.path.basename(f))): f for f in finished}
+
     def orphaned(entry: Path, match: re.Match) -> bool:
-        final = entry.parent / match["name"]
-        return os.path.abspath(final) in finished and final.is_file()
+        final = by_stem.get(os.path.abspath(entry.parent / match["name"]))
+        return final is not None and os.path.isfile(final)
 
     return _remove_temporaries(folder, True, orphaned)
 

@@ -43,6 +43,7 @@ from i2i.io import (
     read_image,
     read_json_lines,
     read_text_lines,
+    writable_path,
     write_image,
 )
 from i2i.outputs import claim_folder, refuse_writing_inputs
@@ -87,6 +88,7 @@ class InputSet:
     root: Path
     images: list[Path]
     label_files: list[Path] = field(default_factory=list)  # copied as they are (bbox/mask datasets)
+    folder: bool = True  # a folder read whole (not a list or a glob): no output may go inside it
 
 
 def collect_inputs(source: str | Path) -> InputSet:
@@ -117,7 +119,7 @@ def collect_inputs(source: str | Path) -> InputSet:
     if path.is_dir():
         return InputSet(path, images)
     images = [p.resolve() for p in images]
-    return InputSet(Path(os.path.commonpath([p.parent for p in images])), images)
+    return InputSet(Path(os.path.commonpath([p.parent for p in images])), images, folder=False)
 
 
 def _labelled_inputs(root: Path, listing: Path) -> InputSet:
@@ -159,13 +161,13 @@ def generate_dataset(
         raise ConfigError(f"--workers {workers}: must be at least 1")
     inputs = collect_inputs(source)
     output_dir = Path(output_dir)
-    check_output_dir(inputs.root, output_dir)
+    check_output_dir(inputs, output_dir)
     index, count = shard
     if not 0 <= index < count:
         raise DataError(f"shard {index}/{count}: the index must be in 0..{count - 1}")
     todo = inputs.images[index::count]
     report = GenerateReport(manifest=manifest_path(output_dir, shard))
-    targets = {path: output_path(inputs.root, path, output_dir) for path in todo}
+    targets = distinct_targets({path: output_path(inputs.root, path, output_dir) for path in inputs.images})
     refuse_overwriting(inputs, [*targets.values(), report.manifest], output_dir)
     with claim_folder(output_dir, None if count == 1 else f"shard {index} of {count}", nested=True):
         records = _reconcile_manifest(report.manifest, [targets[p] for p in todo], resume, predictor.input_channels)
@@ -283,12 +285,14 @@ def _reconcile_manifest(manifest: Path, targets: list[Path], resume: bool, chann
     return [r for key, r in by_output.items() if key not in wanted or wanted[key].is_file()]
 
 
-def check_output_dir(input_root: Path, output_dir: Path) -> None:
-    """DataError unless `output_dir` can be a folder of its own outside the input tree."""
+def check_output_dir(inputs: InputSet, output_dir: Path) -> None:
+    """DataError unless `output_dir` can be a folder of its own, outside an input folder (whose
+    next reading would take the outputs for inputs); a list's or a glob's files only must not be
+    written over (refuse_overwriting)."""
     if output_dir.exists() and not output_dir.is_dir():
         raise DataError(f"{output_dir}: exists and is not a folder; choose another output folder")
-    if output_dir.resolve().is_relative_to(input_root.resolve()):
-        raise DataError(f"{output_dir}: output folder is inside the input folder {input_root}; choose another output")
+    if inputs.folder and output_dir.resolve().is_relative_to(Path(inputs.root).resolve()):
+        raise DataError(f"{output_dir}: output folder is inside the input folder {inputs.root}; choose another output")
 
 
 def refuse_overwriting(inputs: InputSet, targets: list[Path], output_dir: Path) -> None:
@@ -305,8 +309,19 @@ def label_target(inputs: InputSet, label: Path, output_dir: Path) -> Path:
 
 def output_path(input_root: Path, path: Path, output_dir: Path) -> Path:
     """Where an input's translation goes: its path relative to the input root, under output_dir
-    (DataError if that would lead outside it)."""
-    return path_inside(output_dir, path.relative_to(input_root))
+    (DataError if that would lead outside it), as PNG where its format cannot hold the output."""
+    return writable_path(path_inside(output_dir, path.relative_to(input_root)))
+
+
+def distinct_targets(targets: dict[Path, Path]) -> dict[Path, Path]:
+    """`targets` (input → output), unless two inputs would be written to one output (a.pgm and
+    a.png both become a.png)."""
+    seen: dict[Path, Path] = {}
+    for source, target in targets.items():
+        if target in seen:
+            raise DataError(f"{source} and {seen[target]} would both be written to {target}; rename one of them")
+        seen[target] = source
+    return targets
 
 
 def write_output(

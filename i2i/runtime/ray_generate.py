@@ -39,6 +39,7 @@ from .generate import (
     classes_from_folders,
     collect_inputs,
     copy_labels,
+    distinct_targets,
     failure_record,
     output_path,
     recorded_outputs,
@@ -81,7 +82,7 @@ def generate_on_ray(
     if not Path(load_options["path"]).exists():
         raise CheckpointError(f"{load_options['path']}: no such run directory or exported model")
     if root_url is None:
-        check_output_dir(inputs.root, output_dir)
+        check_output_dir(inputs, output_dir)
     started = time.perf_counter()
     _connect(ray, address)
     try:
@@ -121,8 +122,8 @@ def _run(
         actors=f"{pool[0]}" if pool[0] == pool[1] else f"{pool[0]}-{pool[1]}",
     )
     if root_url is None:
-        planned = [output_path(inputs.root, key, output_dir) for key in inputs.images]
-        refuse_overwriting(inputs, [*planned, report.manifest], output_dir)
+        planned = distinct_targets({key: output_path(inputs.root, key, output_dir) for key in inputs.images})
+        refuse_overwriting(inputs, [*planned.values(), report.manifest], output_dir)
     recorded = recorded_outputs(report.manifest) if resume else set()
     rows = []
     for key in inputs.images:

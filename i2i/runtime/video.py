@@ -60,6 +60,7 @@ class VideoReport:
     flicker_per_frame: list[float] = field(default_factory=list)
     deviation: list[float] = field(default_factory=list)  # mean |output − per-frame output|, per frame
     audio: str = "none"
+    padded: str = ""  # "33x17 → 34x18" when odd-sized frames were padded for the encoder
 
     def summary(self) -> dict:
         mean = lambda values: float(np.mean(values)) if values else 0.0  # noqa: E731
@@ -103,6 +104,8 @@ class VideoReport:
         """One line: frames, time and rate; with the measurements, both metrics against the per-frame baseline."""
         summary = self.summary()
         line = f"{self.frames} frames in {self.seconds:.1f} s ({summary['frames_per_second']:.1f} frames/s"
+        if self.padded:
+            line = f"{line}; frames padded {self.padded}: video encoders take even sizes"
         if not self.deviation:
             return line + ")"
         return line + (
@@ -201,17 +204,28 @@ class TemporalStep:
 
 
 class _Encoder:
-    """The output video, opened at its first frame's size; frames are written in order."""
+    """The output video, opened at its first frame's size; frames are written in order. Video
+    encoders take even sizes only (OpenCV's writer would drop an odd last row and column):
+    odd-sized frames are padded by repeating their edge, so that no pixel is lost."""
 
     def __init__(self, path: Path, fps: float):
         self.path, self.fps = path, fps
         self.writer = None
+        self.size, self.pad = (0, 0), (0, 0)
 
     def open(self, frame: np.ndarray) -> None:
         if self.writer is None:
-            self.writer = _writer(self.path, self.fps, (frame.shape[1], frame.shape[0]))
+            height, width = self.size = frame.shape[:2]
+            self.pad = (height % 2, width % 2)
+            self.writer = _writer(self.path, self.fps, (width + self.pad[1], height + self.pad[0]))
+
+    def padding(self) -> str:
+        (height, width), (down, right) = self.size, self.pad
+        return f"{width}x{height} → {width + right}x{height + down}"
 
     def write(self, frame: np.ndarray) -> None:
+        if any(self.pad):
+            frame = np.pad(frame, ((0, self.pad[0]), (0, self.pad[1]), (0, 0)), mode="edge")
         self.writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR if frame.shape[2] == 3 else cv2.COLOR_GRAY2BGR))
 
     def close(self) -> None:
@@ -298,6 +312,8 @@ def stylize_video(
                     break
             writes.close()
             encoded.close()
+            if any(encoded.pad):
+                result.padded = encoded.padding()
             if not writes.written:
                 reason = f"; {frames.skipped[0]}" if frames.skipped else ""
                 raise DataError(f"{source}: no frame could be decoded (empty or corrupt video{reason})")

@@ -1,0 +1,61 @@
+"""Valid inputs are neither refused nor altered: formats the output cannot take, long names,
+lists spanning two trees, odd sizes."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+
+from i2i.io import read_image, write_image
+
+from .conftest import assert_ok, assert_user_error, invoke
+
+
+def _image(height=17, width=33, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def test_a_pgm_input_is_translated_to_png_and_recorded(tmp_path, run):
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "grey.pgm"), _image()[..., 0])
+    assert_ok(invoke("generate", run, tmp_path / "in", tmp_path / "out"))
+    record = json.loads((tmp_path / "out" / "manifest.jsonl").read_text().splitlines()[0])
+    assert record["output"] == str(tmp_path / "out" / "grey.png")
+    assert read_image(tmp_path / "out" / "grey.png", 1).shape[:2] == (17, 33)  # odd sizes kept
+
+
+def test_two_inputs_that_would_share_an_output_are_one_line(tmp_path, run):
+    write_image(tmp_path / "in" / "a.png", _image())
+    cv2.imwrite(str(tmp_path / "in" / "a.pgm"), _image(seed=1)[..., 0])
+    assert_user_error(invoke("generate", run, tmp_path / "in", tmp_path / "out"), "a.png", "rename one")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_file_name_near_name_max_is_written(tmp_path, run):
+    name = "x" * 240 + ".png"
+    write_image(tmp_path / "in" / name, _image())
+    assert_ok(invoke("generate", run, tmp_path / "in", tmp_path / "out"))
+    assert (tmp_path / "out" / name).is_file()
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_list_of_absolute_paths_from_two_trees_writes_beside_them(tmp_path, run):
+    for tree in ("t1", "t2"):
+        write_image(tmp_path / tree / f"{tree}.png", _image())
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{tmp_path / 't1' / 't1.png'}\n{tmp_path / 't2' / 't2.png'}\n")
+    assert_ok(invoke("generate", run, listing, tmp_path / "out"))  # inside their common folder, in neither tree
+    assert (tmp_path / "out" / "t1" / "t1.png").is_file() and (tmp_path / "out" / "t2" / "t2.png").is_file()
+    assert_user_error(invoke("generate", run, tmp_path / "t1", tmp_path / "t1" / "out"), "inside the input folder")
+
+
+def test_odd_sized_video_frames_lose_no_pixel(tmp_path, run):
+    for index in range(3):
+        write_image(tmp_path / "frames" / f"{index:03d}.png", _image(seed=index))
+    result = invoke("video", run, tmp_path / "frames", tmp_path / "out.avi")
+    assert_ok(result)
+    assert "33x17 → 34x18" in result.output
+    capture = cv2.VideoCapture(str(tmp_path / "out.avi"))
+    assert (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (34, 18)
