@@ -437,7 +437,7 @@ def _generate_on_ray(
     "--strength",
     type=Finite(0, 1),
     help="recycle/flow/hybrid: share of each frame's disagreement with the temporal guess taken away, the largest "
-    "first (0 = the per-frame output, 1 = the guess); each mode's default is tuned in benchmarks/RESULTS.md.  "
+    "first (0 = the per-frame output, 1 = the guess); each mode's default is tuned in benchmarks/results/video.md.  "
     "[default: 0.5]",
 )
 @click.option(

@@ -189,7 +189,7 @@ class RecycleGANConfig:
     predictor_downs: int = field(default=0, metadata=between(0, 8))
     # The forecast is frame t−1 plus the U-Net's correction, not the U-Net's whole image: it starts
     # as the "nothing moves" forecast instead of a blur, which the video runtime's blending needs
-    # (benchmarks/RESULTS.md, temporal modes).
+    # (benchmarks/results/video.md, temporal modes).
     predictor_residual: bool = True
 
     def depth(self, crop_size: int) -> int:

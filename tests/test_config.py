@@ -99,7 +99,7 @@ def test_recycle_gan_runs_before_schema_3_keep_their_plain_predictors(tmp_path, 
 def test_a_preset_fills_what_the_user_left_alone_over_the_models_defaults(model):
     config = configure({"model": model, "G": {"ngf": 16}}, "short")
     assert (config.G.ngf, config.G.residual, config.G.upsample) == (16, True, "nearest")  # CUT's own: blur
-    # Each model gets the recipe measured for it (RESULTS.md): both DiffAugment, CycleGAN a light
+    # Each model gets the recipe measured for it (benchmarks/results/quality.md): both DiffAugment, CycleGAN a light
     # cycle loss, CUT a spectral-norm discriminator.
     cut = model == "cut"
     assert config.D.spectral_norm == cut and config.train.diff_augment == "color,translation,cutout"

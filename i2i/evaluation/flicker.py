@@ -6,7 +6,7 @@ on purpose: the `flow` and `hybrid` modes warp with Farnebäck (`blending_flow`)
 with OpenCV's DIS (`measuring_flow`, Kroeger et al. 2016). A metric that warps with the same
 flow as a method shares that flow's errors and favours it (on cup.mp4 the exp-blended flow
 baseline scored −59 % warping error against the per-frame output with Farnebäck as the
-metric's flow, −37 % with DIS; benchmarks/RESULTS.md); Lai et al. likewise measure with a flow
+metric's flow, −37 % with DIS; benchmarks/results/video.md); Lai et al. likewise measure with a flow
 (FlowNet 2) that the methods they compare do not use. Two figures compare output t with
 output t−1 warped to t along the metric's flow:
 - `warping_error`: the standard one (Lai et al. 2018, "Learning Blind Video Temporal

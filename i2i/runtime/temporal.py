@@ -14,7 +14,7 @@
   the previous output there. It is trusted only where it disagrees with the per-frame output by
   less than FORECAST_CUTOFF: a larger disagreement where the flow failed is mostly motion the
   forecast missed, and holding it leaves a ghost of the moving object. The warping error counts
-  such pixels whenever its own flow follows them (benchmarks/RESULTS.md measures the gain against
+  such pixels whenever its own flow follows them (benchmarks/results/video.md measures the gain against
   holding the previous output).
 
 Every mode holds y_t to its guess g by one rule (`Limit`): where the guess is trusted and
@@ -28,7 +28,7 @@ this is the output with the least squared difference from the guess (what the wa
 measures) for its total absolute deviation from y_t: the Lagrange condition of that problem
 gives |o − g| = min(|y − g|, s). A share rather than a fixed step in grey levels, because a
 step tuned on one generator let most of a less flickery one's flicker through
-(benchmarks/RESULTS.md); the clipping replaced an α·exp(−(d/σ)²) mix of the guess, which at the
+(benchmarks/results/video.md); the clipping replaced an α·exp(−(d/σ)²) mix of the guess, which at the
 same deviation removed less of the warping error. Being a squared-error rule, it leaves the
 many small changes as they are, so the mean *absolute* difference (`flicker`) falls less.
 """
@@ -54,12 +54,12 @@ from .predictor import Predictor, Runner, load_file
 TEMPORAL_MODES = ("none", "recycle", "flow", "hybrid")
 # (strength, cutoff) of each blending mode, chosen on cup.mp4 by benchmarks/temporal_modes.py with a 1500-step
 # RecycleGAN: the lowest warping error at no more deviation than the exp-blended flow baseline's there; held out on
-# two clips (RESULTS.md). recycle: its grid's lowest warping error, which was within that deviation too.
+# two clips (benchmarks/results/video.md). recycle: its grid's lowest warping error, which was within that deviation too.
 TEMPORAL_DEFAULTS = {"recycle": (0.5, 120.0), "flow": (0.5, 120.0), "hybrid": (0.5, 120.0)}
 SCENE_CUT = 40.0  # mean input change (grey levels) from one frame to the next that restarts the history
 TRUSTED = 0.5  # flow consistency above which a pixel's warped previous output is a trusted guess
 # mean disagreement (grey levels) with the per-frame output under which the hybrid's forecast is trusted, tuned with
-# the hybrid's (strength, cutoff) on cup.mp4 (RESULTS.md)
+# the hybrid's (strength, cutoff) on cup.mp4 (benchmarks/results/video.md)
 FORECAST_CUTOFF = 20.0
 
 

@@ -19,7 +19,7 @@ from .models import canonical_name, model_class
 # Named starting points of `i2i train --preset`, per model: train_config.json keys that apply
 # where the user's --config and options set nothing (and over the model's own defaults).
 # short: against the lattice artifacts of short CPU runs, each model's recipe as measured at 30
-# CPU-minutes on photo → Monet (benchmarks/RESULTS.md, "Lattice artifacts at short budgets").
+# CPU-minutes on photo → Monet (benchmarks/results/quality.md, "Lattice artifacts at short budgets").
 # Both: an identity-started generator that resizes then convolves (the measured cause of
 # CycleGAN's lattice is its transposed convolutions) and a discriminator behind DiffAugment, for
 # small data. CycleGAN: no identity loss (with a residual generator it holds G at the identity)
