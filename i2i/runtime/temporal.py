@@ -54,7 +54,7 @@ from .predictor import Predictor, Runner, load_file
 TEMPORAL_MODES = ("none", "recycle", "flow", "hybrid")
 # (strength, cutoff) of each blending mode, chosen on cup.mp4 by benchmarks/temporal_modes.py with a 1500-step
 # RecycleGAN: the lowest warping error at no more deviation than the exp-blended flow baseline's there; held out on
-# two clips (benchmarks/results/video.md). recycle: its grid's lowest warping error, which was within that deviation too.
+# two clips (benchmarks/results/video.md). recycle: its grid's lowest warping error, within that deviation too.
 TEMPORAL_DEFAULTS = {"recycle": (0.5, 120.0), "flow": (0.5, 120.0), "hybrid": (0.5, 120.0)}
 SCENE_CUT = 40.0  # mean input change (grey levels) from one frame to the next that restarts the history
 TRUSTED = 0.5  # flow consistency above which a pixel's warped previous output is a trusted guess
