@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import re
 import time
 from pathlib import Path
 
@@ -11,25 +10,21 @@ import click
 
 from . import __version__
 from .cli_options import (
-    FIELD_OPTIONS,
-    MAX_PIXELS_HELP,
-    Finite,
-    PositiveInts,
-    RegistryChoice,
-    backend_option,
-    batch_size_option,
-    device_option,
-    direction_option,
-    field_options,
+    bench_options,
+    distill_options,
+    eval_options,
+    export_options,
     field_values,
+    generate_options,
+    import_options,
     naming_options,
     nested,
+    train_options,
+    video_options,
 )
-from .config import DISTILL_STEPS, GENERATORS, RESUMABLE, parse_json
+from .config import RESUMABLE, parse_json
 from .errors import ConfigError, UserError, one_line
 from .export.formats import ExportRequest
-
-EXPORT = ExportRequest(Path())  # the defaults the export options show
 
 OUTPUT_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.ENOTDIR, errno.EEXIST)
 
@@ -98,32 +93,7 @@ def cli(verbose: bool) -> None:
 
 @cli.command()
 @click.argument("data", required=False, type=click.Path(path_type=Path))
-@click.option(
-    "--out",
-    "run_dir",
-    type=click.Path(path_type=Path),
-    help="Run directory to create.  [default: runs/<DATA name>-<model>]",
-)
-@click.option(
-    "--resume",
-    "resume_dir",
-    type=click.Path(path_type=Path),
-    help="Continue the run in this directory from its newest checkpoint.",
-)
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="JSON file with train_config.json keys (G, D, data, train, alg) to start from; options below override it.",
-)
-@click.option(
-    "--preset",
-    type=RegistryChoice("i2i.training.configure:PRESETS"),
-    help="Settings measured for a purpose, under --config and the options: short = CPU budgets of minutes "
-    "to hours, for cycle_gan and cut (identity-started resize-convolution generator, DiffAugment; "
-    "CycleGAN: cycle weight 2, no identity loss; CUT: spectral-norm discriminator).",
-)
-@field_options(*FIELD_OPTIONS)
+@train_options
 @click.pass_context
 def train(ctx, data, run_dir, resume_dir, config_file, preset, **_fields) -> None:
     """Train a translation model on DATA (folders trainA/ and trainB/ of unpaired images;
@@ -173,38 +143,7 @@ def train(ctx, data, run_dir, resume_dir, config_file, preset, **_fields) -> Non
 
 @cli.command()
 @click.argument("teacher", metavar="TEACHER_RUN", type=click.Path(path_type=Path))
-@click.option(
-    "--out",
-    "run_dir",
-    type=click.Path(path_type=Path),
-    help="Student run directory to create.  [default: runs/<TEACHER_RUN name>-student]",
-)
-@click.option(
-    "--netG", "net_g", type=click.Choice(GENERATORS), help="Student architecture.  [default: the teacher's ResNet]"
-)
-@click.option("--ngf", type=click.IntRange(min=1), help="Student width.  [default: the teacher's / 4, at least 8]")
-@direction_option("The teacher's direction to learn.")
-@click.option(
-    "--data",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Folder with trainA/, trainB/ to distil on instead of the teacher's (needed for an imported teacher).",
-)
-@click.option(
-    "--extra-sources",
-    multiple=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="More source-domain images (repeatable): unlabelled photos are free training targets.",
-)
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="JSON with train_config.json keys over the derived ones (e.g. alg.distill.lambda_GAN).",
-)
-@field_options(
-    "--steps", "--batch-size", "--size", "--seed", "--workers", "--save-every", "--sample-every", "--log-every",
-    defaults={"--steps": DISTILL_STEPS} | dict.fromkeys(("--batch-size", "--size", "--seed", "--workers"), "teacher's"),
-)  # fmt: skip
+@distill_options
 @click.pass_context
 def distill(ctx, teacher, run_dir, net_g, ngf, direction, data, extra_sources, config_file, **_fields) -> None:
     """Distil TEACHER_RUN's generator into a smaller student that reproduces its translations
@@ -238,77 +177,9 @@ def _read_json(path: Path) -> dict:
 @click.argument("run_dir", metavar="MODEL", type=click.Path(path_type=Path))
 @click.argument("source", metavar="INPUT")
 @click.argument("output_dir", type=click.Path(path_type=Path))
-@direction_option()
-@batch_size_option(8, "Images per forward pass (equal sizes are batched).")
-@device_option
-@backend_option
-@click.option(
-    "--precision",
-    type=RegistryChoice("i2i.runtime.predictor:PRECISIONS"),
-    default="fp32",
-    show_default=True,
-    help="Inference precision (fp16 needs CUDA).",
-)
-@click.option("--resume", is_flag=True, help="Skip inputs whose output already exists.")
-@click.option("--strict", is_flag=True, help="Stop at the first unreadable image instead of skipping it.")
-@click.option("--shard", help="i/n: process every n-th input starting at i (0-based). Under torchrun: RANK/WORLD_SIZE.")
-@click.option(
-    "--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Decoding and encoding threads each."
-)
-@click.option("--max-pixels", type=click.IntRange(min=1), help=MAX_PIXELS_HELP)
-@click.option(
-    "--tile",
-    type=click.IntRange(min=1),
-    help="Translate images larger than TILE×TILE pixels in overlapping tiles (torch "
-    "backend), for images too large for memory.",
-)
-@click.option(
-    "--overlap",
-    type=click.IntRange(min=0),
-    default=32,
-    show_default=True,
-    help="Pixels each tile reaches into its neighbours.",
-)
-@click.option(
-    "--tile-stats",
-    type=RegistryChoice("i2i.runtime.tiling:TILE_STATS"),
-    default="exact",
-    show_default=True,
-    help="exact = instance-norm statistics of the whole image (no seams; ~L/2 extra passes for L norm "
-    "layers); tile = each tile's own (one pass, tone may shift between tiles).",
-)
-@click.option(
-    "--ray",
-    "ray_address",
-    is_flag=False,
-    flag_value="auto",
-    metavar="[ADDRESS]",
-    help="Run on a Ray cluster (pip install 'i2i[ray]'): `--ray` joins the running one or starts a local "
-    "one, `--ray HOST:PORT` joins that one. Put it last, after OUTPUT_DIR.",
-)
-@click.option("--actors", help="--ray: predictor actors, N or MIN-MAX (autoscaling).  [default: 1-CPUs, or 1-GPUs]")
+@generate_options
 @click.pass_context
-def generate(
-    ctx,
-    run_dir,
-    source,
-    output_dir,
-    direction,
-    batch_size,
-    device,
-    backend,
-    precision,
-    resume,
-    strict,
-    shard,
-    workers,
-    max_pixels,
-    tile,
-    overlap,
-    tile_stats,
-    ray_address,
-    actors,
-) -> None:
+def generate(ctx, run_dir, source, output_dir, resume, strict, shard, workers, max_pixels, ray_address, actors, **load):
     """Translate every image of INPUT — a folder (recursive), a .txt list of paths or a glob
     pattern in quotes — with MODEL (a run directory, an exported .onnx or a TensorRT .engine),
     writing each to its relative path under OUTPUT_DIR at its own size, plus a manifest.
@@ -316,136 +187,46 @@ def generate(
     A labelled dataset folder (paths.txt with bbox or mask files) is translated with its
     labels copied, and class folders stay class folders, so the output trains a detector,
     segmenter or classifier directly."""
-    import os
-
     from i2i.io import pixel_limit
-    from i2i.runtime import load
-    from i2i.runtime.generate import generate_dataset
+    from i2i.runtime import load as load_model
+    from i2i.runtime.generate import generate_dataset, recorded_backend, shard_of
 
+    limit = pixel_limit(max_pixels, tiled=load["tile"] is not None)
     if ray_address or actors:
-        _generate_on_ray(ctx, ray_address, actors, shard, strict, pixel_limit(max_pixels, tiled=tile is not None))
-        return
-    if shard is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        shard = f"{os.environ.get('RANK', '0')}/{os.environ['WORLD_SIZE']}"
-    parts = re.fullmatch(r"([0-9]{1,9})/([0-9]{1,9})", shard or "0/1")
-    if not parts or not int(parts[1]) < int(parts[2]):
-        raise ConfigError(f"--shard {shard}: expected i/n with 0 <= i < n in digits 0-9, e.g. 0/4")
-    this_shard = (int(parts[1]), int(parts[2]))
-    if resume and backend == "auto":
-        from i2i.runtime.generate import recorded_backend
+        from i2i.runtime.ray_generate import generate_on_ray
 
-        recorded = recorded_backend(output_dir, this_shard)
-        if recorded is not None:
-            backend = recorded
-            click.echo(f"resume: backend {backend}, as the outputs already written (--backend overrides)", err=True)
-    predictor = load(
-        run_dir,
-        backend=backend,
-        device=device,
-        direction=direction,
-        batch_size=batch_size,
-        precision=precision,
-        tile=tile,
-        overlap=overlap,
-        tile_stats=tile_stats,
-    )
+        if not ray_address or shard or strict:
+            raise ConfigError(
+                "--ray runs the whole job and lists bad images in the manifest: drop --shard and --strict; "
+                "--actors needs --ray"
+            )
+        if ctx.get_parameter_source("device") is click.core.ParameterSource.DEFAULT:
+            load["device"] = None  # each actor takes its node's GPU when it has one
+        report = generate_on_ray(
+            {"path": run_dir, **load}, source, output_dir, ray_address, actors, resume, str(run_dir), limit
+        )
+        click.echo(f"{output_dir}: {report.describe()}")
+        return
+    this_shard = shard_of(shard)
+    recorded = recorded_backend(output_dir, this_shard) if resume and load["backend"] == "auto" else None
+    if recorded is not None:
+        load["backend"] = recorded
+        click.echo(f"resume: backend {recorded}, as the outputs already written (--backend overrides)", err=True)
+    predictor = load_model(run_dir, **load)
     report = generate_dataset(
-        predictor,
-        source,
-        output_dir,
-        model_name=str(run_dir),
-        resume=resume,
-        strict=strict,
-        shard=this_shard,
-        workers=workers,
-        max_pixels=pixel_limit(max_pixels, tiled=tile is not None),
+        predictor, source, output_dir, str(run_dir), resume, strict, this_shard, workers=workers, max_pixels=limit
     )
-    click.echo(
-        f"{output_dir}: {report.written} images in {report.seconds:.1f} s ({report.images_per_second:.1f} images/s), "
-        f"{report.skipped_existing} already there, {len(report.failed)} unreadable skipped; "
-        f"manifest {report.manifest.name}"
-    )
+    click.echo(f"{output_dir}: {report.describe()}")
     note = report.scale_note(predictor.config)
     if note:
         click.echo(note)
-
-
-def _generate_on_ray(
-    ctx: click.Context, address: str | None, actors: str | None, shard: str | None, strict: bool, max_pixels: int
-) -> None:
-    from i2i.runtime.ray_generate import generate_on_ray
-
-    if not address or shard or strict:
-        raise ConfigError(
-            "--ray runs the whole job and lists bad images in the manifest: drop --shard and --strict; "
-            "--actors needs --ray"
-        )
-    p = ctx.params
-    explicit_device = ctx.get_parameter_source("device") is not click.core.ParameterSource.DEFAULT
-    load_options = {
-        "path": p["run_dir"],
-        "backend": p["backend"],
-        "device": p["device"] if explicit_device else None,
-        "direction": p["direction"],
-        "batch_size": p["batch_size"],
-        "precision": p["precision"],
-        "tile": p["tile"],
-        "overlap": p["overlap"],
-        "tile_stats": p["tile_stats"],
-    }
-    report = generate_on_ray(
-        load_options, p["source"], p["output_dir"], address, actors, p["resume"], str(p["run_dir"]), max_pixels
-    )
-    click.echo(
-        f"{p['output_dir']}: {report.written} images in {report.seconds:.1f} s ({report.images_per_second:.1f} "
-        f"images/s; start-up {report.startup_seconds:.1f} s) on {report.nodes} Ray node(s), {report.actors} "
-        f"actor(s), {report.skipped_existing} already there, {len(report.failed)} unreadable skipped; "
-        f"manifest {report.manifest.name}"
-    )
 
 
 @cli.command()
 @click.argument("run_dir", metavar="MODEL", type=click.Path(path_type=Path))
 @click.argument("source", metavar="INPUT", type=click.Path(path_type=Path))
 @click.argument("output", type=click.Path(path_type=Path))
-@click.option(
-    "--temporal",
-    type=RegistryChoice("i2i.runtime.video:TEMPORAL_MODES"),
-    default="none",
-    show_default=True,
-    help="none = per frame; recycle = hold each frame near the RecycleGAN predictor's forecast (MODEL: a "
-    "recycle_gan run or its exported generator); flow = near the previous output moved along the optical flow; "
-    "hybrid = flow, with the predictor's forecast where the flow is not trusted (see --strength, --cutoff).",
-)
-@click.option(
-    "--report",
-    is_flag=True,
-    help="Measure flicker (vs the per-frame output) into NAME.report.json and "
-    "NAME.report.png beside OUTPUT (styled.mp4 → styled.report.json).",
-)
-@direction_option()
-@device_option
-@backend_option
-@batch_size_option(4, "Frames per forward pass.")
-@click.option("--max-frames", type=click.IntRange(min=1), help="Stop after this many frames.")
-@click.option(
-    "--max-pixels",
-    type=click.IntRange(min=1),
-    help="Refuse a video whose frames have more pixels than this.  [default: 50000000]",
-)
-@click.option(
-    "--strength",
-    type=Finite(0, 1),
-    help="recycle/flow/hybrid: share of each frame's disagreement with the temporal guess taken away, the largest "
-    "first (0 = the per-frame output, 1 = the guess); each mode's default is tuned in benchmarks/results/video.md.  "
-    "[default: 0.5]",
-)
-@click.option(
-    "--cutoff",
-    type=Finite(min=0),
-    help="recycle/flow/hybrid: disagreement with the guess (grey levels) beyond which the per-frame output "
-    "is kept.  [default: 120]",
-)
+@video_options
 def video(
     run_dir,
     source,
@@ -490,60 +271,7 @@ def video(
 @cli.command(name="eval")
 @click.argument("generated", type=click.Path(path_type=Path))
 @click.argument("real", type=click.Path(path_type=Path), required=False)
-@click.option(
-    "--train-real", type=click.Path(path_type=Path), help="Target-domain training images: adds MiFID (memorization)."
-)
-@click.option(
-    "--extractor",
-    type=RegistryChoice("i2i.evaluation.metrics:EXTRACTORS"),
-    default="efficientnet-lite0",
-    show_default=True,
-    help="Feature network (efficientnet-lite0 works offline; inception is the standard FID one).",
-)
-@click.option(
-    "--target-train",
-    type=click.Path(path_type=Path),
-    help="Label preservation: labelled real target images to train the classifier on.",
-)
-@click.option(
-    "--target-test",
-    type=click.Path(path_type=Path),
-    help="Label preservation: labelled real target images to check the classifier on.",
-)
-@click.option(
-    "--sources",
-    type=click.Path(path_type=Path),
-    help="The untranslated inputs: the baseline of FD/KID (with REAL) and of label preservation.",
-)
-@click.option(
-    "--judges",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Label preservation and --transfer: classifiers to train per training set (seeds 0…N−1); "
-    "accuracies are their mean, with the spread.",
-)
-@click.option(
-    "--transfer",
-    is_flag=True,
-    help="Also train classifiers on the labelled GENERATED images (and on --sources, the baseline) and "
-    "report how well they read --target-test: their worth as synthetic training data.",
-)
-@click.option(
-    "--label-channels",
-    type=click.Choice(["1", "3"]),
-    default="1",
-    show_default=True,
-    help="Label preservation and --transfer: read the images as grey (1) or colour (3).",
-)
-@device_option
-@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the numbers here.")
-@click.option(
-    "--sheet",
-    type=click.Path(path_type=Path),
-    help="Write a contact sheet PNG here: the first 8 translations by name, their --sources inputs and "
-    "their centres zoomed 4x.",
-)
+@eval_options
 def eval_command(**params) -> None:
     """Score GENERATED images: Fréchet distance, KID (and MiFID with --train-real) against REAL
     images, and/or label preservation with a classifier trained on --target-train
@@ -563,53 +291,7 @@ def eval_command(**params) -> None:
 
 
 @cli.command()
-@click.option(
-    "--run",
-    "run_dir",
-    type=click.Path(path_type=Path),
-    help="Benchmark this run's generator (default: random weights).",
-)
-@click.option(
-    "--model",
-    "model_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Benchmark this exported .onnx / .engine against eager torch on the same architecture.",
-)
-@click.option("--netG", "net_g", type=click.Choice(GENERATORS), default="resnet_9blocks", show_default=True)
-@click.option("--ngf", type=click.IntRange(1, 1024), default=64, show_default=True)
-@click.option(
-    "--sizes", default="256", show_default=True, help="Comma-separated square resolutions: 256,512 or 256x256."
-)
-@click.option("--batches", type=PositiveInts(), default="1", show_default=True, help="Comma-separated batch sizes.")
-@click.option(
-    "--photos", type=click.Path(path_type=Path), help="Real photos for int8 calibration and its quality check."
-)
-@click.option("--repeats", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option(
-    "--estimate",
-    "estimate_device",
-    type=RegistryChoice("i2i.benchmarks.roofline:DEVICES"),
-    help="Also print the roofline floor on this device.",
-)
-@click.option(
-    "--efficiency",
-    type=Finite(0, 1, min_open=True),
-    help="With --estimate: measured fraction of the floor, turns it into a labelled estimate.",
-)
-@click.option(
-    "--train",
-    "train_data",
-    type=click.Path(path_type=Path),
-    help="Instead: training steps/s of cycle_gan, cut and fastcut on this dataset.",
-)
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path),
-    default=Path("bench"),
-    show_default=True,
-    help="Folder for bench.json and bench.png.",
-)
+@bench_options
 def bench(
     run_dir, model_file, net_g, ngf, sizes, batches, photos, repeats, estimate_device, efficiency, train_data, out_dir
 ) -> None:
@@ -642,69 +324,7 @@ def merge_manifests_command(output_dir) -> None:
 
 @cli.command(name="export")
 @click.argument("run_dir", metavar="RUN", required=False, type=click.Path(path_type=Path))
-@click.option("--format", default=EXPORT.format, show_default=True, help="onnx, openvino or tensorrt (see --formats).")
-@click.option(
-    "--precision",
-    type=RegistryChoice("i2i.export.formats:PRECISIONS"),
-    default=EXPORT.precision,
-    show_default=True,
-    help="Reduced precisions pass a quality gate (FD change on held-out images) before they are written.",
-)
-@click.option(
-    "--calib",
-    type=click.Path(path_type=Path),
-    help="int8: calibration images of the source domain.  [default: a sample of the run's trainA]",
-)
-@click.option(
-    "--holdout",
-    type=click.Path(path_type=Path),
-    help="Quality gate: held-out source images (never the calibration ones).  [default: the run's testA]",
-)
-@click.option(
-    "--max-fd-change",
-    type=Finite(min=0),
-    default=EXPORT.max_fd_change,
-    show_default=True,
-    help="Quality gate: largest allowed relative change of the FD to real target images.",
-)
-@click.option(
-    "--max-teacher-change",
-    type=Finite(min=0),
-    default=EXPORT.max_teacher_change,
-    show_default=True,
-    help="A distilled student (any precision): largest FD between its outputs and its teacher's, as a fraction of "
-    "the teacher's FD to real target images.",
-)
-@click.option(
-    "--gate-images",
-    type=click.IntRange(min=2),
-    default=EXPORT.gate_images,
-    show_default=True,
-    help="Quality gate: held-out images to translate (4× as many real target images).",
-)
-@click.option("--formats", "list_formats", is_flag=True, help="Print the formats table and exit.")
-@direction_option("Which generator to export.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Folder for the files.  [default: RUN]")
-@click.option("--opset", type=int, default=EXPORT.opset, show_default=True, help="ONNX opset (17..21).")
-@click.option(
-    "--io",
-    "io_kind",
-    type=click.Choice(["float", "uint8"]),
-    default=EXPORT.io_kind,
-    show_default=True,
-    help="float: NCHW in [-1, 1]; uint8: NHWC 0..255 in and out, normalization inside the graph.",
-)
-@click.option("--fp16", is_flag=True, help="Same as --precision fp16.")
-@click.option("--trt", is_flag=True, help="Same as --format tensorrt.")
-@click.option(
-    "--shapes", default=EXPORT.shapes, show_default=True, help="TensorRT optimization profile: min,opt,max as NxHxW."
-)
-@click.option(
-    "--native-instance-norm",
-    is_flag=True,
-    help="Build the engine with TensorRT's own InstanceNormalization instead of the fused Triton plugins.",
-)
-@click.option("--timing-cache", type=click.Path(path_type=Path), help="TensorRT timing cache file to reuse and update.")
+@export_options
 def export_command(list_formats, fp16, trt, **request) -> None:
     """Export RUN's generator (dynamic batch, height and width; metadata inside) to ONNX,
     OpenVINO IR or a TensorRT engine, at fp32, fp16, bf16 or int8.
@@ -733,17 +353,7 @@ def export_command(list_formats, fp16, trt, **request) -> None:
 
 @cli.command(name="import")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option(
-    "--from",
-    "source",
-    type=RegistryChoice("i2i.importers:SOURCES"),
-    required=True,
-    help="Which code base saved CHECKPOINT (CycleGAN/pix2pix repository, CUT/FastCUT, or JoliGEN "
-    "with its train_config.json beside the checkpoint when there is one).",
-)
-@click.option("--netG", "net_g", help="Expected architecture; inferred from the tensors when omitted.")
-@direction_option("Store it as the A→B or the B→A generator of the run.")
-@click.option("--out", "run_dir", type=click.Path(path_type=Path), required=True, help="Run directory to create.")
+@import_options
 def import_command(checkpoint, source, net_g, direction, run_dir) -> None:
     """Convert a generator CHECKPOINT trained elsewhere (e.g. latest_net_G_A.pth) into an i2i
     run directory, which `i2i export` and `i2i generate` then use like any other."""

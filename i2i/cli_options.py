@@ -13,12 +13,14 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import click
 
-from .config import DATASET_MODES, DISCRIMINATORS, GAN_MODES, GENERATORS, TRAIN_PRECISIONS, RunConfig
+from .config import DATASET_MODES, DISCRIMINATORS, DISTILL_STEPS, GAN_MODES, GENERATORS, TRAIN_PRECISIONS, RunConfig
 from .errors import ConfigError
+from .export.formats import ExportRequest
 
 
 class Finite(click.FloatRange):
@@ -251,6 +253,17 @@ def naming_options(ctx: click.Context) -> Iterator[None]:
         raise ConfigError(f"{flag}: {error}") from None
 
 
+def options(*decorators: Callable) -> Callable:
+    """One decorator applying `decorators` in order: the options appear in `--help` as listed."""
+
+    def decorate(command: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return decorate
+
+
 def direction_option(help: str = "Which generator to use.") -> Callable:
     return click.option(
         "--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True, help=help
@@ -283,3 +296,375 @@ MAX_PIXELS_HELP = (
     "Refuse images (and video frames) above this many pixels, read from the header before decoding.  "
     "[default: 50000000, with --tile 500000000]"
 )
+
+EXPORT = ExportRequest(Path())  # the defaults the export options show
+
+
+# Each command's options, in the order `--help` lists them.
+
+train_options = options(
+    click.option(
+        "--out",
+        "run_dir",
+        type=click.Path(path_type=Path),
+        help="Run directory to create.  [default: runs/<DATA name>-<model>]",
+    ),
+    click.option(
+        "--resume",
+        "resume_dir",
+        type=click.Path(path_type=Path),
+        help="Continue the run in this directory from its newest checkpoint.",
+    ),
+    click.option(
+        "--config",
+        "config_file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="JSON file with train_config.json keys (G, D, data, train, alg) to start from; options below override it.",
+    ),
+    click.option(
+        "--preset",
+        type=RegistryChoice("i2i.training.configure:PRESETS"),
+        help="Settings measured for a purpose, under --config and the options: short = CPU budgets of minutes "
+        "to hours, for cycle_gan and cut (identity-started resize-convolution generator, DiffAugment; "
+        "CycleGAN: cycle weight 2, no identity loss; CUT: spectral-norm discriminator).",
+    ),
+    field_options(*FIELD_OPTIONS),
+)  # i2i train
+
+distill_options = options(
+    click.option(
+        "--out",
+        "run_dir",
+        type=click.Path(path_type=Path),
+        help="Student run directory to create.  [default: runs/<TEACHER_RUN name>-student]",
+    ),
+    click.option(
+        "--netG", "net_g", type=click.Choice(GENERATORS), help="Student architecture.  [default: the teacher's ResNet]"
+    ),
+    click.option("--ngf", type=click.IntRange(min=1), help="Student width.  [default: the teacher's / 4, at least 8]"),
+    direction_option("The teacher's direction to learn."),
+    click.option(
+        "--data",
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        help="Folder with trainA/, trainB/ to distil on instead of the teacher's (needed for an imported teacher).",
+    ),
+    click.option(
+        "--extra-sources",
+        multiple=True,
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        help="More source-domain images (repeatable): unlabelled photos are free training targets.",
+    ),
+    click.option(
+        "--config",
+        "config_file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="JSON with train_config.json keys over the derived ones (e.g. alg.distill.lambda_GAN).",
+    ),
+    field_options(
+        "--steps",
+        "--batch-size",
+        "--size",
+        "--seed",
+        "--workers",
+        "--save-every",
+        "--sample-every",
+        "--log-every",
+        defaults={"--steps": DISTILL_STEPS}
+        | dict.fromkeys(("--batch-size", "--size", "--seed", "--workers"), "teacher's"),
+    ),
+)  # i2i distill
+
+generate_options = options(
+    direction_option(),
+    batch_size_option(8, "Images per forward pass (equal sizes are batched)."),
+    device_option,
+    backend_option,
+    click.option(
+        "--precision",
+        type=RegistryChoice("i2i.runtime.predictor:PRECISIONS"),
+        default="fp32",
+        show_default=True,
+        help="Inference precision (fp16 needs CUDA).",
+    ),
+    click.option("--resume", is_flag=True, help="Skip inputs whose output already exists."),
+    click.option("--strict", is_flag=True, help="Stop at the first unreadable image instead of skipping it."),
+    click.option(
+        "--shard", help="i/n: process every n-th input starting at i (0-based). Under torchrun: RANK/WORLD_SIZE."
+    ),
+    click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        default=2,
+        show_default=True,
+        help="Decoding and encoding threads each.",
+    ),
+    click.option("--max-pixels", type=click.IntRange(min=1), help=MAX_PIXELS_HELP),
+    click.option(
+        "--tile",
+        type=click.IntRange(min=1),
+        help="Translate images larger than TILE×TILE pixels in overlapping tiles (torch "
+        "backend), for images too large for memory.",
+    ),
+    click.option(
+        "--overlap",
+        type=click.IntRange(min=0),
+        default=32,
+        show_default=True,
+        help="Pixels each tile reaches into its neighbours.",
+    ),
+    click.option(
+        "--tile-stats",
+        type=RegistryChoice("i2i.runtime.tiling:TILE_STATS"),
+        default="exact",
+        show_default=True,
+        help="exact = instance-norm statistics of the whole image (no seams; ~L/2 extra passes for L norm "
+        "layers); tile = each tile's own (one pass, tone may shift between tiles).",
+    ),
+    click.option(
+        "--ray",
+        "ray_address",
+        is_flag=False,
+        flag_value="auto",
+        metavar="[ADDRESS]",
+        help="Run on a Ray cluster (pip install 'i2i[ray]'): `--ray` joins the running one or starts a local "
+        "one, `--ray HOST:PORT` joins that one. Put it last, after OUTPUT_DIR.",
+    ),
+    click.option("--actors", help="--ray: predictor actors, N or MIN-MAX (autoscaling).  [default: 1-CPUs, or 1-GPUs]"),
+)  # i2i generate
+
+video_options = options(
+    click.option(
+        "--temporal",
+        type=RegistryChoice("i2i.runtime.video:TEMPORAL_MODES"),
+        default="none",
+        show_default=True,
+        help="none = per frame; recycle = hold each frame near the RecycleGAN predictor's forecast (MODEL: a "
+        "recycle_gan run or its exported generator); flow = near the previous output moved along the optical flow; "
+        "hybrid = flow, with the predictor's forecast where the flow is not trusted (see --strength, --cutoff).",
+    ),
+    click.option(
+        "--report",
+        is_flag=True,
+        help="Measure flicker (vs the per-frame output) into NAME.report.json and "
+        "NAME.report.png beside OUTPUT (styled.mp4 → styled.report.json).",
+    ),
+    direction_option(),
+    device_option,
+    backend_option,
+    batch_size_option(4, "Frames per forward pass."),
+    click.option("--max-frames", type=click.IntRange(min=1), help="Stop after this many frames."),
+    click.option(
+        "--max-pixels",
+        type=click.IntRange(min=1),
+        help="Refuse a video whose frames have more pixels than this.  [default: 50000000]",
+    ),
+    click.option(
+        "--strength",
+        type=Finite(0, 1),
+        help="recycle/flow/hybrid: share of each frame's disagreement with the temporal guess taken away, the "
+        "largest first (0 = the per-frame output, 1 = the guess); each mode's default is tuned in "
+        "benchmarks/results/video.md.  [default: 0.5]",
+    ),
+    click.option(
+        "--cutoff",
+        type=Finite(min=0),
+        help="recycle/flow/hybrid: disagreement with the guess (grey levels) beyond which the per-frame output "
+        "is kept.  [default: 120]",
+    ),
+)  # i2i video
+
+eval_options = options(
+    click.option(
+        "--train-real",
+        type=click.Path(path_type=Path),
+        help="Target-domain training images: adds MiFID (memorization).",
+    ),
+    click.option(
+        "--extractor",
+        type=RegistryChoice("i2i.evaluation.metrics:EXTRACTORS"),
+        default="efficientnet-lite0",
+        show_default=True,
+        help="Feature network (efficientnet-lite0 works offline; inception is the standard FID one).",
+    ),
+    click.option(
+        "--target-train",
+        type=click.Path(path_type=Path),
+        help="Label preservation: labelled real target images to train the classifier on.",
+    ),
+    click.option(
+        "--target-test",
+        type=click.Path(path_type=Path),
+        help="Label preservation: labelled real target images to check the classifier on.",
+    ),
+    click.option(
+        "--sources",
+        type=click.Path(path_type=Path),
+        help="The untranslated inputs: the baseline of FD/KID (with REAL) and of label preservation.",
+    ),
+    click.option(
+        "--judges",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Label preservation and --transfer: classifiers to train per training set (seeds 0…N−1); "
+        "accuracies are their mean, with the spread.",
+    ),
+    click.option(
+        "--transfer",
+        is_flag=True,
+        help="Also train classifiers on the labelled GENERATED images (and on --sources, the baseline) and "
+        "report how well they read --target-test: their worth as synthetic training data.",
+    ),
+    click.option(
+        "--label-channels",
+        type=click.Choice(["1", "3"]),
+        default="1",
+        show_default=True,
+        help="Label preservation and --transfer: read the images as grey (1) or colour (3).",
+    ),
+    device_option,
+    click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the numbers here."),
+    click.option(
+        "--sheet",
+        type=click.Path(path_type=Path),
+        help="Write a contact sheet PNG here: the first 8 translations by name, their --sources inputs and "
+        "their centres zoomed 4x.",
+    ),
+)  # i2i eval
+
+bench_options = options(
+    click.option(
+        "--run",
+        "run_dir",
+        type=click.Path(path_type=Path),
+        help="Benchmark this run's generator (default: random weights).",
+    ),
+    click.option(
+        "--model",
+        "model_file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="Benchmark this exported .onnx / .engine against eager torch on the same architecture.",
+    ),
+    click.option("--netG", "net_g", type=click.Choice(GENERATORS), default="resnet_9blocks", show_default=True),
+    click.option("--ngf", type=click.IntRange(1, 1024), default=64, show_default=True),
+    click.option(
+        "--sizes", default="256", show_default=True, help="Comma-separated square resolutions: 256,512 or 256x256."
+    ),
+    click.option("--batches", type=PositiveInts(), default="1", show_default=True, help="Comma-separated batch sizes."),
+    click.option(
+        "--photos", type=click.Path(path_type=Path), help="Real photos for int8 calibration and its quality check."
+    ),
+    click.option("--repeats", type=click.IntRange(min=1), default=20, show_default=True),
+    click.option(
+        "--estimate",
+        "estimate_device",
+        type=RegistryChoice("i2i.benchmarks.roofline:DEVICES"),
+        help="Also print the roofline floor on this device.",
+    ),
+    click.option(
+        "--efficiency",
+        type=Finite(0, 1, min_open=True),
+        help="With --estimate: measured fraction of the floor, turns it into a labelled estimate.",
+    ),
+    click.option(
+        "--train",
+        "train_data",
+        type=click.Path(path_type=Path),
+        help="Instead: training steps/s of cycle_gan, cut and fastcut on this dataset.",
+    ),
+    click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(path_type=Path),
+        default=Path("bench"),
+        show_default=True,
+        help="Folder for bench.json and bench.png.",
+    ),
+)  # i2i bench
+
+export_options = options(
+    click.option(
+        "--format", default=EXPORT.format, show_default=True, help="onnx, openvino or tensorrt (see --formats)."
+    ),
+    click.option(
+        "--precision",
+        type=RegistryChoice("i2i.export.formats:PRECISIONS"),
+        default=EXPORT.precision,
+        show_default=True,
+        help="Reduced precisions pass a quality gate (FD change on held-out images) before they are written.",
+    ),
+    click.option(
+        "--calib",
+        type=click.Path(path_type=Path),
+        help="int8: calibration images of the source domain.  [default: a sample of the run's trainA]",
+    ),
+    click.option(
+        "--holdout",
+        type=click.Path(path_type=Path),
+        help="Quality gate: held-out source images (never the calibration ones).  [default: the run's testA]",
+    ),
+    click.option(
+        "--max-fd-change",
+        type=Finite(min=0),
+        default=EXPORT.max_fd_change,
+        show_default=True,
+        help="Quality gate: largest allowed relative change of the FD to real target images.",
+    ),
+    click.option(
+        "--max-teacher-change",
+        type=Finite(min=0),
+        default=EXPORT.max_teacher_change,
+        show_default=True,
+        help="A distilled student (any precision): largest FD between its outputs and its teacher's, as a fraction of "
+        "the teacher's FD to real target images.",
+    ),
+    click.option(
+        "--gate-images",
+        type=click.IntRange(min=2),
+        default=EXPORT.gate_images,
+        show_default=True,
+        help="Quality gate: held-out images to translate (4× as many real target images).",
+    ),
+    click.option("--formats", "list_formats", is_flag=True, help="Print the formats table and exit."),
+    direction_option("Which generator to export."),
+    click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Folder for the files.  [default: RUN]"),
+    click.option("--opset", type=int, default=EXPORT.opset, show_default=True, help="ONNX opset (17..21)."),
+    click.option(
+        "--io",
+        "io_kind",
+        type=click.Choice(["float", "uint8"]),
+        default=EXPORT.io_kind,
+        show_default=True,
+        help="float: NCHW in [-1, 1]; uint8: NHWC 0..255 in and out, normalization inside the graph.",
+    ),
+    click.option("--fp16", is_flag=True, help="Same as --precision fp16."),
+    click.option("--trt", is_flag=True, help="Same as --format tensorrt."),
+    click.option(
+        "--shapes",
+        default=EXPORT.shapes,
+        show_default=True,
+        help="TensorRT optimization profile: min,opt,max as NxHxW.",
+    ),
+    click.option(
+        "--native-instance-norm",
+        is_flag=True,
+        help="Build the engine with TensorRT's own InstanceNormalization instead of the fused Triton plugins.",
+    ),
+    click.option(
+        "--timing-cache", type=click.Path(path_type=Path), help="TensorRT timing cache file to reuse and update."
+    ),
+)  # i2i export
+
+import_options = options(
+    click.option(
+        "--from",
+        "source",
+        type=RegistryChoice("i2i.importers:SOURCES"),
+        required=True,
+        help="Which code base saved CHECKPOINT (CycleGAN/pix2pix repository, CUT/FastCUT, or JoliGEN "
+        "with its train_config.json beside the checkpoint when there is one).",
+    ),
+    click.option("--netG", "net_g", help="Expected architecture; inferred from the tensors when omitted."),
+    direction_option("Store it as the A→B or the B→A generator of the run."),
+    click.option("--out", "run_dir", type=click.Path(path_type=Path), required=True, help="Run directory to create."),
+)  # i2i import

@@ -22,6 +22,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -66,6 +67,18 @@ class GenerateReport:
     @property
     def images_per_second(self) -> float:
         return self.written / self.seconds if self.seconds else 0.0
+
+    def describe(self) -> str:
+        """One line: what was written, how fast, what was skipped, where the manifest is."""
+        return (
+            f"{self.written} images in {self.seconds:.1f} s ({self.images_per_second:.1f} images/s{self.context()}), "
+            f"{self.skipped_existing} already there, {len(self.failed)} unreadable skipped; "
+            f"manifest {self.manifest.name}"
+        )
+
+    def context(self) -> str:
+        """What else the rate depended on (a Ray job's start-up and cluster)."""
+        return ""
 
     def scale_note(self, config: RunConfig) -> str | None:
         """A note when the images are far larger or smaller than the crops the model was trained
@@ -238,6 +251,17 @@ def generate_dataset(
         for message in report.failed:
             tqdm.write(f"skipped: {message}")
         return report
+
+
+def shard_of(text: str | None) -> tuple[int, int]:
+    """`--shard i/n` (ASCII digits, 0 <= i < n) as (i, n); without it, torchrun's RANK/WORLD_SIZE,
+    or the whole job."""
+    if text is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        text = f"{os.environ.get('RANK', '0')}/{os.environ['WORLD_SIZE']}"
+    parts = re.fullmatch(r"([0-9]{1,9})/([0-9]{1,9})", text or "0/1")
+    if not parts or not int(parts[1]) < int(parts[2]):
+        raise ConfigError(f"--shard {text}: expected i/n with 0 <= i < n in digits 0-9, e.g. 0/4")
+    return int(parts[1]), int(parts[2])
 
 
 def manifest_path(output_dir: Path, shard: tuple[int, int] = (0, 1)) -> Path:

@@ -57,6 +57,9 @@ class RayReport(GenerateReport):
     nodes: int = 0
     first_batch: int = 0  # images that came back with the start-up
 
+    def context(self) -> str:
+        return f"; start-up {self.startup_seconds:.1f} s, {self.nodes} Ray node(s), {self.actors} actor(s)"
+
 
 def generate_on_ray(
     load_options: dict,
