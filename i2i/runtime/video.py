@@ -60,7 +60,7 @@ class VideoReport:
     flicker_per_frame: list[float] = field(default_factory=list)
     deviation: list[float] = field(default_factory=list)  # mean |output − per-frame output|, per frame
     audio: str = "none"
-    padded: str = ""  # "33x17 → 34x18" when odd-sized frames were padded for the encoder
+    padded: str = ""  # "33x17 → 34x18" when odd-sized frames were padded for an even-sized format
 
     def summary(self) -> dict:
         mean = lambda values: float(np.mean(values)) if values else 0.0  # noqa: E731
@@ -105,7 +105,7 @@ class VideoReport:
         summary = self.summary()
         line = f"{self.frames} frames in {self.seconds:.1f} s ({summary['frames_per_second']:.1f} frames/s"
         if self.padded:
-            line = f"{line}; frames padded {self.padded}: video encoders take even sizes"
+            line = f"{line}; frames padded {self.padded}: this video format takes even sizes (.avi keeps any)"
         if not self.deviation:
             return line + ")"
         return line + (
@@ -204,9 +204,9 @@ class TemporalStep:
 
 
 class _Encoder:
-    """The output video, opened at its first frame's size; frames are written in order. Video
-    encoders take even sizes only (OpenCV's writer would drop an odd last row and column):
-    odd-sized frames are padded by repeating their edge, so that no pixel is lost."""
+    """The output video, opened at its first frame's size; frames are written in order. A format
+    that takes even sizes only (_writes_even_sizes_only) gets odd-sized frames padded by repeating
+    their edge, so that no pixel is lost; .avi keeps any size."""
 
     def __init__(self, path: Path, fps: float):
         self.path, self.fps = path, fps
@@ -216,7 +216,8 @@ class _Encoder:
     def open(self, frame: np.ndarray) -> None:
         if self.writer is None:
             height, width = self.size = frame.shape[:2]
-            self.pad = (height % 2, width % 2)
+            if _writes_even_sizes_only(self.path):
+                self.pad = (height % 2, width % 2)
             self.writer = _writer(self.path, self.fps, (width + self.pad[1], height + self.pad[0]))
 
     def padding(self) -> str:
@@ -246,9 +247,22 @@ def _taking(stream: Iterator[np.ndarray]) -> Callable[[int], list[np.ndarray]]:
     return lambda count: list(itertools.islice(stream, count))
 
 
+_MPEG4_SUFFIXES = (".mp4", ".m4v", ".mov")
+
+
+def _writes_even_sizes_only(path: Path) -> bool:
+    """Whether the output's format goes through OpenCV's FFmpeg writer, which drops an odd last row
+    and column (its 4:2:0 encoders need even sizes); .avi goes through OpenCV's own MJPEG writer,
+    which keeps any size."""
+    return path.suffix.lower() != ".avi"
+
+
 def _writer(path: Path, fps: float, size: tuple[int, int]):
-    fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG"))
-    writer = cv2.VideoWriter(str(path), fourcc, fps, size)
+    if _writes_even_sizes_only(path):
+        fourcc = "mp4v" if path.suffix.lower() in _MPEG4_SUFFIXES else "MJPG"
+        writer = cv2.VideoWriter(str(path), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*fourcc), fps, size)
+    else:
+        writer = cv2.VideoWriter(str(path), cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
     if not writer.isOpened():
         raise DataError(f"{path}: OpenCV cannot write this video format; use .mp4 or .avi")
     return writer

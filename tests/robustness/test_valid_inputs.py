@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from i2i.io import read_image, write_image
+from i2i.runtime import load
 
 from .conftest import assert_ok, assert_user_error, invoke
 
@@ -51,11 +52,40 @@ def test_a_list_of_absolute_paths_from_two_trees_writes_beside_them(tmp_path, ru
     assert_user_error(invoke("generate", run, tmp_path / "t1", tmp_path / "t1" / "out"), "inside the input folder")
 
 
-def test_odd_sized_video_frames_lose_no_pixel(tmp_path, run):
+def _smooth_frame(index, height=17, width=33):
+    """A gradient moving with `index`: little for MJPEG to lose, so the output is comparable."""
+    y, x = np.mgrid[0:height, 0:width]
+    return np.stack([(x * 7 + index * 5) % 256, y * 15, (x + y) * 5], -1).astype(np.uint8)
+
+
+def _decoded(path):
+    capture, frames = cv2.VideoCapture(str(path)), []
+    while (frame := capture.read())[0]:
+        frames.append(frame[1][..., 0])  # the run is greyscale: every channel holds it
+    return frames
+
+
+def test_odd_sized_video_frames_keep_their_size_in_avi(tmp_path, run):
     for index in range(3):
-        write_image(tmp_path / "frames" / f"{index:03d}.png", _image(seed=index))
+        write_image(tmp_path / "frames" / f"{index:03d}.png", _smooth_frame(index))
     result = invoke("video", run, tmp_path / "frames", tmp_path / "out.avi")
     assert_ok(result)
-    assert "33x17 → 34x18" in result.output
-    capture = cv2.VideoCapture(str(tmp_path / "out.avi"))
-    assert (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (34, 18)
+    assert "padded" not in result.output
+    expected = load(run)([read_image(tmp_path / "frames" / f"{index:03d}.png", 1) for index in range(3)])
+    frames = _decoded(tmp_path / "out.avi")
+    assert len(frames) == 3 and frames[0].shape == (17, 33)
+    for frame, translated in zip(frames, expected):
+        # the same as each frame's translation, last row and column included (MJPEG loses ~2 levels)
+        assert np.abs(frame.astype(int) - translated[..., 0]).mean() < 4
+        assert np.abs(frame[-1].astype(int) - translated[-1, :, 0]).mean() < 6
+        assert np.abs(frame[:, -1].astype(int) - translated[:, -1, 0]).mean() < 6
+
+
+def test_odd_sized_video_frames_are_padded_for_mp4_and_said_so(tmp_path, run):
+    for index in range(3):
+        write_image(tmp_path / "frames" / f"{index:03d}.png", _smooth_frame(index))
+    result = invoke("video", run, tmp_path / "frames", tmp_path / "out.mp4")
+    assert_ok(result)
+    assert "33x17 → 34x18" in result.output  # its encoder takes even sizes: padded by the edge, none dropped
+    frames = _decoded(tmp_path / "out.mp4")
+    assert len(frames) == 3 and frames[0].shape == (18, 34)
