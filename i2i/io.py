@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import io
 import json
@@ -20,7 +21,7 @@ import shutil
 import socket
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -187,9 +188,50 @@ def reporting_write_errors(path: Path) -> Iterator[None]:
             fix = "free disk space (or raise the file-size limit) or write elsewhere"
         elif exc.errno in _IN_THE_WAY:
             fix = "a file stands where a folder is needed, or the reverse; choose another output path"
+        elif exc.errno == errno.ENAMETOOLONG:
+            fix = f"{too_long_name(path) or 'the path is too long'}; choose a shorter name"
         else:
             fix = "check the folder exists and is writable, or choose another output path"
         raise WriteError(f"{path}: cannot write ({exc.strerror or exc}); {fix}") from None
+
+
+def too_long_name(path: Path | str) -> str | None:
+    """What in `path` its file system cannot name (a name above NAME_MAX, 255 bytes on most), or None."""
+    path = Path(os.path.abspath(path))
+    existing = path
+    while not _lexists(existing):
+        existing = existing.parent
+    limit = _name_max(str(existing))
+    for name in path.relative_to(existing).parts:
+        size = len(os.fsencode(name))
+        if size > limit:
+            return f"the name {name[:30]}... is {size} bytes, above the {limit} its file system takes"
+    return None
+
+
+def check_name_lengths(paths: Iterable[Path | str]) -> None:
+    """WriteError naming the first of `paths` that its file system cannot name; call it before
+    writing, so that a long input name stops nothing half-way."""
+    for path in paths:
+        reason = too_long_name(path)
+        if reason:
+            raise WriteError(f"{path}: cannot write ({reason}); choose a shorter name")
+
+
+def _lexists(path: Path) -> bool:
+    try:
+        os.lstat(path)
+    except OSError:  # ENAMETOOLONG included: a name too long does not exist
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=64)
+def _name_max(folder: str) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
 
 
 def temporary_prefix(name: str) -> str:

@@ -39,6 +39,7 @@ from i2i.io import (
     IMAGE_EXTENSIONS,
     append_line,
     atomic_write_bytes,
+    check_name_lengths,
     list_images,
     path_inside,
     read_image,
@@ -313,6 +314,7 @@ def check_output_dir(inputs: InputSet, output_dir: Path) -> None:
     """DataError unless `output_dir` can be a folder of its own, outside an input folder (whose
     next reading would take the outputs for inputs); a list's or a glob's files only must not be
     written over (refuse_overwriting)."""
+    check_name_lengths([output_dir])
     if output_dir.exists() and not output_dir.is_dir():
         raise DataError(f"{output_dir}: exists and is not a folder; choose another output folder")
     if inputs.folder and output_dir.resolve().is_relative_to(Path(inputs.root).resolve()):
@@ -320,9 +322,11 @@ def check_output_dir(inputs: InputSet, output_dir: Path) -> None:
 
 
 def refuse_overwriting(inputs: InputSet, targets: list[Path], output_dir: Path) -> None:
-    """WriteError if one of `targets` or a label copy is one of the inputs (an output folder above
-    the input folder can map an image onto another input), before anything is written."""
+    """WriteError if one of `targets` or a label copy cannot be named (a name above NAME_MAX) or is
+    one of the inputs (an output folder above the input folder can map an image onto another
+    input), before anything is written."""
     labels = [label_target(inputs, label, output_dir) for label in inputs.label_files]
+    check_name_lengths([*targets, *labels])
     refuse_writing_inputs([*targets, *labels], [*inputs.images, *inputs.label_files])
 
 

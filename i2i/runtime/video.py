@@ -26,6 +26,7 @@ from i2i.image import to_channels
 from i2i.io import (
     DEFAULT_MAX_PIXELS,
     atomic_write_bytes,
+    check_name_lengths,
     count_video_frames,
     list_images,
     open_video,
@@ -293,6 +294,8 @@ def stylize_video(
     blender = make_blender(temporal, model, predictor, strength, cutoff, scene_cut, device)
     frames = FrameSource(source, predictor.input_channels, max_pixels)
     output = Path(output)
+    written = [output, *(report_paths(output) if report else [])]
+    check_name_lengths(written)
     if output.is_dir():
         raise DataError(f"{output}: is a folder; give the output video's file name (e.g. {output / 'out.mp4'})")
     if frames.frames is not None and output.resolve().parent.is_relative_to(frames.path.resolve()):
@@ -300,7 +303,7 @@ def stylize_video(
             f"{output}: inside the frame folder {frames.path}, whose frames it would join; write it elsewhere"
         )
     inputs = [frames.path, *(frames.frames or []), *([model] if model is not None else [])]
-    refuse_writing_inputs([output, *(report_paths(output) if report else [])], inputs)
+    refuse_writing_inputs(written, inputs)
     with claim_folder(output.parent, f"the video {output.name}"):
         result = VideoReport(fps=frames.fps, temporal=temporal, expected=frames.expected, skipped=frames.skipped)
         started = time.perf_counter()

@@ -4,11 +4,23 @@ lists spanning two trees, odd sizes."""
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
-from i2i.io import read_image, write_image
+from i2i import io
+from i2i.errors import WriteError
+from i2i.io import (
+    read_image,
+    remove_orphaned_temporaries,
+    remove_stale_temporaries,
+    temporary_prefix,
+    write_image,
+)
 from i2i.runtime import load
 
 from .conftest import assert_ok, assert_user_error, invoke
@@ -40,6 +52,40 @@ def test_a_file_name_near_name_max_is_written(tmp_path, run):
     assert_ok(invoke("generate", run, tmp_path / "in", tmp_path / "out"))
     assert (tmp_path / "out" / name).is_file()
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("name", ["x" * 251 + ".png", "é" * 125 + ".png"])  # 255 and 254 bytes
+def test_temporaries_of_names_up_to_name_max_fit_and_are_cleaned(tmp_path, monkeypatch, name):
+    write_image(tmp_path / name, _image())
+    assert read_image(tmp_path / name).shape == (17, 33, 3) and [p.name for p in tmp_path.iterdir()] == [name]
+    monkeypatch.setattr(os, "getpid", lambda: 4_194_305)  # above Linux's largest pid: a dead writer
+    leftover = Path(tempfile.mkstemp(prefix=temporary_prefix(name), suffix=".tmp", dir=tmp_path)[1])
+    assert leftover.name.startswith("." + name[:20]) and len(os.fsencode(leftover.name)) <= 255
+    assert remove_stale_temporaries(tmp_path) == 1 and not leftover.exists()
+    leftover.write_bytes(b"half")  # a lost node's: found from the final name it stands for
+    assert remove_orphaned_temporaries(tmp_path, {str(tmp_path / name)}) == 1 and not leftover.exists()
+
+
+def test_a_name_the_output_file_system_cannot_hold_is_one_line(tmp_path, run, monkeypatch):
+    name = "x" * 240 + ".png"
+    write_image(tmp_path / "in" / name, _image())
+    # the inputs' file system takes 255 bytes, the output's fewer (eCryptfs takes 143)
+    monkeypatch.setattr(io, "_name_max", lambda folder: 200)
+    line = assert_user_error(invoke("generate", run, tmp_path / "in", tmp_path / "out"), name, "244 bytes", "shorter")
+    assert "above the 200" in line and not (tmp_path / "out").exists()
+
+
+def test_a_report_name_above_name_max_is_one_line_before_any_work(tmp_path, run, data):
+    output = tmp_path / ("v" * 245 + ".avi")  # the video's name fits; OUTPUT.report.json does not
+    result = invoke("video", run, data / "testA", output, "--report")
+    assert_user_error(result, "v" * 245 + ".report.json", "257 bytes")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_write_to_a_name_above_name_max_says_so(tmp_path):
+    with pytest.raises(WriteError, match="is 304 bytes, above the 255 its file system takes; choose a shorter name"):
+        write_image(tmp_path / ("x" * 300 + ".png"), _image())
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_list_of_absolute_paths_from_two_trees_writes_beside_them(tmp_path, run):
