@@ -88,6 +88,18 @@ def test_a_write_to_a_name_above_name_max_says_so(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_odd_sized_images_keep_their_size(tmp_path, run):
+    sizes = [(17, 33), (33, 17), (3, 5), (31, 64)]  # the generator takes multiples of 4: padded, cropped back
+    for index, (height, width) in enumerate(sizes):
+        write_image(tmp_path / "in" / f"{index}.png", _image(height, width, seed=index))
+    assert_ok(invoke("generate", run, tmp_path / "in", tmp_path / "out"))
+    predictor = load(run)
+    for index, size in enumerate(sizes):
+        written = read_image(tmp_path / "out" / f"{index}.png", 1)
+        assert written.shape[:2] == size
+        assert np.array_equal(written, predictor(read_image(tmp_path / "in" / f"{index}.png", 1)))
+
+
 def test_a_list_of_absolute_paths_from_two_trees_writes_beside_them(tmp_path, run):
     for tree in ("t1", "t2"):
         write_image(tmp_path / tree / f"{tree}.png", _image())
