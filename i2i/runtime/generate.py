@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import glob
 import hashlib
@@ -103,6 +104,7 @@ class InputSet:
     images: list[Path]
     label_files: list[Path] = field(default_factory=list)  # copied as they are (bbox/mask datasets)
     folder: bool = True  # a folder read whole (not a list or a glob): no output may go inside it
+    pattern: str = ""  # a glob's, absolute: no output may match it (its next reading would take it)
 
 
 def collect_inputs(source: str | Path) -> InputSet:
@@ -133,7 +135,8 @@ def collect_inputs(source: str | Path) -> InputSet:
     if path.is_dir():
         return InputSet(path, images)
     images = [p.resolve() for p in images]
-    return InputSet(Path(os.path.commonpath([p.parent for p in images])), images, folder=False)
+    pattern = "" if path.is_file() else os.path.abspath(text)
+    return InputSet(Path(os.path.commonpath([p.parent for p in images])), images, folder=False, pattern=pattern)
 
 
 def _labelled_inputs(root: Path, listing: Path) -> InputSet:
@@ -328,6 +331,28 @@ def refuse_overwriting(inputs: InputSet, targets: list[Path], output_dir: Path) 
     labels = [label_target(inputs, label, output_dir) for label in inputs.label_files]
     check_name_lengths([*targets, *labels])
     refuse_writing_inputs([*targets, *labels], [*inputs.images, *inputs.label_files])
+    if inputs.pattern:
+        pattern = Path(inputs.pattern).parts
+        taken = next((t for t in targets if _glob_matches(Path(os.path.abspath(t)).parts, pattern)), None)
+        if taken is not None:
+            raise DataError(
+                f"{output_dir}: the glob {inputs.pattern} would read its output {taken} as an input next time; "
+                "choose an output folder the glob does not reach"
+            )
+
+
+def _glob_matches(parts: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
+    """Whether a path (its parts) matches a glob (its parts) as glob.glob(recursive=True) reads it:
+    `**` takes any number of folders, other parts one name each; hidden names only by a part that
+    starts with a dot."""
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        hidden = next((index for index, part in enumerate(parts) if part.startswith(".")), len(parts))
+        return any(_glob_matches(parts[start:], pattern[1:]) for start in range(hidden + 1))
+    if not parts or parts[0].startswith(".") and not pattern[0].startswith("."):
+        return False
+    return fnmatch.fnmatchcase(parts[0], pattern[0]) and _glob_matches(parts[1:], pattern[1:])
 
 
 def label_target(inputs: InputSet, label: Path, output_dir: Path) -> Path:

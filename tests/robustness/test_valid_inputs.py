@@ -123,6 +123,19 @@ def _decoded(path):
     return frames
 
 
+def test_a_glob_refuses_only_outputs_its_next_reading_would_take(tmp_path, run):
+    for tree in ("t1", "t2"):
+        write_image(tmp_path / tree / f"{tree}.png", _image())
+    # any depth: a second run would translate the translations
+    line = assert_user_error(invoke("generate", run, tmp_path / "**" / "t?.png", tmp_path / "t2" / "out"), "next time")
+    assert str(tmp_path / "t2" / "out" / "t1" / "t1.png") in line and not (tmp_path / "t2" / "out").exists()
+    # one level deep: t1/out/t1/t1.png is out of its reach
+    assert_ok(invoke("generate", run, tmp_path / "t*" / "*.png", tmp_path / "t1" / "out"))
+    assert (tmp_path / "t1" / "out" / "t1" / "t1.png").is_file()
+    # ...unless in a hidden folder, which `**` does not enter
+    assert_ok(invoke("generate", run, tmp_path / "t[12]" / "**" / "*.png", tmp_path / "t2" / ".out"))
+
+
 def test_odd_sized_video_frames_keep_their_size_in_avi(tmp_path, run):
     for index in range(3):
         write_image(tmp_path / "frames" / f"{index:03d}.png", _smooth_frame(index))
