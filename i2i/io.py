@@ -242,17 +242,18 @@ def temporary_prefix(name: str) -> str:
 
 
 def _temporary_stem(name: str) -> str:
-    """`name`, or for a name too long to fit with the rest of a temporary's name in NAME_MAX
-    (255 bytes), its start and a hash of the whole: still unique, still recognisable."""
+    """`name`, or for a name too long to fit with the rest of a temporary's name in NAME_MAX, its
+    start and a hash of the whole: still unique, still recognisable."""
     encoded = name.encode()
     if len(encoded) <= LONG_NAME:
         return name
-    return f"{encoded[:80].decode(errors='ignore')}~{hashlib.sha1(encoded).hexdigest()[:12]}"
+    return f"{encoded[:24].decode(errors='ignore')}~{hashlib.sha1(encoded).hexdigest()[:12]}"
 
 
 # Names longer than this (bytes) are shortened in temporaries' names: with the host (up to 64),
-# the pid, mkstemp's random part and the dots and suffix, the whole stays within 255.
-LONG_NAME = 100
+# the pid, mkstemp's random part and the dots and suffix, the whole stays within 143 bytes, the
+# smallest NAME_MAX in common use (eCryptfs; 255 elsewhere).
+LONG_NAME = 40
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.i2i-(?P<host>[A-Za-z0-9.-]+)-(?P<pid>\d+)\.[^.]*\.tmp$")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
 from pathlib import Path
 
@@ -60,10 +61,20 @@ def test_temporaries_of_names_up_to_name_max_fit_and_are_cleaned(tmp_path, monke
     assert read_image(tmp_path / name).shape == (17, 33, 3) and [p.name for p in tmp_path.iterdir()] == [name]
     monkeypatch.setattr(os, "getpid", lambda: 4_194_305)  # above Linux's largest pid: a dead writer
     leftover = Path(tempfile.mkstemp(prefix=temporary_prefix(name), suffix=".tmp", dir=tmp_path)[1])
-    assert leftover.name.startswith("." + name[:20]) and len(os.fsencode(leftover.name)) <= 255
+    assert leftover.name.startswith("." + name[:10]) and len(os.fsencode(leftover.name)) <= 255
     assert remove_stale_temporaries(tmp_path) == 1 and not leftover.exists()
     leftover.write_bytes(b"half")  # a lost node's: found from the final name it stands for
     assert remove_orphaned_temporaries(tmp_path, {str(tmp_path / name)}) == 1 and not leftover.exists()
+
+
+@pytest.mark.parametrize("length", [1, 40, 41, 143, 255])
+def test_a_temporary_fits_the_smallest_name_max_whatever_its_host(monkeypatch, length):
+    monkeypatch.setattr(socket, "gethostname", lambda: "h" * 64)  # Linux's longest host name
+    monkeypatch.setattr(os, "getpid", lambda: 4_194_304)  # and largest pid
+    name = "é" * (length // 2) + "x" * (length % 2)
+    temporary = temporary_prefix(name) + "a1b2c3d4.tmp"  # mkstemp's 8 random characters
+    assert len(os.fsencode(temporary)) <= 143  # eCryptfs's NAME_MAX, the smallest in common use
+    assert temporary.startswith("." + name[:10])
 
 
 def test_a_name_the_output_file_system_cannot_hold_is_one_line(tmp_path, run, monkeypatch):
