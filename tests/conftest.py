@@ -51,6 +51,10 @@ def photos() -> Path:
     return shared_dataset("photo2monet")
 
 
+# `i2i train` options for a network as small as tiny_config's, for the tests that go through the CLI.
+TINY_TRAIN = ["--size", "32", "--ngf", "8", "--ndf", "8", "--netG", "resnet_6blocks", "--workers", "0"]
+
+
 def tiny_config(dataroot: Path, channels: int = 1, size: int = 32, steps: int = 4, **train) -> RunConfig:
     """A network small enough for a test step to take milliseconds on a CPU."""
     config = RunConfig()

@@ -11,6 +11,8 @@ from PIL import Image
 from i2i import __version__
 from i2i.cli import cli
 
+from .conftest import TINY_TRAIN
+
 
 def invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
@@ -31,7 +33,7 @@ def assert_user_error(result, *fragments):
         assert fragment in lines[0], lines[0]
 
 
-TINY = ["--size", "32", "--ngf", "8", "--ndf", "8", "--steps", "2", "--workers", "0"]
+TINY = [*TINY_TRAIN, "--steps", "2"]
 
 
 def make_dataset(root, bad_file=None, content=b""):
@@ -83,7 +85,7 @@ def test_image_corrupted_after_the_check_fails_in_the_worker_with_one_line(tmp_p
     data = make_dataset(tmp_path / "data")
     png = (data / "trainB" / "ok.png").read_bytes()
     (data / "trainB" / "ok.png").write_bytes(png[:60])
-    result = invoke("train", data, "--out", tmp_path / "run", *TINY[:-1], "1")
+    result = invoke("train", data, "--out", tmp_path / "run", *TINY, "--workers", "1")
     assert_user_error(result, "ok.png")
     assert not (tmp_path / "run" / "checkpoints").exists()
 
@@ -122,7 +124,7 @@ def test_generate_refuses_output_inside_input(tmp_path, tiny_run, digits):
 
 
 def test_unet_needs_a_matching_crop_size(tmp_path, digits):
-    result = invoke("train", digits, "--out", tmp_path / "run", "--netG", "unet_128", *TINY)
+    result = invoke("train", digits, "--out", tmp_path / "run", *TINY, "--netG", "unet_128")
     assert_user_error(result, "multiple of 128")
 
 

@@ -19,10 +19,11 @@ from i2i.config import GeneratorConfig
 from i2i.io import list_images
 from i2i.nets import build_generator
 
+from .conftest import TINY_TRAIN
 from .test_cli import assert_user_error, invoke
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-TINY = ["--size", "32", "--ngf", "8", "--ndf", "8", "--netG", "resnet_6blocks", "--channels", "1", "--workers", "0"]
+TINY = [*TINY_TRAIN, "--channels", "1"]
 
 
 @pytest.mark.slow

@@ -16,25 +16,11 @@ from click.testing import CliRunner
 
 from i2i.cli import cli
 
+from ..conftest import TINY_TRAIN as TINY
 from ..conftest import untrained_run
 
-TINY_TRAIN = [
-    "--size",
-    "32",
-    "--ngf",
-    "8",
-    "--ndf",
-    "8",
-    "--netG",
-    "resnet_6blocks",
-    "--channels",
-    "1",
-    "--workers",
-    "0",
-    "--sample-every",
-    "1000",
-    "--no-flip",
-]
+# The tiny network, grey, with no sample grids and no flips (exact replays).
+TINY_TRAIN = [*TINY, "--channels", "1", "--sample-every", "1000", "--no-flip"]
 
 
 def make_images(folder: Path, count: int, size: int = 32, seed: int = 0) -> list[Path]:
