@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(row, flush=True)
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {available_cpus()} CPUs available",
-        "load_average_before": os.getloadavg(),
+        "load_average_at_end": os.getloadavg(),  # the benchmark's own load is in it
         "time": time.strftime("%Y-%m-%d %H:%M"),
         "command": " ".join(["python -m i2i.benchmarks.contention", *(argv or sys.argv[1:])]),
         "rows": rows,
