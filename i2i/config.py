@@ -44,7 +44,10 @@ DISCRIMINATORS = ("basic", "n_layers", "projected", "basic+projected")
 # How the ResNet generators double the resolution: transposed convolution (CycleGAN), CUT's
 # blur-upsampling, or resize-then-convolve (Odena et al. 2016), which cannot make a checkerboard.
 UPSAMPLINGS = ("transpose", "blur", "nearest", "bilinear")
-GAN_MODES = ("lsgan", "vanilla")
+# Adversarial losses: least squares, the original log loss, or the hinge loss (Lim & Ye 2017) that
+# Projected GAN trains its heads with: its generator loss, -D(fake), keeps its gradient's size
+# when the discriminator's outputs are large, as they are on unnormalised pretrained features.
+GAN_MODES = ("lsgan", "vanilla", "hinge")
 # DiffAugment (Zhao et al. 2020) transforms the discriminator may see real and fake images through.
 DIFF_AUGMENT_OPS = ("color", "translation", "cutout")
 DATASET_MODES = ("unaligned", "temporal", "class", "bbox", "mask")

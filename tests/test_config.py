@@ -115,3 +115,11 @@ def test_a_preset_refuses_a_model_it_was_not_measured_for():
     with pytest.raises(ConfigError, match="measured for cycle_gan and cut, not recycle_gan"):
         with_preset({"model": "recycle_gan"}, "short")
     assert with_preset({}, "short")["alg"]["cycle_gan"]["lambda_A"] == 2.0  # no model: the default, CycleGAN
+
+
+@pytest.mark.parametrize("netD", ["projected", "basic+projected"])
+def test_a_projected_discriminator_trains_with_the_hinge_loss_unless_told_otherwise(netD):
+    assert configure({"model": "cut", "D": {"netD": netD}}).train.gan_mode == "hinge"
+    told = configure({"model": "cut", "D": {"netD": netD}, "train": {"gan_mode": "lsgan"}})
+    assert told.train.gan_mode == "lsgan"
+    assert configure({"model": "cut"}).train.gan_mode == "lsgan"

@@ -40,13 +40,20 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         },
     }
 }
+# What a discriminator needs to train as designed, where the user and the preset set nothing:
+# Projected GAN trains its heads on unnormalised pretrained features with the hinge loss.
+DISCRIMINATOR_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "projected": {"train": {"gan_mode": "hinge"}},
+    "basic+projected": {"train": {"gan_mode": "hinge"}},
+}
 # CycleGAN's resize-then-crop margin: a 256 crop from images resized to 286.
 LOAD_MARGIN = 286 / 256
 
 
 def configure(raw: dict[str, Any], preset: str | None = None, source: str = "config") -> RunConfig:
     """The complete, checked config of `raw` (train_config.json keys, nested; anything left out
-    gets its default): the preset, then the model's defaults, fill what `raw` leaves open; a crop
+    gets its default): the preset, then its discriminator's needs, then the model's defaults, fill
+what `raw` leaves open; a crop
     size without a load size gets the load size CycleGAN's ratio gives; a class dataset without
     class names gets its folders' names; a source-class loss without a class count gets the
     number of labels in trainA."""
@@ -55,6 +62,8 @@ def configure(raw: dict[str, Any], preset: str | None = None, source: str = "con
         raw["model"] = canonical_name(raw["model"]) if isinstance(raw["model"], str) else raw["model"]
     if preset:
         raw = with_preset(raw, preset)
+    netD = raw["D"].get("netD") if isinstance(raw.get("D"), dict) else None
+    raw = with_defaults(raw, DISCRIMINATOR_DEFAULTS.get(netD, {}))
     raw = with_defaults(raw, model_class(raw.get("model", RunConfig.model)).defaults)
     data = raw.get("data")
     if isinstance(data, dict):

@@ -11,17 +11,27 @@ from i2i.errors import CheckpointError
 
 
 class GANLoss(nn.Module):
-    """LSGAN (mean squared error to 1/0, Mao et al. 2017) or vanilla (BCE on logits)."""
+    """LSGAN (mean squared error to 1/0, Mao et al. 2017), vanilla (BCE on logits) or hinge
+    (Lim & Ye 2017). Called as the discriminator's loss on real or fake predictions;
+    `generator` is the generator's loss on the predictions for its fakes."""
 
     def __init__(self, mode: str):
         super().__init__()
         self.mode = mode
 
     def forward(self, prediction: torch.Tensor, target_is_real: bool) -> torch.Tensor:
+        prediction = prediction.float()
+        if self.mode == "hinge":
+            return F.relu(1 - prediction).mean() if target_is_real else F.relu(1 + prediction).mean()
         target = torch.full_like(prediction, 1.0 if target_is_real else 0.0)
         if self.mode == "lsgan":
-            return F.mse_loss(prediction.float(), target.float())
-        return F.binary_cross_entropy_with_logits(prediction.float(), target.float())
+            return F.mse_loss(prediction, target)
+        return F.binary_cross_entropy_with_logits(prediction, target)
+
+    def generator(self, prediction: torch.Tensor) -> torch.Tensor:
+        if self.mode == "hinge":
+            return -prediction.float().mean()
+        return self(prediction, True)
 
 
 class ImagePool:

@@ -62,6 +62,12 @@ def test_gan_losses_against_direct_formulas():
     assert torch.isclose(GANLoss("lsgan")(prediction, False), (prediction**2).mean())
     expected = -torch.log(torch.sigmoid(prediction)).mean()
     assert torch.isclose(GANLoss("vanilla")(prediction, True), expected)
+    hinge = GANLoss("hinge")
+    assert torch.isclose(hinge(prediction, True), torch.tensor((0.8 + 2.0 + 0.0 + 0.5) / 4))
+    assert torch.isclose(hinge(prediction, False), torch.tensor((1.2 + 0.0 + 4.0 + 1.5) / 4))
+    assert torch.isclose(hinge.generator(prediction), torch.tensor(-(0.2 - 1.0 + 3.0 + 0.5) / 4))
+    # the other losses' generator side is the discriminator's loss on "real"
+    assert GANLoss("lsgan").generator(prediction) == GANLoss("lsgan")(prediction, True)
 
 
 def test_image_pool_fills_then_swaps_reproducibly():

@@ -111,7 +111,7 @@ class CUTModel(TranslationModel):
         judges = [self.D, *self.semantic.classifiers.values()]
         self.set_requires_grad(judges, False)
         with self.autocast():
-            losses["G_GAN"] = self.gan_loss(self.judge(self.D, fake_B, step, 1), True) * alg.lambda_GAN
+            losses["G_GAN"] = self.gan_loss.generator(self.judge(self.D, fake_B, step, 1)) * alg.lambda_GAN
             losses["NCE"] = self.nce(cond(real_A, y_A), cond(fake_B, y_A), flipped) * alg.lambda_NCE
             if alg.nce_idt:
                 losses["NCE_Y"] = self.nce(cond(real_B, y_B), cond(idt_B, y_B), flipped) * alg.lambda_NCE

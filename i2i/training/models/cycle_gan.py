@@ -54,8 +54,8 @@ class CycleGANModel(TranslationModel):
             fake_A = self.G_B(cond(real_B, y_B))
             rec_B = self.G_A(cond(fake_A, y_B))
             losses = {
-                "G_A": self.gan_loss(self.judge(self.D_A, fake_B, step, 0), True),
-                "G_B": self.gan_loss(self.judge(self.D_B, fake_A, step, 1), True),
+                "G_A": self.gan_loss.generator(self.judge(self.D_A, fake_B, step, 0)),
+                "G_B": self.gan_loss.generator(self.judge(self.D_B, fake_A, step, 1)),
                 "cycle_A": F.l1_loss(rec_A.float(), real_A) * alg.lambda_A,
                 "cycle_B": F.l1_loss(rec_B.float(), real_B) * alg.lambda_B,
             }

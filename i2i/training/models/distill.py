@@ -188,7 +188,7 @@ class DistillModel(TranslationModel):
                 ]
                 losses["feature"] = sum(distances) / len(distances) * alg.lambda_feature
             if alg.lambda_GAN:
-                losses["G_GAN"] = self.gan_loss(self.judge(self.D, output, step, 1), True) * alg.lambda_GAN
+                losses["G_GAN"] = self.gan_loss.generator(self.judge(self.D, output, step, 1)) * alg.lambda_GAN
             for name, value in losses.items():
                 if name != "D":
                     total = total + value

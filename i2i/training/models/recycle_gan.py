@@ -67,8 +67,8 @@ class RecycleGANModel(CycleGANModel):
             fake_A = self.G_B(frames_B)
             fb, fa = triplets(fake_B), triplets(fake_A)
             losses = {
-                "G_A": self.gan_loss(self.judge(self.D_A, fake_B, step, 0), True),
-                "G_B": self.gan_loss(self.judge(self.D_B, fake_A, step, 1), True),
+                "G_A": self.gan_loss.generator(self.judge(self.D_A, fake_B, step, 0)),
+                "G_B": self.gan_loss.generator(self.judge(self.D_B, fake_A, step, 1)),
                 "cycle_A": F.l1_loss(self.G_B(fake_B).float(), frames_A) * cyc.lambda_A,
                 "cycle_B": F.l1_loss(self.G_A(fake_A).float(), frames_B) * cyc.lambda_B,
                 "recurrent_A": recurrent_loss(A, self.P_A) * rec.lambda_recurrent,
