@@ -278,10 +278,10 @@ def eval_command(**params) -> None:
     (labels from file names <name>_<label>.png), and/or with --transfer classifiers trained on
     GENERATED. Every distance names its feature extractor, every accuracy its classifiers.
     Artifact scores are in units of REAL's median: 1.0 = as much upsampling lattice as real images."""
-    from i2i.evaluation.evaluate import EvalRequest, evaluate
+    from i2i.evaluation.request import EvalRequest, run_eval
 
     request = EvalRequest(**params | {"label_channels": int(params["label_channels"])})
-    result = evaluate(request, note=lambda text: click.echo(text, err=True))
+    result = run_eval(request, note=lambda text: click.echo(text, err=True))
     width = max(map(len, result), default=0)
     for key, value in result.items():
         shown = ", ".join(f"{v:.2f}" for v in value) if isinstance(value, list) else value

@@ -129,11 +129,11 @@ def test_loading_an_export_imports_nothing_from_training(tmp_path, digits):
     import subprocess
     import sys
 
-    from i2i.export.onnx import export_onnx
+    from i2i.export.exporter import ExportRequest, export
 
     from .conftest import untrained_run
 
-    exported = export_onnx(untrained_run(tmp_path / "run", digits)).path
+    exported = export(ExportRequest(untrained_run(tmp_path / "run", digits))).path
     probe = (
         "import sys, numpy as np, i2i.runtime\n"
         f"predictor = i2i.runtime.load({str(exported)!r}, backend='onnxruntime')\n"

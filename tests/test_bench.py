@@ -103,9 +103,9 @@ def test_peak_memory_is_reset_between_configurations():
 
 
 def test_bench_an_exported_onnx_file(tmp_path, tiny_run):
-    from i2i.export.onnx import export_onnx
+    from i2i.export.exporter import ExportRequest, export
 
-    onnx_path = export_onnx(tiny_run, tmp_path / "g.onnx").path
+    onnx_path = export(ExportRequest(tiny_run, out_dir=tmp_path)).path
     result = CliRunner().invoke(
         cli,
         [
@@ -127,7 +127,7 @@ def test_bench_an_exported_onnx_file(tmp_path, tiny_run):
     rows = json.loads((tmp_path / "bench" / "bench.json").read_text())[0]["rows"]
     assert [r["backend"] for r in rows if "bf16" not in r["backend"]] == [
         "torch eager fp32 (CPU)",
-        "i2i onnxruntime g.onnx (CPU, uint8 in/out)",
+        "i2i onnxruntime generator_AtoB.onnx (CPU, uint8 in/out)",
     ]
     assert json.loads((tmp_path / "bench" / "bench.json").read_text())[0]["input"] == [1, 1, 32, 32]
 

@@ -142,7 +142,7 @@ def test_eval_warns_about_few_images_and_scores_the_sources(tmp_path, digits):
     result = invoke("eval", tmp_path / "generated", tmp_path / "real", "--sources", tmp_path / "generated")
     assert result.exit_code == 0, result.output
     assert "warning: Fréchet distance from 5 generated and 5 real images is strongly biased" in result.output
-    assert re.search(r"features generated: 100%.*5/5", result.output), result.output
+    assert re.search(r"measuring generated: 100%.*5/5", result.output), result.output
     values = dict(re.findall(r"^\s*(\w+): ([\d.]+)$", result.output, re.M))
     assert values["sources_frechet_distance"] == values["frechet_distance"] and float(values["frechet_distance"]) > 0
 

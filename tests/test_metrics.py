@@ -8,6 +8,7 @@ import scipy.linalg
 import torch
 from torch.nn import functional as F
 
+from i2i.evaluation.evaluate import Reference, evaluate, evaluate_folders, measure_folder, measure_images
 from i2i.evaluation.label_preservation import (
     accuracy,
     label_preservation,
@@ -19,13 +20,13 @@ from i2i.evaluation.label_preservation import (
 )
 from i2i.evaluation.metrics import (
     feature_statistics,
-    folder_features,
     frechet_distance,
     kernel_inception_distance,
+    make_extractor,
     memorization_distance,
     mifid,
 )
-from i2i.io import list_images
+from i2i.io import list_images, read_image
 from i2i.nets.classifier import DomainClassifier, JudgeClassifier
 
 
@@ -69,12 +70,36 @@ def test_offline_extractor_separates_photos_from_paintings(photos, tmp_path):
         (tmp_path / name).mkdir()
         for path in list_images(photos / source)[start : start + 16]:
             shutil.copy(path, tmp_path / name)
-    features = {name: folder_features(tmp_path / name) for name in ("photos1", "photos2", "monet")}
+    extract = make_extractor("efficientnet-lite0")
+    features = {name: measure_folder(tmp_path / name, extract).features for name in ("photos1", "photos2", "monet")}
     assert features["monet"].shape == (16, 1280)
-    assert np.allclose(folder_features(tmp_path / "monet"), features["monet"])  # deterministic
+    assert np.allclose(measure_folder(tmp_path / "monet", extract).features, features["monet"])  # deterministic
     same = kernel_inception_distance(features["photos1"], features["photos2"], subsets=20)[0]
     other = kernel_inception_distance(features["photos1"], features["monet"], subsets=20)[0]
     assert other > same + 0.02
+
+
+def test_one_evaluation_for_folders_and_for_images_in_memory(photos, tmp_path):
+    """`i2i eval` reads folders, periodic evaluation and the export gate hold images in memory:
+    the same images give the same figures, and each figure matches its metric computed directly."""
+    folders = {"generated": ("testA", 0, 12), "real": ("testB", 0, 10), "sources": ("testA", 12, 8)}
+    images = {}
+    for name, (source, start, count) in folders.items():
+        (tmp_path / name).mkdir()
+        for path in list_images(photos / source)[start : start + count]:
+            shutil.copy(path, tmp_path / name)
+        images[name] = [read_image(path, 3) for path in list_images(tmp_path / name)]
+    from_folders = evaluate_folders(tmp_path / "generated", tmp_path / "real", sources=tmp_path / "sources")
+    extract = make_extractor("efficientnet-lite0")
+    measured = {name: measure_images(group, extract, batch_size=5) for name, group in images.items()}
+    in_memory = evaluate(measured["generated"], Reference(measured["real"], "efficientnet-lite0", measured["sources"]))
+    assert in_memory.keys() == from_folders.keys() and in_memory["artifact_period"] in (2, 4)
+    for key, value in from_folders.items():
+        assert in_memory[key] == (pytest.approx(value) if isinstance(value, float) else value), key
+    generated, real = measured["generated"].features, measured["real"].features
+    fd = frechet_distance(*feature_statistics(generated), *feature_statistics(real))
+    assert (generated.shape, in_memory["frechet_distance"]) == ((12, 1280), pytest.approx(fd))
+    assert in_memory["kid"] == pytest.approx(kernel_inception_distance(generated, real)[0])
 
 
 @pytest.mark.slow

@@ -8,10 +8,10 @@ import torch
 
 from i2i.config import RunConfig
 from i2i.errors import DataError
+from i2i.evaluation.evaluate import measure_folder
 from i2i.evaluation.spectral import (
     artifact_score,
     artifact_summary,
-    folder_lattice_ratios,
     lattice_ratio_table,
     lattice_ratios,
     power_spectrum,
@@ -99,7 +99,8 @@ def test_artifact_summary_is_in_units_of_real_images(photos, tmp_path):
     for index, image in enumerate(sources):
         cv2.imwrite(str(tmp_path / f"{index}.png"), with_lattice(image, CHECKERBOARD[..., None], 2)[:, :, ::-1])
     real = lattice_ratio_table(paintings)
-    summary = artifact_summary(folder_lattice_ratios(tmp_path), real, lattice_ratio_table(sources))
+    written = lattice_ratio_table(read_image(path, 3) for path in list_images(tmp_path))
+    summary = artifact_summary(written, real, lattice_ratio_table(sources))
     assert summary["artifact_period"] == 2 and summary["artifact_score"] > 30
     assert 0.5 < summary["sources_artifact_score"] < 2.5
     low, high = summary["artifact_score_real_range"]
@@ -108,8 +109,8 @@ def test_artifact_summary_is_in_units_of_real_images(photos, tmp_path):
 
 
 def test_bad_input_is_a_one_line_error(tmp_path):
-    with pytest.raises(DataError, match="no images"):
-        folder_lattice_ratios(tmp_path)
+    with pytest.raises(DataError, match="0 image"):
+        measure_folder(tmp_path, extract=None)
     with pytest.raises(DataError, match="too small"):
         artifact_score(np.zeros((8, 40, 3), np.uint8))
 

@@ -22,9 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from i2i.evaluation.metrics import evaluate_folders
+from i2i.evaluation.evaluate import evaluate_folders
 from i2i.evaluation.visualize import pyplot, save_figure
-from i2i.export.exporter import ExportRequest, QualityGateError, export
+from i2i.export.exporter import ExportRequest, export
+from i2i.export.quality import QualityGateError
 from i2i.io import atomic_write_bytes, list_images, read_image
 from i2i.rundir import generator_channels, load_generator
 from i2i.runtime.generate import generate_dataset

@@ -20,8 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from i2i.evaluation.evaluate import evaluate_folders
 from i2i.evaluation.label_preservation import label_preservation
-from i2i.evaluation.metrics import evaluate_folders
 from i2i.evaluation.visualize import contact_sheet
 from i2i.io import atomic_write_bytes, list_images, read_image, write_image
 from i2i.runtime.generate import generate_dataset

@@ -24,14 +24,10 @@ from unittest import mock
 import numpy as np
 import torch
 from torch.nn import functional as F
-from tqdm import tqdm
 
 from i2i.errors import CheckpointError, DataError, MissingDependencyError
 from i2i.image import to_channels
-from i2i.io import list_images, read_image
 from i2i.runners import torch_device
-
-from .spectral import artifact_summary, folder_lattice_ratios
 
 EXTRACTORS = ("efficientnet-lite0", "inception")
 MIFID_EPSILON = 0.1
@@ -166,74 +162,14 @@ def image_features(
     return np.concatenate(chunks)
 
 
-def folder_features(
-    folder: Path, extractor: str = "efficientnet-lite0", batch_size: int = 32, device: str = "cpu"
-) -> np.ndarray:
-    """Features of every image under `folder`."""
-    paths = list_images(folder)
-    if len(paths) < 2:  # a covariance needs two samples
-        raise DataError(f"{folder}: {len(paths)} image(s); Fréchet distance and KID need at least 2 per folder")
-    extract = make_extractor(extractor, device)
-    chunks = []
-    with tqdm(total=len(paths), unit="img", desc=f"features {Path(folder).name}", dynamic_ncols=True) as progress:
-        for start in range(0, len(paths), batch_size):
-            chunk = paths[start : start + batch_size]
-            chunks.append(image_features([read_image(p, 3) for p in chunk], extract, batch_size))
-            progress.update(len(chunk))
-    return np.concatenate(chunks)
-
-
 def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     import cv2
 
     return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
 
 
-def evaluate_folders(
-    generated: Path,
-    real: Path,
-    training: Path | None = None,
-    extractor: str = "efficientnet-lite0",
-    device: str = "cpu",
-    kid_subsets: int = 100,
-    sources: Path | None = None,
-) -> dict:
-    """Fréchet distance, KID and the artifact score of `generated` against `real`; MiFID when the
-    target domain's training images are given; the same figures of the untranslated `sources`
-    (the baseline a translation should beat) when they are given."""
-    fake_features = folder_features(generated, extractor, device=device)
-    real_features = folder_features(real, extractor, device=device)
-    real_statistics = feature_statistics(real_features)
-    fd = frechet_distance(*feature_statistics(fake_features), *real_statistics)
-    kid, kid_std = kernel_inception_distance(fake_features, real_features, subsets=kid_subsets)
-    result = {
-        "extractor": extractor,
-        "generated": len(fake_features),
-        "real": len(real_features),
-        "frechet_distance": fd,
-        "kid": kid,
-        "kid_std": kid_std,
-    }
-    if sources is not None:
-        source_features = folder_features(sources, extractor, device=device)
-        result |= {
-            "sources": len(source_features),
-            "sources_frechet_distance": frechet_distance(*feature_statistics(source_features), *real_statistics),
-            "sources_kid": kernel_inception_distance(source_features, real_features, subsets=kid_subsets)[0],
-        }
-    result |= artifact_summary(
-        folder_lattice_ratios(generated),
-        folder_lattice_ratios(real),
-        None if sources is None else folder_lattice_ratios(sources),
-    )
-    if training is not None:
-        distance = memorization_distance(fake_features, folder_features(training, extractor, device=device))
-        result |= {"memorization_distance": distance, "mifid": mifid(fd, distance), "mifid_epsilon": MIFID_EPSILON}
-    return result
-
-
 def small_sample_warning(result: dict) -> str | None:
-    """A warning when `evaluate_folders` compared too few images for an FD to be read alone."""
+    """A warning when `evaluate` compared too few images for an FD to be read alone."""
     fewest = min(result["generated"], result["real"])
     if fewest >= FD_RELIABLE_IMAGES:
         return None

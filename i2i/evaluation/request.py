@@ -31,7 +31,7 @@ class EvalRequest:
     sheet: Path | None = None
 
 
-def evaluate(request: EvalRequest, note=print) -> dict:
+def run_eval(request: EvalRequest, note=print) -> dict:
     """The figures `request` asks for; the contact sheet first (a glance before the metrics'
     minutes) and the JSON last. `note` receives what the user should see on the way."""
     r = request
@@ -50,7 +50,8 @@ def evaluate(request: EvalRequest, note=print) -> dict:
         note(f"contact sheet: {r.sheet}")
     result: dict = {}
     if r.real is not None:
-        from i2i.evaluation.metrics import evaluate_folders, small_sample_warning
+        from i2i.evaluation.evaluate import evaluate_folders
+        from i2i.evaluation.metrics import small_sample_warning
 
         result |= evaluate_folders(r.generated, r.real, r.train_real, r.extractor, r.device, sources=r.sources)
         warning = small_sample_warning(result)

@@ -15,15 +15,12 @@ power at the same frequencies).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Iterable
 
 import numpy as np
-from tqdm import tqdm
 
 from i2i.errors import DataError
 from i2i.image import to_channels
-from i2i.io import list_images, read_image
 
 PERIODS = (2, 4)
 # Welch's method: power is averaged over half-overlapping tiles, which steadies the spectrum of
@@ -106,15 +103,6 @@ def artifact_score(image: np.ndarray) -> tuple[float, int]:
 def lattice_ratio_table(images: Iterable[np.ndarray]) -> np.ndarray:
     """One row of `lattice_ratios` per image, one column per period of PERIODS."""
     return np.array([list(lattice_ratios(image).values()) for image in images]).reshape(-1, len(PERIODS))
-
-
-def folder_lattice_ratios(folder: Path) -> np.ndarray:
-    """`lattice_ratio_table` of every image under `folder`, read in colour."""
-    paths = list_images(folder)
-    if not paths:
-        raise DataError(f"{folder}: no images; the artifact score needs at least one")
-    progress = tqdm(paths, unit="img", desc=f"spectra {Path(folder).name}", dynamic_ncols=True)
-    return lattice_ratio_table(read_image(path, 3) for path in progress)
 
 
 def artifact_summary(generated: np.ndarray, real: np.ndarray, sources: np.ndarray | None = None) -> dict:

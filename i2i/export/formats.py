@@ -44,12 +44,13 @@ class Precision:
     calibrated: bool  # activation ranges from calibration images
     gated: bool  # written only after the quality gate (FD change on held-out images)
     openvino_hint: str  # OpenVINO's inference precision; int8 runs its non-quantized ops in f32
+    native_cpu: bool = False  # refused for a CPU format where the CPU would only emulate it
 
 
 PRECISION_ROWS = {
     "fp32": Precision("fp32", "fp32", calibrated=False, gated=False, openvino_hint="f32"),
     "fp16": Precision("fp16", "fp16", calibrated=False, gated=True, openvino_hint="f16"),
-    "bf16": Precision("bf16", "fp32", calibrated=False, gated=True, openvino_hint="bf16"),
+    "bf16": Precision("bf16", "fp32", calibrated=False, gated=True, openvino_hint="bf16", native_cpu=True),
     "int8": Precision("int8", "fp32", calibrated=True, gated=True, openvino_hint="f32"),
 }
 REDUCED = tuple(name for name, row in PRECISION_ROWS.items() if row.gated)
@@ -68,6 +69,8 @@ class ExportFormat:
     module: str  # the Python module the format needs
     extra: str  # the pip extra that installs it ("" = always installed)
     uint8_io: bool  # can fold uint8 NHWC normalization into the file
+    build: str  # how it is made ("module:Class" of i2i.export.builds, imported when used)
+    files: tuple[str, ...]  # the suffixes it writes per stem (the file, its weights, its sidecar)
     options: tuple[str, ...] = ()  # which of FORMAT_OPTIONS it uses
 
     @property
@@ -75,15 +78,44 @@ class ExportFormat:
         return importlib.util.find_spec(self.module) is not None
 
 
+BUILDS = "i2i.export.builds"
 FORMATS = {
     "onnx": ExportFormat(
-        "onnx", ".onnx", ("fp32", "fp16", "int8"), False, ("onnxruntime", "openvino"), "onnxruntime", "", True
+        "onnx",
+        ".onnx",
+        ("fp32", "fp16", "int8"),
+        needs_gpu=False,
+        runs_on=("onnxruntime", "openvino"),
+        module="onnxruntime",
+        extra="",
+        uint8_io=True,
+        build=f"{BUILDS}:OnnxBuild",
+        files=(".onnx",),
     ),
     "openvino": ExportFormat(
-        "openvino", ".xml", ("fp32", "bf16", "int8"), False, ("openvino",), "openvino", "i2i[openvino]", False
+        "openvino",
+        ".xml",
+        ("fp32", "bf16", "int8"),
+        needs_gpu=False,
+        runs_on=("openvino",),
+        module="openvino",
+        extra="i2i[openvino]",
+        uint8_io=False,
+        build=f"{BUILDS}:OpenVinoBuild",
+        files=(".xml", ".bin"),
     ),
     "tensorrt": ExportFormat(
-        "tensorrt", ".engine", ("fp32", "fp16"), True, ("tensorrt",), "tensorrt", "i2i[gpu]", False, FORMAT_OPTIONS
+        "tensorrt",
+        ".engine",
+        ("fp32", "fp16"),
+        needs_gpu=True,
+        runs_on=("tensorrt",),
+        module="tensorrt",
+        extra="i2i[gpu]",
+        uint8_io=False,
+        build=f"{BUILDS}:TensorRtBuild",
+        files=(".onnx", ".engine", ".json"),
+        options=FORMAT_OPTIONS,
     ),
 }
 # Every precision some format exports (`i2i export --precision`), read off the table.
@@ -168,9 +200,9 @@ def check_request(name: str, precision: str, io_kind: str = "float", given: tupl
             raise ConfigError(
                 f"--format {name} builds on an NVIDIA GPU and none is visible here; export onnx or openvino"
             )
-    if name == "openvino" and precision == "bf16" and not cpu_has_native_bf16():
+    if PRECISION_ROWS[precision].native_cpu and not fmt.needs_gpu and not cpu_has_native_bf16():
         raise ConfigError(
-            "--precision bf16: this CPU has no native bf16 (AVX-512 BF16 / AMX), where OpenVINO would "
+            f"--precision {precision}: this CPU has no native {precision} (AVX-512 BF16 / AMX), where OpenVINO would "
             "only emulate it; use fp32 or int8"
         )
     return fmt

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from i2i.image import (
     to_model_input,
     with_constant_plane,
 )
-from i2i.io import atomic_write_bytes, list_images, read_image
+from i2i.io import list_images, read_image
 from i2i.nets import size_multiple
 from i2i.rundir import (
     class_plane_value,
@@ -65,10 +64,9 @@ class ParityResult:
 
 
 @dataclass
-class ExportReport:
-    path: Path
-    seconds: float
-    size_bytes: int
+class ParityReport:
+    """The exported graph against the torch generator on every verification input."""
+
     tolerance: float
     parity: list[ParityResult] = field(default_factory=list)
 
@@ -213,26 +211,21 @@ def verification_inputs(
 
 def verified_onnx(
     run_dir: Path, direction: str = "AtoB", opset: int = 17, io_kind: str = "float", precision: str = "fp32"
-) -> tuple[onnx.ModelProto, ExportReport, nn.Module]:
+) -> tuple[onnx.ModelProto, ParityReport, nn.Module]:
     """The run's generator for `direction` as ONNX, verified in ONNX Runtime against the
     torch generator (ExportError if it differs); returns it unwritten with its report and
     the fp32 torch generator. Class-conditional generators take the class plane as one more
     input channel."""
     import onnxruntime as ort
 
-    started = time.perf_counter()
     net, config = load_generator(run_dir, direction)
     model = build_onnx(net, config, direction, opset, io_kind, precision)
-    data = model.SerializeToString()
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     reference = net.float()
-    tolerance = TOLERANCE[(io_kind, precision)]
-    report = ExportReport(Path(run_dir) / f"generator_{direction}.onnx", 0.0, len(data), tolerance)
-    report.parity = checked_parity(
+    parity = checked_parity(
         lambda feed: session.run(None, {INPUT_NAME: feed})[0], reference, config, direction, io_kind, precision
     )
-    report.seconds = time.perf_counter() - started
-    return model, report, reference
+    return model, ParityReport(TOLERANCE[(io_kind, precision)], parity), reference
 
 
 def predictor_verification_inputs(config: RunConfig, direction: str) -> list[tuple[str, np.ndarray]]:
@@ -269,24 +262,6 @@ def verified_predictor_onnx(
         engine="predictor",
     )
     return model, parity, net
-
-
-def export_onnx(
-    run_dir: Path,
-    out_path: Path | None = None,
-    direction: str = "AtoB",
-    opset: int = 17,
-    io_kind: str = "float",
-    precision: str = "fp32",
-) -> ExportReport:
-    """Export the run's generator for `direction` to ONNX, verified (see `verified_onnx`), and
-    write it atomically."""
-    started = time.perf_counter()
-    model, report, _ = verified_onnx(run_dir, direction, opset, io_kind, precision)
-    report.path = Path(out_path or report.path)
-    atomic_write_bytes(report.path, model.SerializeToString())
-    report.seconds = time.perf_counter() - started
-    return report
 
 
 def checked_parity(

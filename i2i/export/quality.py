@@ -22,13 +22,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from i2i.evaluation.metrics import feature_statistics, frechet_distance, image_features, make_extractor
+from i2i.errors import UserError
+from i2i.evaluation.evaluate import Measured, Reference, evaluate, measure_images
+from i2i.evaluation.metrics import make_extractor
 
-from .calibration import ImageSet
-from .formats import ExportRequest
+from .calibration import ImageSet, square
+from .formats import CALIBRATED, ExportRequest
 
+FALLBACK_STEPS = (1, 2, 4, 8)  # how many of the most sensitive convolutions to keep in fp32, in turn
+SENSITIVITY_SIDE = 128  # per-layer measurement on smaller crops: 24 forward passes for a ResNet-9
 Translate = Callable[[np.ndarray], np.ndarray]  # uint8 NHWC batch → uint8 NHWC batch
 EXTRACTOR = "efficientnet-lite0"
+
+
+class QualityGateError(UserError):
+    """A reduced-precision export changed the outputs more than allowed; nothing was written."""
 
 
 def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
@@ -112,30 +120,33 @@ class QualityGate:
         self.held_out, self.max_fd_change, self.max_teacher_change = held_out, max_fd_change, max_teacher_change
         self.extract = make_extractor(EXTRACTOR)
         self.reference_outputs = [reference(batch) for batch in held_out.batches()]
-        self.target_stats = feature_statistics(image_features(target.images, self.extract))
-        self.fd_fp32 = self._fd(self.reference_outputs)
-        self.teacher_outputs = [teacher(batch) for batch in held_out.batches()] if teacher else None
-        if self.teacher_outputs is not None:
-            self.teacher_stats = self._statistics(self.teacher_outputs)
-            self.fd_teacher = frechet_distance(*self.teacher_stats, *self.target_stats)
+        # The gate compares Fréchet distances only: spectra are not measured.
+        self.target = Reference(measure_images(target.images, self.extract, lattice=False), EXTRACTOR)
+        self.fd_fp32 = self._fd(self._measure(self.reference_outputs), self.target)
+        self.teacher = None  # a distilled student's teacher: its outputs as a second reference
+        if teacher is not None:
+            self.teacher_outputs = [teacher(batch) for batch in held_out.batches()]
+            self.teacher = Reference(self._measure(self.teacher_outputs), EXTRACTOR)
+            self.fd_teacher = self._fd(self.teacher.real, self.target)
 
-    def _statistics(self, outputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        return feature_statistics(image_features([image for batch in outputs for image in batch], self.extract))
+    def _measure(self, outputs: list[np.ndarray]) -> Measured:
+        return measure_images((image for batch in outputs for image in batch), self.extract, lattice=False)
 
-    def _fd(self, outputs: list[np.ndarray]) -> float:
-        return frechet_distance(*self._statistics(outputs), *self.target_stats)
+    @staticmethod
+    def _fd(measured: Measured, reference: Reference) -> float:
+        return evaluate(measured, reference)["frechet_distance"]
 
     def measure(self, reduced: Translate, precision: str, kept_fp32: list[str] = ()) -> QualityReport:
         outputs = [reduced(batch) for batch in self.held_out.batches()]
         psnrs = [psnr_uint8(a, b) for a, b in zip(outputs, self.reference_outputs)]
-        statistics = self._statistics(outputs)
-        fd = frechet_distance(*statistics, *self.target_stats)
+        measured = self._measure(outputs)
+        fd = self._fd(measured, self.target)
         teacher = None
-        if self.teacher_outputs is not None:
+        if self.teacher is not None:
             teacher = TeacherComparison(
                 self.fd_teacher,
                 fd,
-                frechet_distance(*statistics, *self.teacher_stats),
+                self._fd(measured, self.teacher),
                 float(np.mean([psnr_uint8(a, b) for a, b in zip(outputs, self.teacher_outputs)])),
                 self.max_teacher_change,
             )
@@ -205,3 +216,45 @@ def conv_sensitivity(net: nn.Module, images: list[np.ndarray]) -> list[float]:
 def most_sensitive(scores: list[float], count: int) -> list[int]:
     """Indexes of the `count` convolutions whose lone quantization hurts most."""
     return sorted(range(len(scores)), key=lambda i: scores[i])[:count]
+
+
+def gated_build(
+    build: Callable[[list[int]], tuple[object, Translate]],
+    gate: QualityGate | None,
+    net: torch.nn.Module,
+    calibration: ImageSet,
+    precision: str,
+    conv_names: list[str],
+) -> tuple[object, QualityReport | None]:
+    """Build with every layer reduced; if the gate fails and the precision is calibrated,
+    keep the 1, 2, 4, 8 most sensitive convolutions (measured one by one) in fp32 in turn."""
+    built, translate = build([])
+    if gate is None:
+        return built, None
+    report = gate.measure(translate, precision)
+    if report.passed:
+        return built, report
+    first = report
+    if precision in CALIBRATED:
+        scores = conv_sensitivity(net, [square(image, SENSITIVITY_SIDE)[None] for image in calibration.images[:2]])
+        if len(scores) != len(conv_names):
+            raise QualityGateError(
+                f"{precision} failed the quality gate ({report.summary()}) and its layers could "
+                f"not be matched to the graph ({len(scores)} vs {len(conv_names)} convolutions); "
+                "nothing written"
+            )
+        for count in (c for c in FALLBACK_STEPS if c < len(scores)):
+            keep = most_sensitive(scores, count)
+            built, translate = build(keep)
+            report = gate.measure(translate, precision, [conv_names[i] for i in keep])
+            if report.passed:
+                return built, report
+    raise QualityGateError(
+        f"{precision} failed the quality gate: {first.summary()}"
+        + (
+            f"; still {100 * report.fd_change:.2f} % with {len(report.kept_fp32)} most sensitive layers in fp32"
+            if report is not first
+            else ""
+        )
+        + "; nothing written (raise --max-fd-change or export fp32)"
+    )

@@ -53,10 +53,9 @@ LOAD_MARGIN = 286 / 256
 def configure(raw: dict[str, Any], preset: str | None = None, source: str = "config") -> RunConfig:
     """The complete, checked config of `raw` (train_config.json keys, nested; anything left out
     gets its default): the preset, then its discriminator's needs, then the model's defaults, fill
-what `raw` leaves open; a crop
-    size without a load size gets the load size CycleGAN's ratio gives; a class dataset without
-    class names gets its folders' names; a source-class loss without a class count gets the
-    number of labels in trainA."""
+    what `raw` leaves open; a crop size without a load size gets the load size CycleGAN's ratio
+    gives; a class dataset without class names gets its folders' names; a source-class loss
+    without a class count gets the number of labels in trainA."""
     raw = dict(raw)
     if "model" in raw:
         raw["model"] = canonical_name(raw["model"]) if isinstance(raw["model"], str) else raw["model"]

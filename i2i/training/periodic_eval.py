@@ -1,7 +1,8 @@
 """Evaluation during training: every `train.eval_every` steps, translate held-out A images
 with the current A→B generator and log their Fréchet distance and KID to real B images
 (EfficientNet-Lite0 features, offline) and their upsampling-lattice artifact score (in units of
-the real B images, beside the untranslated A images') to TensorBoard and RUN/eval.jsonl."""
+the real B images), beside the untranslated A images' figures, to TensorBoard and RUN/eval.jsonl:
+the same `evaluate` as `i2i eval`, on images held in memory."""
 
 from __future__ import annotations
 
@@ -13,19 +14,14 @@ import numpy as np
 import torch
 
 from i2i.config import RunConfig
-from i2i.evaluation.metrics import (
-    feature_statistics,
-    frechet_distance,
-    image_features,
-    kernel_inception_distance,
-    make_extractor,
-)
-from i2i.evaluation.spectral import artifact_summary, lattice_ratio_table
+from i2i.evaluation.evaluate import Reference, evaluate, measure_images
+from i2i.evaluation.metrics import make_extractor
 from i2i.evaluation.visualize import tensor_to_uint8
 from i2i.image import to_model_input
 from i2i.io import append_line, list_images, read_image
 
 EVAL_LOG = "eval.jsonl"
+EXTRACTOR = "efficientnet-lite0"
 
 
 def _held_out(root: Path, domain: str, count: int, channels: int, size: int) -> list[np.ndarray]:
@@ -45,12 +41,11 @@ class PeriodicEvaluator:
         root = Path(data.dataroot)
         self.sources = _held_out(root, "A", count, data.input_nc, data.crop_size)
         self.device = device
-        self.extract = make_extractor("efficientnet-lite0", str(device))
+        self.extract = make_extractor(EXTRACTOR, str(device))
         real = _held_out(root, "B", count, data.output_nc, data.crop_size)
-        self.real = image_features(real, self.extract)
-        self.real_statistics = feature_statistics(self.real)
-        self.real_lattice = lattice_ratio_table(real)
-        self.sources_lattice = lattice_ratio_table(self.sources)
+        self.reference = Reference(
+            measure_images(real, self.extract), EXTRACTOR, sources=measure_images(self.sources, self.extract)
+        )
 
     @torch.no_grad()
     def __call__(self, translate, step: int, run_dir: Path, writer) -> dict:
@@ -60,15 +55,7 @@ class PeriodicEvaluator:
             batch = np.stack(self.sources[start : start + 16])
             x = to_model_input(torch.from_numpy(batch).to(self.device))
             outputs += list(tensor_to_uint8(translate(x)))
-        fake = image_features(outputs, self.extract)
-        record = {
-            "step": step,
-            "extractor": "efficientnet-lite0",
-            "images": len(outputs),
-            "frechet_distance": frechet_distance(*feature_statistics(fake), *self.real_statistics),
-            "kid": kernel_inception_distance(fake, self.real, subsets=20)[0],
-            **artifact_summary(lattice_ratio_table(outputs), self.real_lattice, self.sources_lattice),
-        }
+        record = {"step": step, **evaluate(measure_images(outputs, self.extract), self.reference, kid_subsets=20)}
         append_line(run_dir / EVAL_LOG, json.dumps(record))
         writer.add_scalar("eval/frechet_distance_lite0", record["frechet_distance"], step)
         writer.add_scalar("eval/kid_lite0", record["kid"], step)

@@ -10,7 +10,8 @@ import torch
 
 from i2i.errors import CheckpointError, ConfigError
 from i2i.export import onnx as onnx_export
-from i2i.export.onnx import ExportError, export_onnx
+from i2i.export.exporter import ExportRequest, export
+from i2i.export.onnx import ExportError
 from i2i.io import list_images, read_image
 from i2i.rundir import load_generator
 from i2i.runtime import load
@@ -27,7 +28,7 @@ def resnet_run(digits, tmp_path_factory):
 
 
 def test_graph_metadata_and_dynamic_sizes(resnet_run, tmp_path):
-    report = export_onnx(resnet_run, tmp_path / "g.onnx")
+    report = export(ExportRequest(resnet_run, out_dir=tmp_path))
     model = onnx.load(str(report.path))
     ops = [node.op_type for node in model.graph.node]
     # 1 stem + 2 down + 6 blocks × 2 + 2 up: each InstanceNorm stays one op, scale/bias as initializers.
@@ -47,32 +48,32 @@ def test_graph_metadata_and_dynamic_sizes(resnet_run, tmp_path):
     session = ort.InferenceSession(str(report.path), providers=["CPUExecutionProvider"])
     for shape in ((1, 1, 12, 20), (3, 1, 36, 8)):
         assert session.run(None, {"image": np.zeros(shape, np.float32)})[0].shape == shape
-    assert report.max_error < FP32
-    assert any(result.what.endswith(".png") for result in report.parity)  # real images were checked too
+    assert report.parity.max_error < FP32
+    assert any(result.what.endswith(".png") for result in report.parity.parity)  # real images were checked too
 
 
 @pytest.mark.parametrize("net_g, channels", [("mobile_resnet_9blocks", 3), ("unet_128", 1), ("mobile_resnet_attn", 3)])
 def test_other_generator_families(net_g, channels, tmp_path, photos, digits):
     run = untrained_run(tmp_path / "run", photos if channels == 3 else digits, net_g, ngf=4, channels=channels)
-    report = export_onnx(run, tmp_path / "g.onnx")
-    assert report.max_error < FP32 and report.path.is_file()
+    report = export(ExportRequest(run, out_dir=tmp_path))
+    assert report.parity.max_error < FP32 and report.path.is_file()
 
 
 @pytest.mark.parametrize("upsample", ["nearest", "bilinear"])
 def test_resize_convolution_generators_export_at_any_size(upsample, tmp_path, photos):
     run = untrained_run(tmp_path / "run", photos, ngf=4, channels=3, upsample=upsample, residual=True)
-    report = export_onnx(run, tmp_path / "g.onnx")
+    report = export(ExportRequest(run, out_dir=tmp_path))
     assert "Resize" in {node.op_type for node in onnx.load(str(report.path)).graph.node}
-    assert report.max_error < FP32
+    assert report.parity.max_error < FP32
     assert_matches_torch_at_another_size(run, report.path, (1, 3, 28, 44))
 
 
 def test_residual_generator_with_affine_warp(tmp_path, digits):
     run = untrained_run(tmp_path / "run", digits, ngf=4, residual=True, affine_warp=True)
-    report = export_onnx(run, tmp_path / "g.onnx")
+    report = export(ExportRequest(run, out_dir=tmp_path))
     model = onnx.load(str(report.path))
     assert {"GridSample", "Clip"} <= {node.op_type for node in model.graph.node}
-    assert report.max_error < FP32
+    assert report.parity.max_error < FP32
     assert_matches_torch_at_another_size(run, report.path, (2, 1, 20, 36))
 
 
@@ -86,7 +87,7 @@ def assert_matches_torch_at_another_size(run, onnx_path, shape):
 
 
 def test_uint8_io_matches_the_torch_predictor(resnet_run, digits, tmp_path):
-    report = export_onnx(resnet_run, tmp_path / "u8.onnx", io_kind="uint8")
+    report = export(ExportRequest(resnet_run, out_dir=tmp_path, io_kind="uint8"))
     model = onnx.load(str(report.path))
     assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
     images = [read_image(p, channels=1) for p in list_images(digits / "testA")[:4]]
@@ -96,8 +97,8 @@ def test_uint8_io_matches_the_torch_predictor(resnet_run, digits, tmp_path):
 
 
 def test_fp16_variant(resnet_run, tmp_path):
-    report = export_onnx(resnet_run, tmp_path / "half.onnx", precision="fp16")
-    assert report.max_error < FP16
+    report = export(ExportRequest(resnet_run, out_dir=tmp_path, precision="fp16"))
+    assert report.parity.max_error < FP16
     model = onnx.load(str(report.path))
     assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
 
@@ -115,17 +116,17 @@ def test_a_model_that_disagrees_is_not_written(resnet_run, tmp_path, monkeypatch
 
     monkeypatch.setattr(onnx_export, "_simplify", broken)
     with pytest.raises(ExportError, match="parity check failed"):
-        export_onnx(resnet_run, tmp_path / "bad.onnx")
+        export(ExportRequest(resnet_run, out_dir=tmp_path))
     assert not list(tmp_path.iterdir())
 
 
 def test_bad_requests(resnet_run, tmp_path):
     with pytest.raises(ConfigError, match="opset 11 is not supported"):
-        export_onnx(resnet_run, tmp_path / "x.onnx", opset=11)
+        export(ExportRequest(resnet_run, out_dir=tmp_path, opset=11))
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "train_config.json").write_text((resnet_run / "train_config.json").read_text())
     with pytest.raises(CheckpointError, match="no complete checkpoint"):
-        export_onnx(tmp_path / "empty")
+        export(ExportRequest(tmp_path / "empty"))
     (tmp_path / "corrupt.onnx").write_bytes(b"\x08\x07garbage")
     with pytest.raises(ConfigError, match="not a readable ONNX model"):
         load(tmp_path / "corrupt.onnx")

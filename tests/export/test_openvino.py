@@ -13,8 +13,8 @@ pytest.importorskip("openvino")
 
 from i2i.cli import cli
 from i2i.errors import ConfigError
-from i2i.export.exporter import ExportRequest, QualityGateError, export, quality_path
-from i2i.export.quality import psnr_uint8
+from i2i.export.exporter import ExportRequest, export, quality_path
+from i2i.export.quality import QualityGateError, psnr_uint8
 from i2i.io import list_images, read_image
 from i2i.runtime import load
 

@@ -105,9 +105,9 @@ def test_resume_keeps_the_backend_the_first_outputs_were_made_with(tiny_run, dig
 
 
 def test_generate_from_an_onnx_export_matches_the_run(tiny_run, digits, tmp_path):
-    from i2i.export.onnx import export_onnx
+    from i2i.export.exporter import ExportRequest, export
 
-    model = export_onnx(tiny_run, tmp_path / "g.onnx").path
+    model = export(ExportRequest(tiny_run, out_dir=tmp_path)).path
     runner = CliRunner()
     for source, out in ((tiny_run, "torch"), (model, "onnx")):
         result = runner.invoke(cli, ["generate", str(source), str(digits / "testB"), str(tmp_path / out)])

@@ -407,8 +407,9 @@ def test_tensorrt_export_links_a_predictor_engine(recycle_run, tmp_path, monkeyp
     it was asked to build; the predictor's ONNX, the profile, the sidecar and the link are real."""
     from dataclasses import asdict
 
+    from i2i.config import load_config
     from i2i.export import exporter, tensorrt
-    from i2i.export.formats import FORMATS
+    from i2i.export.builds import TensorRtBuild
     from i2i.runtime.temporal import linked_predictor
 
     built = {}
@@ -418,11 +419,14 @@ def test_tensorrt_export_links_a_predictor_engine(recycle_run, tmp_path, monkeyp
         engine_path.write_bytes(b"engine")
 
     monkeypatch.setattr(tensorrt, "build_engine", build_engine)
-    request = exporter.ExportRequest(recycle_run, format="tensorrt", precision="fp16", out_dir=tmp_path)
-    assert exporter.predictor_stem(request, FORMATS["tensorrt"]) == "predictor_B_fp16"
-    profile = tensorrt.parse_shapes("1x36x40,2x64x96,4x100x132", 3, 4)
+    shapes = "1x36x40,2x64x96,4x100x132"
+    request = exporter.ExportRequest(recycle_run, format="tensorrt", precision="fp16", out_dir=tmp_path, shapes=shapes)
+    build = TensorRtBuild(request, load_config(recycle_run))
+    assert exporter.predictor_stem(request, build) == "predictor_B_fp16"
+    profile = tensorrt.parse_shapes(shapes, 3, 4)
+    assert build.profile == profile
     lines = []
-    exporter._verified_predictor(request, FORMATS["tensorrt"], tmp_path / "predictor_B_fp16", profile, lines)()
+    exporter._verified_predictor(request, build, tmp_path / "predictor_B_fp16", lines)()
     assert built["onnx"] == tmp_path / "predictor_B_fp16.onnx" and built["precision"] == "fp16"
     assert built["shapes"] == ((1, 6, 64, 64), (1, 6, 64, 96), (1, 6, 128, 160))  # pairs, up to multiples of 32
     assert lines[-1] == f"{tmp_path / 'predictor_B_fp16.engine'}: temporal predictor"

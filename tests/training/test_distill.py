@@ -149,7 +149,8 @@ def test_a_recycle_gan_student_keeps_the_teachers_predictors(tmp_path):
 
 @pytest.mark.slow
 def test_the_students_export_is_gated_against_its_teacher(teacher, tmp_path):
-    from i2i.export.exporter import ExportRequest, QualityGateError, export
+    from i2i.export.exporter import ExportRequest, export
+    from i2i.export.quality import QualityGateError
 
     student = tmp_path / "student"
     train(student_config(teacher, 2), student)

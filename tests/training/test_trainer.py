@@ -198,7 +198,7 @@ def test_periodic_evaluation_logs_distances(digits, tmp_path):
     records = [json.loads(line) for line in (tmp_path / "run" / "eval.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [2, 4]
     assert all(
-        r["extractor"] == "efficientnet-lite0" and r["images"] == 8 and r["frechet_distance"] > 0 for r in records
+        r["extractor"] == "efficientnet-lite0" and r["generated"] == 8 and r["frechet_distance"] > 0 for r in records
     )
     # the artifact score of the translations, in units of the real B digits, beside the untranslated A digits'
     assert all(r["artifact_period"] in (2, 4) and r["artifact_score"] > 0 for r in records)
