@@ -10,6 +10,7 @@ import click
 
 from . import __version__
 from .cli_options import (
+    RESUMABLE_FLAGS,
     bench_options,
     distill_options,
     eval_options,
@@ -22,7 +23,7 @@ from .cli_options import (
     train_options,
     video_options,
 )
-from .config import RESUMABLE, parse_json
+from .config import parse_json
 from .errors import ConfigError, UserError, one_line
 from .export.formats import ExportRequest
 
@@ -118,12 +119,12 @@ def train(ctx, data, run_dir, resume_dir, config_file, preset, **_fields) -> Non
             for param in ctx.command.params
             if ctx.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE
             and param.name != "resume_dir"
-            and param.opts[0] not in RESUMABLE.values()
+            and param.opts[0] not in RESUMABLE_FLAGS
         ]
         if refused:
             raise ConfigError(
                 f"--resume keeps the run's model and data; it can change only "
-                f"{', '.join(RESUMABLE.values())} (got {', '.join(refused)})"
+                f"{', '.join(RESUMABLE_FLAGS)} (got {', '.join(refused)})"
             )
         with naming_options(ctx):
             step = resume(resume_dir, values)

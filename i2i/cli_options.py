@@ -18,7 +18,16 @@ from typing import Any
 
 import click
 
-from .config import DATASET_MODES, DISCRIMINATORS, DISTILL_STEPS, GAN_MODES, GENERATORS, TRAIN_PRECISIONS, RunConfig
+from .config import (
+    DATASET_MODES,
+    DISCRIMINATORS,
+    DISTILL_STEPS,
+    GAN_MODES,
+    GENERATORS,
+    RESUMABLE,
+    TRAIN_PRECISIONS,
+    RunConfig,
+)
 from .errors import ConfigError
 from .export.formats import ExportRequest
 
@@ -181,6 +190,8 @@ FIELD_OPTIONS = {
         ),
     )
 }
+# The options a resumed run may change: those setting only resumable keys.
+RESUMABLE_FLAGS = tuple(o.flag for o in FIELD_OPTIONS.values() if set(o.keys) <= set(RESUMABLE))
 
 
 def field_options(*flags: str, defaults: dict[str, str] | None = None) -> Callable:

@@ -27,14 +27,14 @@ SCHEMA_VERSION = 3
 CONFIG_FILENAME = "train_config.json"
 # What `i2i train --resume RUN` may change: nothing that shapes the networks or the data, so the
 # checkpoints stay valid. Config key → the train command's option.
-RESUMABLE = {
-    "train.steps": "--steps",
-    "data.num_workers": "--workers",
-    "train.save_every": "--save-every",
-    "train.sample_every": "--sample-every",
-    "train.log_every": "--log-every",
-    "train.eval_every": "--eval-every",
-}
+RESUMABLE = (
+    "train.steps",
+    "data.num_workers",
+    "train.save_every",
+    "train.sample_every",
+    "train.log_every",
+    "train.eval_every",
+)
 RESNET_GENERATORS = ("resnet_9blocks", "resnet_6blocks", "mobile_resnet_9blocks")
 ATTENTION_GENERATORS = ("resnet_attn", "mobile_resnet_attn")
 GENERATORS = RESNET_GENERATORS + ("unet_128", "unet_256") + ATTENTION_GENERATORS
