@@ -102,6 +102,11 @@ class DiscriminatorConfig:
     # Spectral normalization of every convolution (Miyato et al. 2018): D's Lipschitz bound keeps
     # its gradients to G smooth instead of peaked at its stride periods.
     spectral_norm: bool = False
+    # A projected discriminator's images low-passed (7-tap binomial) before the pretrained
+    # features: their strided convolutions alias patterns of period 2-4 into what they measure,
+    # and a generator learns to paint such patterns to move the features (measured at 30
+    # CPU-minutes: artifact score 4.1 without, benchmarks/results/quality.md).
+    lowpass: bool = False
 
 
 @dataclass
@@ -315,6 +320,10 @@ class RunConfig:
                 "projected" not in self.D.netD or self.data.crop_size >= 32,
                 f"data.crop_size {self.data.crop_size} is too small for D.netD {self.D.netD}, whose coarsest "
                 "features are 32× smaller; raise the crop size to at least 32",
+            ),
+            (
+                not self.D.lowpass or "projected" in self.D.netD,
+                f"D.lowpass filters a projected discriminator's input; D.netD is {self.D.netD}",
             ),
             (self.G.norm in ("instance", "batch", "none"), f"G.norm '{self.G.norm}' must be instance, batch or none"),
             (self.D.norm in ("instance", "batch", "none"), f"D.norm '{self.D.norm}' must be instance, batch or none"),

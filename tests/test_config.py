@@ -123,3 +123,9 @@ def test_a_projected_discriminator_trains_with_the_hinge_loss_unless_told_otherw
     told = configure({"model": "cut", "D": {"netD": netD}, "train": {"gan_mode": "lsgan"}})
     assert told.train.gan_mode == "lsgan"
     assert configure({"model": "cut"}).train.gan_mode == "lsgan"
+
+
+def test_a_lowpass_needs_a_projected_discriminator():
+    assert configure({"model": "cut", "D": {"netD": "basic+projected", "lowpass": True}}).D.lowpass
+    with pytest.raises(ConfigError, match="D.lowpass filters a projected discriminator's input; D.netD is basic"):
+        configure({"model": "cut", "D": {"lowpass": True}})

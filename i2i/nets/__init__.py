@@ -54,11 +54,11 @@ def build_discriminator(spec: DiscriminatorConfig, input_nc: int) -> nn.Module:
     """basic / n_layers: a PatchGAN (3 / D.n_layers layers); projected: heads on frozen pretrained
     features; basic+projected: both."""
     if spec.netD == "projected":
-        return ProjectedDiscriminator(input_nc, spec.ndf)
+        return ProjectedDiscriminator(input_nc, spec.ndf, spec.lowpass)
     n_layers = spec.n_layers if spec.netD == "n_layers" else 3
     patch = NLayerDiscriminator(input_nc, spec.ndf, n_layers, NormFactory(spec.norm), spec.spectral_norm)
     if spec.netD == "basic+projected":
-        return PatchAndProjected(patch, ProjectedDiscriminator(input_nc, spec.ndf))
+        return PatchAndProjected(patch, ProjectedDiscriminator(input_nc, spec.ndf, spec.lowpass))
     return patch
 
 

@@ -22,6 +22,8 @@ from .efficientnet_lite import imagenet_normalize, pretrained_efficientnet_lite
 # the width each is projected to (Projected GAN's "expand" widths, halved for CPU budgets).
 STAGES = (1, 2, 4, 6)
 PROJECTED_WIDTHS = (32, 64, 128, 256)
+# The low-pass before the features: binomial, 7 taps (gain 0 at period 2, 1/8 at period 4).
+BINOMIAL_7 = (1, 6, 15, 20, 15, 6, 1)
 
 
 class ProjectedDiscriminator(nn.Module):
@@ -29,9 +31,12 @@ class ProjectedDiscriminator(nn.Module):
     (coarser scales repeated to the finest grid, so that each weighs the same in a mean loss).
     The random projections are buffers: saved with the heads, never trained."""
 
-    def __init__(self, input_nc: int, ndf: int):
+    def __init__(self, input_nc: int, ndf: int, lowpass: bool = False):
         super().__init__()
         self.input_nc = input_nc
+        taps = torch.tensor(BINOMIAL_7, dtype=torch.float32) / sum(BINOMIAL_7)
+        # Not saved: a constant of the design, so checkpoints are the same with and without it.
+        self.register_buffer("lowpass", taps.view(1, 1, 1, -1).repeat(3, 1, 1, 1) if lowpass else None, False)
         # Not a submodule: its 4.6 M frozen weights install with their package, so they stay out of
         # every checkpoint and out of the parameters the trainer toggles and optimizes.
         self.__dict__["backbone"] = pretrained_efficientnet_lite("lite1")
@@ -55,6 +60,8 @@ class ProjectedDiscriminator(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.input_nc == 1:
             images = images.expand(-1, 3, -1, -1)
+        if self.lowpass is not None:
+            images = _separable(images, self.lowpass)
         features = self.backbone.pyramid(imagenet_normalize(images), STAGES)
         projected = [F.conv2d(x, getattr(self, f"mix_channels_{i}")) for i, x in enumerate(features)]
         mixed, above = [], None
@@ -69,6 +76,13 @@ class ProjectedDiscriminator(nn.Module):
         finest = mixed[0].shape[-2:]
         logits = [F.interpolate(head(x), size=finest, mode="nearest") for head, x in zip(self.heads, mixed)]
         return torch.cat(logits, dim=1)
+
+
+def _separable(images: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
+    """`images` filtered by the 1-D `taps` (3, 1, 1, K) along x, then y, per channel, edges reflected."""
+    half = taps.shape[-1] // 2
+    x = F.conv2d(F.pad(images, (half, half, 0, 0), mode="reflect"), taps, groups=3)
+    return F.conv2d(F.pad(x, (0, 0, half, half), mode="reflect"), taps.transpose(2, 3), groups=3)
 
 
 def _kaiming(shape: tuple[int, ...]) -> torch.Tensor:

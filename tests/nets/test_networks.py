@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
@@ -139,3 +140,23 @@ def test_projected_discriminator_trains_only_its_heads_on_frozen_imagenet_featur
     assert net(torch.zeros(1, 1, 64, 64).expand(-1, 3, -1, -1)).shape == (1, 4, 16, 16)
     beside = build_discriminator(DiscriminatorConfig(netD="basic+projected", ndf=8), 1)
     assert beside(torch.zeros(2, 1, 64, 64)).shape == (2, 5, 16, 16)
+
+
+def test_the_projected_lowpass_leaves_nothing_of_period_2_and_an_eighth_of_period_4():
+    from i2i.nets.projected import BINOMIAL_7, _separable
+
+    net = build_discriminator(DiscriminatorConfig(netD="basic+projected", ndf=8, lowpass=True), 3)
+    taps = net.projected.lowpass
+    assert "projected.lowpass" not in net.state_dict()  # a constant of the design, not of the run
+    images = torch.rand(2, 3, 20, 24)
+    kernel = np.array(BINOMIAL_7, np.float64) / 64
+    expected = images.double().numpy()
+    for axis in (3, 2):  # x, then y, edges reflected without repeating the edge pixel
+        padded = np.pad(expected, [(3, 3) if a == axis else (0, 0) for a in range(4)], mode="reflect")
+        expected = np.apply_along_axis(lambda line: np.convolve(line, kernel, mode="valid"), axis, padded)
+    assert np.abs(_separable(images, taps).double().numpy() - expected).max() < 1e-6
+    rows, cols = np.mgrid[:32, :32]
+    for period, gain in ((2, 0.0), (4, 1 / 8)):
+        wave = torch.from_numpy(np.cos(2 * np.pi * (rows + cols) / period)).float().expand(1, 3, 32, 32)
+        centre = _separable(wave, taps)[..., 8:-8, 8:-8]
+        assert torch.allclose(centre, gain**2 * wave[..., 8:-8, 8:-8] if period == 4 else centre * 0, atol=1e-5)
