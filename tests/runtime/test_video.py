@@ -50,6 +50,30 @@ def recycle_run(tmp_path_factory):
     return run
 
 
+def test_recycle_gan_judges_images_on_pretrained_features(recycle_run, tmp_path):
+    """--netD projected applies to RecycleGAN's image discriminators (with the hinge loss); the
+    exported generator is the same network as with a PatchGAN."""
+    from i2i.nets.projected import ProjectedDiscriminator
+    from i2i.rundir import load_generator
+    from i2i.training.configure import configure
+    from i2i.training.models import model_class
+
+    raw = json.loads((recycle_run / "train_config.json").read_text())
+    raw["D"] |= {"netD": "projected", "lowpass": True}
+    del raw["train"]["gan_mode"]
+    config = configure({key: raw[key] for key in ("model", "data", "G", "D", "train", "alg")})
+    model = model_class("recycle_gan")(config, torch.device("cpu"), None)
+    assert isinstance(model.D_A, ProjectedDiscriminator) and isinstance(model.D_B, ProjectedDiscriminator)
+    assert config.train.gan_mode == "hinge"
+    train(config, tmp_path / "projected")
+    records = [json.loads(line) for line in (tmp_path / "projected" / "losses.jsonl").read_text().splitlines()]
+    assert records and all(np.isfinite(v) for r in records for k, v in r.items() if k.startswith(("D_", "G_")))
+    generators = [load_generator(run, "AtoB")[0] for run in (recycle_run, tmp_path / "projected")]
+    assert [(n, p.shape) for n, p in generators[0].state_dict().items()] == [
+        (n, p.shape) for n, p in generators[1].state_dict().items()
+    ]
+
+
 @pytest.fixture(scope="module")
 def exported(recycle_run, tmp_path_factory):
     """recycle_run's A→B generator exported to ONNX and OpenVINO IR, its predictor P_B beside it."""
