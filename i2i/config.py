@@ -26,7 +26,7 @@ from .errors import ConfigError
 SCHEMA_VERSION = 3
 CONFIG_FILENAME = "train_config.json"
 # What `i2i train --resume RUN` may change: nothing that shapes the networks or the data, so the
-# checkpoints stay valid. Config key → the train command's option.
+# checkpoints stay valid (config keys; the train command's options for them are cli_options').
 RESUMABLE = (
     "train.steps",
     "data.num_workers",

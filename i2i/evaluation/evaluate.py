@@ -7,7 +7,7 @@ the same wherever it is printed."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import islice
 from pathlib import Path
@@ -81,6 +81,20 @@ class Reference:
     extractor: str
     sources: Measured | None = None  # the untranslated inputs: the baseline a translation should beat
     training: Measured | None = None  # the target domain's training images: memorization, MiFID
+    _baselines: dict[int, dict] = field(default_factory=dict, init=False, repr=False)
+
+    def baseline(self, kid_subsets: int) -> dict:
+        """The untranslated sources' FD and KID to the real images: the same for every translation
+        scored against this reference (periodic evaluation scores many), so computed once."""
+        cache = self._baselines
+        if kid_subsets not in cache and self.sources is not None:
+            sources, real = self.sources, self.real
+            cache[kid_subsets] = {
+                "sources": len(sources.features),
+                "sources_frechet_distance": frechet_distance(*sources.statistics, *real.statistics),
+                "sources_kid": kernel_inception_distance(sources.features, real.features, subsets=kid_subsets)[0],
+            }
+        return cache.get(kid_subsets, {})
 
 
 def evaluate(generated: Measured, reference: Reference, kid_subsets: int = 100) -> dict:
@@ -98,14 +112,9 @@ def evaluate(generated: Measured, reference: Reference, kid_subsets: int = 100) 
         "kid": kid,
         "kid_std": kid_std,
     }
-    sources = reference.sources
-    if sources is not None:
-        result |= {
-            "sources": len(sources.features),
-            "sources_frechet_distance": frechet_distance(*sources.statistics, *real.statistics),
-            "sources_kid": kernel_inception_distance(sources.features, real.features, subsets=kid_subsets)[0],
-        }
+    result |= reference.baseline(kid_subsets)
     if generated.lattice is not None and real.lattice is not None:
+        sources = reference.sources
         result |= artifact_summary(generated.lattice, real.lattice, None if sources is None else sources.lattice)
     if reference.training is not None:
         distance = memorization_distance(generated.features, reference.training.features)

@@ -30,7 +30,6 @@ class OnnxBuild:
     """An ONNX file for ONNX Runtime (and OpenVINO), int8 quantized by ONNX Runtime."""
 
     gated = True  # the quality gate runs the reduced file here, on the CPU
-    graph_suffix: str | None = None  # where the generator's file goes, when not at the format's suffix
 
     def __init__(self, request: ExportRequest, config: RunConfig):
         self.request, self.config = request, config
@@ -132,7 +131,6 @@ class TensorRtBuild(OnnxBuild):
     The engine only runs on a GPU, so the CPU-side quality gate does not run."""
 
     gated = False
-    graph_suffix = ".onnx"  # the engine is built from it
 
     def __init__(self, request: ExportRequest, config: RunConfig):
         super().__init__(request, config)

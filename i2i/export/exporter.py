@@ -77,7 +77,7 @@ def export(request: ExportRequest) -> ExportResult:
         if (request.precision in REDUCED or student) and build.gated
         else None
     )
-    path = output_path(request, build.graph_suffix or fmt.suffix)
+    path = output_path(request, fmt.files[0])
     stem = predictor_stem(request, build) if has_temporal_predictor(config) else None
     read = [*run_files(request.run_dir), *calibration.paths, *(p for s in gate_sets or () for p in s.paths)]
     refuse_writing_inputs(planned_files(fmt, path, stem), read)

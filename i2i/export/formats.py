@@ -70,7 +70,9 @@ class ExportFormat:
     extra: str  # the pip extra that installs it ("" = always installed)
     uint8_io: bool  # can fold uint8 NHWC normalization into the file
     build: str  # how it is made ("module:Class" of i2i.export.builds, imported when used)
-    files: tuple[str, ...]  # the suffixes it writes per stem (the file, its weights, its sidecar)
+    # The suffixes it writes per stem: first the file the exporter writes the graph to (for
+    # TensorRT the ONNX file its engine is built from), then weights, engine, sidecar.
+    files: tuple[str, ...]
     options: tuple[str, ...] = ()  # which of FORMAT_OPTIONS it uses
 
     @property

@@ -53,13 +53,12 @@ def build_generator(spec: GeneratorConfig, input_nc: int, output_nc: int) -> nn.
 def build_discriminator(spec: DiscriminatorConfig, input_nc: int) -> nn.Module:
     """basic / n_layers: a PatchGAN (3 / D.n_layers layers); projected: heads on frozen pretrained
     features; basic+projected: both."""
+    projected = ProjectedDiscriminator(input_nc, spec.ndf, spec.lowpass) if "projected" in spec.netD else None
     if spec.netD == "projected":
-        return ProjectedDiscriminator(input_nc, spec.ndf, spec.lowpass)
+        return projected
     n_layers = spec.n_layers if spec.netD == "n_layers" else 3
     patch = NLayerDiscriminator(input_nc, spec.ndf, n_layers, NormFactory(spec.norm), spec.spectral_norm)
-    if spec.netD == "basic+projected":
-        return PatchAndProjected(patch, ProjectedDiscriminator(input_nc, spec.ndf, spec.lowpass))
-    return patch
+    return PatchAndProjected(patch, projected) if projected is not None else patch
 
 
 def size_multiple(spec: GeneratorConfig) -> int:

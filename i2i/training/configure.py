@@ -40,12 +40,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         },
     }
 }
-# What a discriminator needs to train as designed, where the user and the preset set nothing:
-# Projected GAN trains its heads on unnormalised pretrained features with the hinge loss.
-DISCRIMINATOR_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
-    "projected": {"train": {"gan_mode": "hinge"}},
-    "basic+projected": {"train": {"gan_mode": "hinge"}},
-}
+# What a projected discriminator (alone or beside a PatchGAN) needs to train as designed, where the
+# user and the preset set nothing: Projected GAN trains its heads on unnormalised pretrained
+# features with the hinge loss.
+PROJECTED_DEFAULTS: dict[str, dict[str, Any]] = {"train": {"gan_mode": "hinge"}}
 # CycleGAN's resize-then-crop margin: a 256 crop from images resized to 286.
 LOAD_MARGIN = 286 / 256
 
@@ -62,7 +60,8 @@ def configure(raw: dict[str, Any], preset: str | None = None, source: str = "con
     if preset:
         raw = with_preset(raw, preset)
     netD = raw["D"].get("netD") if isinstance(raw.get("D"), dict) else None
-    raw = with_defaults(raw, DISCRIMINATOR_DEFAULTS.get(netD, {}))
+    if isinstance(netD, str) and "projected" in netD:
+        raw = with_defaults(raw, PROJECTED_DEFAULTS)
     raw = with_defaults(raw, model_class(raw.get("model", RunConfig.model)).defaults)
     data = raw.get("data")
     if isinstance(data, dict):
