@@ -88,7 +88,7 @@ def test_an_output_folder_has_one_generate(tmp_path, run):
             with open(source / "zzz.png", "wb") as fifo:
                 fifo.write((source / "000.png").read_bytes())
         except BrokenPipeError:
-            pass  # the reader saw the pipe empty, skipped it as unreadable and closed it before the write
+            pass  # the reader cannot size a pipe: it skipped it as unreadable and closed it before the write
         _, stderr = first.communicate(timeout=300)
         assert first.returncode == 0, stderr[-3000:]
     finally:
