@@ -136,6 +136,12 @@ FIELD_OPTIONS = {
             flag_value=True,
         ),
         FieldOption(
+            "--flow-warp",
+            ("G.flow_warp",),
+            "Residual ResNet generators: also learn a displacement per pixel of at most this many pixels, "
+            "resampling the input before the change (objects that differ in size or stroke; 0 = off).",
+        ),
+        FieldOption(
             "--channels",
             ("data.input_nc", "data.output_nc"),
             "Image channels of both domains (1 = grayscale).",

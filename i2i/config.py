@@ -81,8 +81,12 @@ class GeneratorConfig:
     # half the value range: for style and palette, not for large tone changes like night-to-day.
     residual: bool = False
     # ResNet generators: a learned global affine warp (spatial transformer) in front, for domains
-    # that differ in position and scale (i2i/nets/affine_warp.py). Not with tiling.
+    # that differ in position and scale (i2i/nets/warp.py). Not with tiling.
     affine_warp: bool = False
+    # Residual ResNet generators: > 0 also predicts a displacement per pixel of at most this many
+    # pixels, through which the input is resampled before the change is added: for objects that
+    # differ in size, thickness or shape while what surrounds them stays (i2i/nets/warp.py). 0 = off.
+    flow_warp: int = field(default=0, metadata=between(0, 1024))
     # JoliGEN's attention generators (resnet_attn, mobile_resnet_attn) only: residual blocks,
     # attention planes, how many of them copy the input, padding, and JoliGEN's
     # backward-compatibility switch that runs the residual blocks twice.
@@ -302,6 +306,10 @@ class RunConfig:
             (
                 not self.G.affine_warp or self.G.netG in RESNET_GENERATORS,
                 "G.affine_warp needs a resnet_*/mobile_resnet_* generator",
+            ),
+            (
+                not self.G.flow_warp or self.G.residual,
+                "G.flow_warp needs G.residual (the displacement resamples the input the change is added to)",
             ),
             (
                 self.G.padding_type in ("reflect", "replicate", "zeros"),

@@ -88,7 +88,7 @@ def untrained_run(
     from i2i.config import save_config
     from i2i.io import save_checkpoint
     from i2i.nets import build_generator
-    from i2i.nets.affine_warp import IDENTITY, AffineWarp
+    from i2i.nets.warp import IDENTITY, AffineWarp
 
     config = tiny_config(dataroot, channels=channels)
     config.G.netG, config.G.ngf = net_g, ngf

@@ -51,6 +51,8 @@ def test_int_is_accepted_for_float():
         ({"G": {"residual": True}, "data": {"input_nc": 1}}, "input_nc == output_nc"),
         ({"model": "cut", "G": {"affine_warp": True}}, "G.affine_warp works with cycle_gan and recycle_gan"),
         ({"G": {"netG": "unet_128", "affine_warp": True}}, "G.affine_warp needs a resnet_"),
+        ({"G": {"flow_warp": 4}}, "G.flow_warp needs G.residual"),
+        ({"G": {"residual": True, "flow_warp": -1}}, "G.flow_warp -1 is outside [0, 1024]"),
         ({"model": "fastcut", "G": {"netG": "unet_256"}}, "fastcut reads PatchNCE features from a ResNet encoder"),
         ({"model": "cut", "data": {"dataset_mode": "temporal"}}, "recycle_gan trains on clips"),
         ({"model": "recycle_gan", "data": {"crop_size": 48, "load_size": 48}}, "crop size that is a multiple of 2"),

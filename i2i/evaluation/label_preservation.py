@@ -25,8 +25,8 @@ from torch.nn import functional as F
 from i2i.errors import DataError
 from i2i.image import array_to_model_input
 from i2i.io import list_images, read_image
-from i2i.nets.affine_warp import affine_resample
 from i2i.nets.classifier import JudgeClassifier
+from i2i.nets.warp import affine_resample
 
 SIZE = 32
 Augmentation = Callable[[torch.Tensor, torch.Generator], torch.Tensor]

@@ -32,6 +32,7 @@ def build_generator(spec: GeneratorConfig, input_nc: int, output_nc: int) -> nn.
             upsample=spec.upsample,
             residual=spec.residual,
             affine_warp=spec.affine_warp,
+            flow_warp=spec.flow_warp,
         )
     if name in ("unet_128", "unet_256"):
         return UnetGenerator(input_nc, output_nc, 7 if name == "unet_128" else 8, spec.ngf, norm, spec.dropout)

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .affine_warp import AffineWarp
 from .layers import NormFactory
+from .warp import AffineWarp, flow_resample
 
 
 class ResnetBlock(nn.Module):
@@ -95,7 +95,9 @@ class ResnetGenerator(nn.Module):
     predict a change to its input, clamp(x + tanh(...), -1, 1), with the last conv zeroed so
     that it starts as the identity (see GeneratorConfig.residual); a pixel can move by less than
     half the value range, which suits style, palette and texture, not night-to-day tone changes.
-    `affine_warp` puts a learned global affine warp in front (see affine_warp.py)."""
+    `affine_warp` puts a learned global affine warp in front; `flow_warp` > 0 makes a residual
+    generator's head also predict a displacement per pixel of at most that many pixels, through
+    which the input is resampled before the change is added (see warp.py)."""
 
     size_multiple = 4
 
@@ -112,6 +114,7 @@ class ResnetGenerator(nn.Module):
         upsample: str = "transpose",
         residual: bool = False,
         affine_warp: bool = False,
+        flow_warp: int = 0,
     ):
         super().__init__()
         use_bias = norm.uses_bias
@@ -153,14 +156,18 @@ class ResnetGenerator(nn.Module):
                     nn.Conv2d(channels, channels // 2, kernel_size=3, bias=use_bias),
                 ]
             layers += [norm(channels // 2), nn.ReLU(True)]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, kernel_size=7), nn.Tanh()]
+        # With a flow warp the head draws two more planes: the displacement's x and y.
+        head_channels = output_nc + (2 if flow_warp else 0)
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, head_channels, kernel_size=7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
-        self.residual = residual
+        self.residual, self.output_nc, self.flow_warp = residual, output_nc, flow_warp
         self.warp = AffineWarp(input_nc) if affine_warp else None
         if residual and input_nc < output_nc:
             raise ValueError(
                 f"a residual generator adds its input to its output: {input_nc} input channels cannot give {output_nc}"
             )
+        if flow_warp and not residual:
+            raise ValueError("a flow warp resamples the input a residual generator adds its change to")
 
     def reset_parameters_after_init(self) -> None:
         """Zero the residual head after a generic initialisation: the identity is the start."""
@@ -173,7 +180,10 @@ class ResnetGenerator(nn.Module):
         if self.warp is not None:
             x = self.warp(x)
         out = self.model(x)
-        if self.residual:
-            # Class-conditional generators get condition planes after the image: add the image.
-            return (x[:, : out.shape[1]] + out).clamp(-1, 1)
-        return out
+        if not self.residual:
+            return out
+        # Class-conditional generators get condition planes after the image: add the image.
+        image, change = x[:, : self.output_nc], out[:, : self.output_nc]
+        if self.flow_warp:
+            image = flow_resample(image, out[:, self.output_nc :], self.flow_warp)
+        return (image + change).clamp(-1, 1)

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from i2i.errors import ConfigError
-from i2i.nets.affine_warp import AffineWarp
+from i2i.nets.warp import AffineWarp
 
 TILE_STATS = ("exact", "tile")
 

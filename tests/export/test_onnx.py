@@ -68,8 +68,9 @@ def test_resize_convolution_generators_export_at_any_size(upsample, tmp_path, ph
     assert_matches_torch_at_another_size(run, report.path, (1, 3, 28, 44))
 
 
-def test_residual_generator_with_affine_warp(tmp_path, digits):
-    run = untrained_run(tmp_path / "run", digits, ngf=4, residual=True, affine_warp=True)
+@pytest.mark.parametrize("warp", [{"affine_warp": True}, {"flow_warp": 3}])
+def test_residual_generator_with_a_warp(warp, tmp_path, digits):
+    run = untrained_run(tmp_path / "run", digits, ngf=4, residual=True, **warp)
     report = export(ExportRequest(run, out_dir=tmp_path))
     model = onnx.load(str(report.path))
     assert {"GridSample", "Clip"} <= {node.op_type for node in model.graph.node}

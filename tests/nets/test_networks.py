@@ -5,7 +5,7 @@ from torch.nn import functional as F
 
 from i2i.config import DiscriminatorConfig, GeneratorConfig
 from i2i.nets import build_discriminator, build_generator, init_weights, size_multiple
-from i2i.nets.affine_warp import AffineWarp
+from i2i.nets.warp import AffineWarp, flow_resample
 
 
 def count(net):
@@ -95,6 +95,32 @@ def test_affine_warp_resamples_like_torch_affine_grid():
     assert (warp(x) - expected).abs().max() < 1e-10
     # A zoom by 1/0.7 around the centre really changes the picture.
     assert (warp(x) - x).abs().mean() > 0.3
+
+
+def test_flow_warp_starts_as_the_identity():
+    # A class-conditional generator: the condition plane after the image is not resampled.
+    net = init_weights(build_generator(GeneratorConfig("resnet_6blocks", ngf=4, residual=True, flow_warp=4), 4, 3))
+    x = torch.rand(2, 4, 20, 28) * 2 - 1
+    assert net.model[-2].out_channels == 5
+    assert (net(x) - x[:, :3]).abs().max() < 1e-5
+
+
+def test_flow_resample_reads_the_displaced_pixels():
+    x = torch.randn(2, 3, 12, 16, dtype=torch.float64)
+    flow = torch.zeros(2, 2, 12, 16, dtype=torch.float64)
+    flow[:, 0] = 0.5  # x: +2 of at most 4 pixels
+    flow[:, 1] = -0.25  # y: -1 pixel
+    out = flow_resample(x, flow, 4)
+    # Output (i, j) reads input (i - 1, j + 2); the first row and last columns repeat the border.
+    assert (out[:, :, 1:, :-2] - x[:, :, :-1, 2:]).abs().max() < 1e-10
+    assert (out[:, :, 0, :-2] - x[:, :, 0, 2:]).abs().max() < 1e-10
+    assert (out[:, :, 1:, -1] - x[:, :, :-1, -1]).abs().max() < 1e-10
+    # Half a pixel reads the mean of two neighbours; the displacement may differ per pixel.
+    flow = torch.zeros_like(flow)
+    flow[0, 1, :, 5] = 0.125
+    out = flow_resample(x, flow, 4)
+    assert (out[0, :, :-1, 5] - (x[0, :, :-1, 5] + x[0, :, 1:, 5]) / 2).abs().max() < 1e-10
+    assert (out[0, :, :, 6:] - x[0, :, :, 6:]).abs().max() < 1e-10 and (out[1] - x[1]).abs().max() < 1e-10
 
 
 def test_residual_generator_with_a_condition_plane_adds_the_image():

@@ -34,18 +34,21 @@ def test_trains_joligen_attention_generators(photos):
     assert all(math.isfinite(v) for step in range(2) for v in model.training_step(batch, step).values())
 
 
-def test_affine_warps_and_residual_heads_learn_from_the_losses(digits):
+def test_warps_and_residual_heads_learn_from_the_losses(digits):
     config = tiny_config(digits, size=32)
     config.G.residual = config.G.affine_warp = True
+    config.G.flow_warp = 4
     torch.manual_seed(0)
     model = CycleGANModel(config.validate(), torch.device("cpu"), None)
     dataset = UnalignedDataset(digits, config.data, seed=0)
     batch = {k: torch.stack([dataset[i][k] for i in range(4)]) for k in ("A", "B")}
     assert torch.equal(model.G_A.warp.theta.bias, torch.tensor([1.0, 0, 0, 0, 1, 0]))
     assert all(math.isfinite(v) for step in range(3) for v in model.training_step(batch, step).values())
-    # Gradients reach the warp through the resampling, and the zeroed head off the identity.
+    # Gradients reach the warps through the resampling, and the zeroed head (change and
+    # displacement planes) off the identity.
     assert (model.G_A.warp.theta.bias - torch.tensor([1.0, 0, 0, 0, 1, 0])).abs().max() > 1e-4
-    assert model.G_A.model[-2].weight.abs().max() > 1e-4
+    head = model.G_A.model[-2].weight
+    assert head[:1].abs().max() > 1e-4 and head[1:].abs().amax(dim=(1, 2, 3)).min() > 1e-4
 
 
 def test_identity_loss_is_skipped_across_channel_counts(digits):
