@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 from i2i.benchmarks.separability import main
@@ -11,15 +12,15 @@ from i2i.io import list_images
 DIGITS = ["--model", "cycle_gan", "--size", "32", "--steps", "150", "--every", "150", "--held-out", "60"]
 
 
-def write_config(path, netd_options: str = ""):
-    path.write_text('{"D": {"ndf": 8' + netd_options + '}, "data": {"input_nc": 1, "output_nc": 1}}')
-    return path
+def small_grey_config(tmp_path) -> str:
+    """A config file for a small discriminator on one-channel images."""
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"D": {"ndf": 8}, "data": {"input_nc": 1, "output_nc": 1}}))
+    return str(path)
 
 
 def test_mnist_and_usps_are_told_apart(tmp_path, digits):
-    scores = main(
-        [str(digits), "--config", str(write_config(tmp_path / "c.json")), *DIGITS, "--json", str(tmp_path / "s.json")]
-    )
+    scores = main([str(digits), "--config", small_grey_config(tmp_path), *DIGITS, "--json", str(tmp_path / "s.json")])
     assert [s["step"] for s in scores] == [0, 150] and (tmp_path / "s.json").exists()
     assert scores[-1]["accuracy"] >= 0.9
 
@@ -32,5 +33,5 @@ def test_two_halves_of_one_domain_are_not(tmp_path, digits):
             (data / f"{split}{domain}").mkdir(parents=True)
             for image in half:
                 shutil.copy(image, data / f"{split}{domain}" / image.name)
-    scores = main([str(data), "--config", str(write_config(tmp_path / "c.json")), *DIGITS])
+    scores = main([str(data), "--config", small_grey_config(tmp_path), *DIGITS])
     assert scores[-1]["accuracy"] < 0.75
