@@ -254,12 +254,23 @@ class SemanticConfig:
 
 
 @dataclass
+class TextureConfig:
+    """A loss pulling the Gram matrices of each translation's frozen EfficientNet-Lite1 features
+    toward the target domain's mean (training/texture.py): texture from the first step, where a
+    discriminator must first learn it. 0 = off; `images` target-domain samples make the mean."""
+
+    lambda_texture: float = field(default=0.0, metadata=WEIGHT)
+    images: int = field(default=256, metadata=between(1, 100000))
+
+
+@dataclass
 class AlgConfig:
     cycle_gan: CycleGANConfig = field(default_factory=CycleGANConfig)
     cut: CUTConfig = field(default_factory=CUTConfig)
     recycle_gan: RecycleGANConfig = field(default_factory=RecycleGANConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     semantic: SemanticConfig = field(default_factory=SemanticConfig)
+    texture: TextureConfig = field(default_factory=TextureConfig)
 
 
 @dataclass

@@ -1,0 +1,83 @@
+"""The texture loss (training/texture.py): feature statistics and domain means against float64
+references, its zero and its gradient, and which models take it."""
+
+import pytest
+import torch
+
+from i2i.errors import ConfigError
+from i2i.io import read_image
+from i2i.training.datasets import image_to_tensor
+from i2i.training.models.base import TranslationModel
+from i2i.training.models.cycle_gan import CycleGANModel
+from i2i.training.texture import BATCH, VARIANCE_FLOOR, DomainTexture, channel_statistics
+
+from ..conftest import tiny_config
+
+
+def images(folder, count: int, size: int = 64) -> list[torch.Tensor]:
+    import cv2
+
+    paths = sorted(folder.iterdir())[:count]
+    return [image_to_tensor(cv2.resize(read_image(p, 3), (size, size), interpolation=cv2.INTER_AREA)) for p in paths]
+
+
+@pytest.fixture(scope="module")
+def texture():
+    return DomainTexture(1.0, torch.device("cpu"))
+
+
+def test_channel_statistics_match_a_float64_reference():
+    features = torch.randn(2, 5, 3, 4)
+    (got,) = channel_statistics([features])
+    flat = features.double().flatten(2)
+    for n in range(2):
+        for c in range(5):
+            values = flat[n, c].tolist()
+            mean = sum(values) / 12
+            deviation = (sum((v - mean) ** 2 for v in values) / 12 + VARIANCE_FLOOR) ** 0.5
+            assert float(got[n, c]) == pytest.approx(mean, abs=1e-6)
+            assert float(got[n, 5 + c]) == pytest.approx(deviation, rel=1e-5)
+
+
+def test_a_domain_target_is_the_mean_over_all_its_images(texture, photos):
+    paintings = images(photos / "trainB", BATCH + 3)  # a full batch and a partial one
+    texture.measure("B", paintings)
+    with torch.no_grad():
+        each = [texture.statistics(image[None]) for image in paintings]
+    for scale, target in enumerate(texture.targets["B"]):
+        expected = torch.stack([stats[scale][0].double() for stats in each]).mean(0)
+        torch.testing.assert_close(target.double(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_the_loss_is_zero_at_the_target_and_its_gradient_moves_a_photo_toward_it(texture, photos):
+    (painting,) = images(photos / "trainB", 1)
+    texture.measure("B", [painting])
+    assert float(texture.loss(painting[None], "B")) == pytest.approx(0.0, abs=1e-6)
+    (photo,) = images(photos / "trainA", 1)
+    pixels = photo[None].clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([pixels], lr=0.02)
+    start = float(texture.loss(pixels, "B").detach())
+    for _ in range(40):
+        optimizer.zero_grad()
+        texture.loss(pixels, "B").backward()
+        optimizer.step()
+    assert start > 0.1
+    assert float(texture.loss(pixels, "B").detach()) < 0.3 * start
+
+
+def test_greyscale_images_are_seen_as_grey_rgb(texture):
+    grey = torch.rand(1, 1, 32, 32) * 2 - 1
+    for got, expected in zip(texture.statistics(grey), texture.statistics(grey.expand(-1, 3, -1, -1)), strict=True):
+        torch.testing.assert_close(got, expected)
+
+
+def test_only_models_that_translate_into_a_domain_take_it(digits):
+    config = tiny_config(digits)
+    config.alg.texture.lambda_texture = 1.0
+    CycleGANModel.check_config(config)
+
+    class NoTargetDomain(TranslationModel):
+        pass
+
+    with pytest.raises(ConfigError, match="alg.texture.lambda_texture: cycle_gan has no texture loss"):
+        NoTargetDomain.check_config(config)
