@@ -261,6 +261,9 @@ class TextureConfig:
 
     lambda_texture: float = field(default=0.0, metadata=WEIGHT)
     images: int = field(default=256, metadata=between(1, 100000))
+    # The images low-passed before the features, as D.lowpass does for the projected
+    # discriminator: without it a generator meets the statistics by painting fine lattices.
+    lowpass: bool = False
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import Iterable
 import torch
 
 from i2i.nets.efficientnet_lite import imagenet_normalize, pretrained_efficientnet_lite
+from i2i.nets.projected import binomial_lowpass
 
 BATCH = 16  # images per forward pass while measuring a domain
 
@@ -36,8 +37,8 @@ class DomainTexture:
     """The texture loss of one run: `measure` each target domain once before step 0 (the targets
     travel in the checkpoints, so a resumed run needs no data pass), then `loss` per step."""
 
-    def __init__(self, weight: float, device: torch.device):
-        self.weight = weight
+    def __init__(self, weight: float, device: torch.device, lowpass: bool = False):
+        self.weight, self.lowpass = weight, lowpass
         # Frozen and not a network of the run: its weights install with their package, so they
         # stay out of checkpoints and out of the parameters the trainer optimizes.
         self.features = pretrained_efficientnet_lite("lite1").to(device) if weight else None
@@ -46,6 +47,8 @@ class DomainTexture:
     def statistics(self, images: torch.Tensor) -> list[torch.Tensor]:
         if images.shape[1] == 1:  # greyscale domains: the ImageNet network sees grey RGB
             images = images.expand(-1, 3, -1, -1)
+        if self.lowpass:
+            images = binomial_lowpass(images)
         return channel_statistics(self.features.pyramid(imagenet_normalize(images.float())))
 
     @torch.no_grad()

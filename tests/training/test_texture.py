@@ -81,3 +81,15 @@ def test_only_models_that_translate_into_a_domain_take_it(digits):
 
     with pytest.raises(ConfigError, match="alg.texture.lambda_texture: cycle_gan has no texture loss"):
         NoTargetDomain.check_config(config)
+
+
+def test_with_the_lowpass_a_painted_period_2_lattice_does_not_move_the_statistics(texture, photos):
+    (photo,) = images(photos / "trainA", 1)
+    rows, cols = torch.meshgrid(torch.arange(64), torch.arange(64), indexing="ij")
+    lattice = photo[None] + 0.3 * ((rows + cols) % 2 * 2 - 1).float()
+    lowpassed = DomainTexture(1.0, torch.device("cpu"), lowpass=True)
+    with torch.no_grad():
+        for plain, painted in zip(lowpassed.statistics(photo[None]), lowpassed.statistics(lattice), strict=True):
+            torch.testing.assert_close(painted, plain, rtol=1e-4, atol=1e-4)
+        changes = [(a - b).abs().max() for a, b in zip(texture.statistics(photo[None]), texture.statistics(lattice))]
+    assert max(changes) > 0.1  # without it, the features see the lattice

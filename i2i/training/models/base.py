@@ -85,7 +85,8 @@ class TranslationModel:
         self.networks: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.augment = DiffAugment(config.train.diff_augment, config.train.seed)
-        self.texture = DomainTexture(config.alg.texture.lambda_texture, device)
+        texture = config.alg.texture
+        self.texture = DomainTexture(texture.lambda_texture, device, texture.lowpass)
 
     def add_network(self, name: str, net: nn.Module) -> nn.Module:
         net = init_weights(net, self.config.train.init_gain).to(self.device)
