@@ -264,6 +264,8 @@ class TextureConfig:
     # The images low-passed before the features, as D.lowpass does for the projected
     # discriminator: without it a generator meets the statistics by painting fine lattices.
     lowpass: bool = False
+    # Each translation toward the statistics of the nearest of those samples, not their mean.
+    nearest: bool = False
 
 
 @dataclass

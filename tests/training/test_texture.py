@@ -1,5 +1,6 @@
-"""The texture loss (training/texture.py): feature statistics and domain means against float64
-references, its zero and its gradient, and which models take it."""
+"""The texture loss (training/texture.py): feature statistics and the distances to a domain's mean
+or nearest image against float64 references, its zero and its gradient, the low-pass, and which
+models take it."""
 
 import pytest
 import torch
@@ -39,14 +40,31 @@ def test_channel_statistics_match_a_float64_reference():
             assert float(got[n, 5 + c]) == pytest.approx(deviation, rel=1e-5)
 
 
-def test_a_domain_target_is_the_mean_over_all_its_images(texture, photos):
+def test_the_loss_is_the_distance_to_the_domains_mean_or_to_the_nearest_image(photos):
     paintings = images(photos / "trainB", BATCH + 3)  # a full batch and a partial one
-    texture.measure("B", paintings)
+    photo = torch.stack(images(photos / "trainA", 2))
     with torch.no_grad():
-        each = [texture.statistics(image[None]) for image in paintings]
-    for scale, target in enumerate(texture.targets["B"]):
-        expected = torch.stack([stats[scale][0].double() for stats in each]).mean(0)
-        torch.testing.assert_close(target.double(), expected, rtol=1e-4, atol=1e-5)
+        for nearest in (False, True):
+            texture = DomainTexture(2.0, torch.device("cpu"), nearest=nearest)
+            texture.measure("B", paintings)
+            each = [[s[0].double() for s in texture.statistics(image[None])] for image in paintings]
+            for scale, measured in enumerate(texture.measured["B"]):  # every image's, in order
+                torch.testing.assert_close(
+                    measured.double(), torch.stack([e[scale] for e in each]), rtol=1e-4, atol=1e-5
+                )
+            targets = each if nearest else [[torch.stack(scales).mean(0) for scales in zip(*each)]]
+            sizes = [torch.stack(scales).mean(0).square().sum() for scales in zip(*each)]
+            minima = []
+            for got in zip(*(s.double() for s in texture.statistics(photo))):  # per photo
+                distances = [
+                    sum((g - t).square().sum() / size for g, t, size in zip(got, target, sizes)) / len(sizes)
+                    for target in targets
+                ]
+                minima.append(min(distances))
+            mean_of_minima = float(sum(minima)) / len(minima)
+            assert float(texture.loss(photo, "B")) == pytest.approx(2.0 * mean_of_minima, rel=1e-4)
+            if nearest:  # a measured image is its own nearest target
+                assert float(texture.loss(paintings[5][None], "B")) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_the_loss_is_zero_at_the_target_and_its_gradient_moves_a_photo_toward_it(texture, photos):

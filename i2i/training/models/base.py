@@ -86,7 +86,7 @@ class TranslationModel:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.augment = DiffAugment(config.train.diff_augment, config.train.seed)
         texture = config.alg.texture
-        self.texture = DomainTexture(texture.lambda_texture, device, texture.lowpass)
+        self.texture = DomainTexture(texture.lambda_texture, device, texture.lowpass, texture.nearest)
 
     def add_network(self, name: str, net: nn.Module) -> nn.Module:
         net = init_weights(net, self.config.train.init_gain).to(self.device)
