@@ -142,12 +142,6 @@ FIELD_OPTIONS = {
             "resampling the input before the change (objects that differ in size or stroke; 0 = off).",
         ),
         FieldOption(
-            "--texture-weight",
-            ("alg.texture.lambda_texture",),
-            "Weight of a loss pulling the texture statistics (Gram matrices of frozen EfficientNet-Lite1 features) "
-            "of each translation toward the target domain's: texture from the first step.  [default: off]",
-        ),
-        FieldOption(
             "--channels",
             ("data.input_nc", "data.output_nc"),
             "Image channels of both domains (1 = grayscale).",

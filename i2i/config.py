@@ -254,28 +254,12 @@ class SemanticConfig:
 
 
 @dataclass
-class TextureConfig:
-    """A loss pulling the Gram matrices of each translation's frozen EfficientNet-Lite1 features
-    toward the target domain's mean (training/texture.py): texture from the first step, where a
-    discriminator must first learn it. 0 = off; `images` target-domain samples make the mean."""
-
-    lambda_texture: float = field(default=0.0, metadata=WEIGHT)
-    images: int = field(default=256, metadata=between(1, 100000))
-    # The images low-passed before the features, as D.lowpass does for the projected
-    # discriminator: without it a generator meets the statistics by painting fine lattices.
-    lowpass: bool = False
-    # Each translation toward the statistics of the nearest of those samples, not their mean.
-    nearest: bool = False
-
-
-@dataclass
 class AlgConfig:
     cycle_gan: CycleGANConfig = field(default_factory=CycleGANConfig)
     cut: CUTConfig = field(default_factory=CUTConfig)
     recycle_gan: RecycleGANConfig = field(default_factory=RecycleGANConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     semantic: SemanticConfig = field(default_factory=SemanticConfig)
-    texture: TextureConfig = field(default_factory=TextureConfig)
 
 
 @dataclass

@@ -115,7 +115,7 @@ class Trainer:
         self.model: TranslationModel = MODELS[config.model](config, self.device, _autocast_dtype(config, self.device))
         self.start_step = self._restore() if resume else 0
         if self.start_step == 0:
-            self.model.prepare(self.dataset)
+            self.model.prepare()
         self.sample_batch = self._collate([self.dataset[k] for k in range(SAMPLE_COUNT)])
         self.evaluator = None
         if config.train.eval_every and self.is_main:

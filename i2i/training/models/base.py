@@ -19,7 +19,6 @@ from i2i.nets import init_weights
 
 from ..augment import DiffAugment
 from ..datasets import LabeledDataset, TemporalDataset, UnalignedDataset
-from ..texture import DomainTexture
 
 
 def require(ok: bool, message: str) -> None:
@@ -40,8 +39,6 @@ class TranslationModel:
     dataset_modes: ClassVar[tuple[str, ...]] = ("unaligned", "class", "bbox", "mask")
     # CyCADA's frozen source-classifier loss (alg.semantic.lambda_source_class): CycleGAN only.
     keeps_source_classes: ClassVar[bool] = False
-    # The domains its generators translate into, which the texture loss (alg.texture) can target.
-    texture_domains: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def check_config(cls, config: RunConfig) -> None:
@@ -62,11 +59,6 @@ class TranslationModel:
             "alg.semantic.lambda_source_class works with cycle_gan on unaligned data of equal channels, "
             "with data.semantic_nc >= 2 classes",
         )
-        require(
-            config.alg.texture.lambda_texture == 0 or bool(cls.texture_domains),
-            f"alg.texture.lambda_texture: {config.model} has no texture loss (cycle_gan, cut, fastcut and "
-            "recycle_gan do)",
-        )
 
     @classmethod
     def build_dataset(cls, config: RunConfig) -> Dataset:
@@ -85,8 +77,6 @@ class TranslationModel:
         self.networks: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.augment = DiffAugment(config.train.diff_augment, config.train.seed)
-        texture = config.alg.texture
-        self.texture = DomainTexture(texture.lambda_texture, device, texture.lowpass, texture.nearest)
 
     def add_network(self, name: str, net: nn.Module) -> nn.Module:
         net = init_weights(net, self.config.train.init_gain).to(self.device)
@@ -156,16 +146,8 @@ class TranslationModel:
                 group["lr"] = lr * t.lr_D_ratio if name == "D" else lr
         return lr
 
-    def prepare(self, dataset: Dataset) -> None:
-        """Work done once before step 0 of a run; resumed runs skip it. Here: the texture loss's
-        targets, from the first `alg.texture.images` training samples of each target domain (a
-        clip's last frame)."""
-        if not self.texture.weight:
-            return
-        count = min(self.config.alg.texture.images, len(dataset))
-        samples = [dataset[k] for k in range(count)]
-        for domain in self.texture_domains:
-            self.texture.measure(domain, (s[domain][-1] if s[domain].dim() == 4 else s[domain] for s in samples))
+    def prepare(self) -> None:
+        """Work done once before step 0 of a run (none by default); resumed runs skip it."""
 
     def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         raise NotImplementedError
@@ -176,11 +158,10 @@ class TranslationModel:
 
     def extra_state(self) -> dict[str, dict[str, torch.Tensor]]:
         """Tensors besides network and optimizer state that resuming needs (e.g. image pools)."""
-        return {"texture": self.texture.state_dict()} if self.texture.weight else {}
+        return {}
 
     def load_extra_state(self, files: dict[str, dict[str, torch.Tensor]]) -> None:
-        if self.texture.weight:
-            self.texture.load_state_dict(files["texture"], self.device)
+        pass
 
     def train(self, mode: bool = True) -> None:
         for net in self.networks.values():

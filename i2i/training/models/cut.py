@@ -37,7 +37,6 @@ def encoder_features(generator: torch.nn.Module, x: torch.Tensor, layers: list[i
 class CUTModel(TranslationModel):
     # The paper's anti-aliased ResNet generator (blur pooling down and up).
     defaults: ClassVar[dict[str, Any]] = {"G": {"antialias": True, "upsample": "blur"}}
-    texture_domains = ("B",)
 
     @classmethod
     def check_config(cls, config: RunConfig) -> None:
@@ -119,9 +118,6 @@ class CUTModel(TranslationModel):
                 total = losses["G_GAN"] + 0.5 * (losses["NCE"] + losses["NCE_Y"])
             else:
                 total = losses["G_GAN"] + losses["NCE"]
-            if self.texture.weight:
-                losses["texture"] = self.texture.loss(fake_B, "B")
-                total = total + losses["texture"]
             semantic = self.semantic.generator_terms(real_A, fake_B, y_A, "B", "A")
             losses.update(semantic)
             total = total + sum(semantic.values())

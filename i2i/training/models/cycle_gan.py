@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import torch
 from torch.nn import functional as F
-from torch.utils.data import Dataset
 
 from i2i.config import RunConfig
 from i2i.nets import build_discriminator, build_generator
@@ -18,7 +17,6 @@ from .base import TranslationModel
 
 class CycleGANModel(TranslationModel):
     keeps_source_classes = True
-    texture_domains = ("A", "B")
 
     def __init__(self, config: RunConfig, device: torch.device, autocast_dtype: torch.dtype | None):
         super().__init__(config, device, autocast_dtype)
@@ -39,8 +37,7 @@ class CycleGANModel(TranslationModel):
         # Identity mapping only makes sense when both domains have the same channel count.
         self.lambda_identity = alg.lambda_identity if data.input_nc == data.output_nc else 0.0
 
-    def prepare(self, dataset: Dataset) -> None:
-        super().prepare(dataset)
+    def prepare(self) -> None:
         self.semantic.pretrain_source_classifier()
 
     def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
@@ -69,9 +66,6 @@ class CycleGANModel(TranslationModel):
                 losses["idt_B"] = (
                     F.l1_loss(self.G_B(cond(real_A, y_A)).float(), real_A) * alg.lambda_A * self.lambda_identity
                 )
-            if self.texture.weight:
-                losses["texture_B"] = self.texture.loss(fake_B, "B")
-                losses["texture_A"] = self.texture.loss(fake_A, "A")
             losses.update(self.semantic.generator_terms(real_A, fake_B, y_A, "B", "A"))
             losses.update(self.semantic.generator_terms(real_B, fake_A, y_B, "A", "B"))
             losses.update(self.semantic.consistency_terms(real_A, fake_B, real_B, fake_A))
@@ -122,10 +116,9 @@ class CycleGANModel(TranslationModel):
         return rows
 
     def extra_state(self) -> dict[str, dict[str, torch.Tensor]]:
-        return {**super().extra_state(), "pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict()}
+        return {"pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict()}
 
     def load_extra_state(self, files: dict[str, dict[str, torch.Tensor]]) -> None:
-        super().load_extra_state(files)
         self.pool_A.load_state_dict(files["pool_A"], self.device)
         self.pool_B.load_state_dict(files["pool_B"], self.device)
 

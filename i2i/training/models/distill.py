@@ -136,7 +136,7 @@ class DistillModel(TranslationModel):
             self.gan_loss = GANLoss(config.train.gan_mode)
         self.perceptual = pretrained_efficientnet_lite("lite1").to(device) if alg.lambda_perceptual else None
 
-    def prepare(self, dataset: Dataset) -> None:
+    def prepare(self) -> None:
         """Copy the teacher's weights (and a RecycleGAN teacher's predictors) from its run."""
         alg = self.config.alg.distill
         teacher, _ = load_generator(Path(alg.teacher), alg.direction)

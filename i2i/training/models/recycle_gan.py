@@ -79,9 +79,6 @@ class RecycleGANModel(CycleGANModel):
             if self.lambda_identity > 0:
                 losses["idt_A"] = F.l1_loss(self.G_A(frames_B).float(), frames_B) * cyc.lambda_B * self.lambda_identity
                 losses["idt_B"] = F.l1_loss(self.G_B(frames_A).float(), frames_A) * cyc.lambda_A * self.lambda_identity
-            if self.texture.weight:
-                losses["texture_B"] = self.texture.loss(fake_B, "B")
-                losses["texture_A"] = self.texture.loss(fake_A, "A")
         self.optimize(sum(losses.values()), "G")
 
         self.set_requires_grad([self.D_A, self.D_B], True)
