@@ -35,8 +35,8 @@ def separability(config: RunConfig, steps: int, every: int, held_out: int = 200)
     data, t = config.data, config.train
     torch.manual_seed(t.seed)
     net = init_weights(build_discriminator(config.D, data.output_nc), t.init_gain)
-    trainable = [p for p in net.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(trainable, lr=t.lr * t.lr_D_ratio, betas=(t.beta1, t.beta2))
+    # The projected discriminator's frozen backbone is not among its parameters: all of them learn.
+    optimizer = torch.optim.Adam(net.parameters(), lr=t.lr * t.lr_D_ratio, betas=(t.beta1, t.beta2))
     loss, augment = GANLoss(t.gan_mode), DiffAugment(t.diff_augment, t.seed)
     train = UnalignedDataset(Path(data.dataroot), data, t.seed)
     test = UnalignedDataset(Path(data.dataroot), data, t.seed, phase="test")

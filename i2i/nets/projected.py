@@ -34,7 +34,9 @@ class ProjectedDiscriminator(nn.Module):
     def __init__(self, input_nc: int, ndf: int, lowpass: bool = False):
         super().__init__()
         self.input_nc = input_nc
-        self.lowpass = lowpass  # a constant of the design: checkpoints are the same with and without it
+        taps = torch.tensor(BINOMIAL_7, dtype=torch.float32) / sum(BINOMIAL_7)
+        # Not saved: a constant of the design, so checkpoints are the same with and without it.
+        self.register_buffer("lowpass", taps.view(1, 1, 1, -1).repeat(3, 1, 1, 1) if lowpass else None, False)
         # Not a submodule: its 4.6 M frozen weights install with their package, so they stay out of
         # every checkpoint and out of the parameters the trainer toggles and optimizes.
         self.__dict__["backbone"] = pretrained_efficientnet_lite("lite1")
@@ -58,8 +60,8 @@ class ProjectedDiscriminator(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.input_nc == 1:
             images = images.expand(-1, 3, -1, -1)
-        if self.lowpass:
-            images = binomial_lowpass(images)
+        if self.lowpass is not None:
+            images = _separable(images, self.lowpass)
         features = self.backbone.pyramid(imagenet_normalize(images), STAGES)
         projected = [F.conv2d(x, getattr(self, f"mix_channels_{i}")) for i, x in enumerate(features)]
         mixed, above = [], None
@@ -76,13 +78,11 @@ class ProjectedDiscriminator(nn.Module):
         return torch.cat(logits, dim=1)
 
 
-def binomial_lowpass(images: torch.Tensor) -> torch.Tensor:
-    """`images` [N, C, H, W] filtered by BINOMIAL_7 along x, then y, per channel, edges reflected:
-    what a generator could paint at periods 2-4 to move pretrained features is gone before them."""
-    channels, half = images.shape[1], len(BINOMIAL_7) // 2
-    taps = (images.new_tensor(BINOMIAL_7) / sum(BINOMIAL_7)).view(1, 1, 1, -1).repeat(channels, 1, 1, 1)
-    x = F.conv2d(F.pad(images, (half, half, 0, 0), mode="reflect"), taps, groups=channels)
-    return F.conv2d(F.pad(x, (0, 0, half, half), mode="reflect"), taps.transpose(2, 3), groups=channels)
+def _separable(images: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
+    """`images` filtered by the 1-D `taps` (3, 1, 1, K) along x, then y, per channel, edges reflected."""
+    half = taps.shape[-1] // 2
+    x = F.conv2d(F.pad(images, (half, half, 0, 0), mode="reflect"), taps, groups=3)
+    return F.conv2d(F.pad(x, (0, 0, half, half), mode="reflect"), taps.transpose(2, 3), groups=3)
 
 
 def _kaiming(shape: tuple[int, ...]) -> torch.Tensor:
