@@ -56,14 +56,15 @@ test-triton36: setup $(TRITON36)/.installed
 		tests/kernels/test_instance_norm.py tests/kernels/test_conv.py
 	PYTHONPATH=$(TRITON36) $(PY) -m i2i.kernels.aot --archs 90 --out $(TRITON36)/aot_report
 
-# GPU acceptance on a bare GPU machine (torch + Triton preinstalled, no network): installs i2i
-# without dependencies (WHEELS=folder adds carried wheels first) and runs every check into GPU_OUT.
+# GPU acceptance on a bare GPU machine (torch + Triton preinstalled, no network): runs i2i from
+# this checkout through PYTHONPATH (nothing to install; WHEELS=folder installs carried wheels
+# first) and every check, or ONLY=step,step, into GPU_OUT.
 GPU_OUT ?= benchmarks/results/gpu_check
 DATA ?= ../shared/data
 gpu-check:
 	$(if $(WHEELS),$(PYTHON) -m pip install -q --no-index --no-deps $(WHEELS)/*.whl &&) \
-	$(PYTHON) -m pip install -q --no-deps --no-build-isolation -e .
-	$(PYTHON) -m i2i.benchmarks.gpu_check --out $(GPU_OUT) --data $(DATA)
+	PYTHONPATH=$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH} $(PYTHON) -m i2i.benchmarks.gpu_check --out $(GPU_OUT) \
+		--data $(DATA) $(if $(ONLY),--only $(ONLY))
 
 # The real data gpu-check reads (20 photos and a clip), copied into .gpu-data to carry to a GPU machine.
 gpu-data:

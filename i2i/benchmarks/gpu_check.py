@@ -34,17 +34,23 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # Max |kernel − float64 torch| / max(1, max |reference|) each storage dtype is held to.
 TOLERANCE = {"fp32": 1e-4, "fp16": 4e-3, "bf16": 3e-2}
 # Step → (seconds on an H200, seconds for the CPU dry run on a shared 2-core machine). The GPU
-# budgets add up to 7.5 min; a step's process start (torch import, CUDA init) counts in its budget.
+# budgets add up to 7.6 min; a step's process start (torch import, CUDA init) counts in its budget.
 STEPS = {
     "kernels": (60, 300),
-    "tune": (80, 60),
-    "generators": (60, 600),
-    "latency_256_b1": (70, 600),
-    "latency_256_b8": (45, 60),
-    "latency_1080p": (55, 60),
+    "tune": (70, 60),
+    "generators": (50, 600),
+    "latency_256_b1": (90, 600),
+    "latency_256_b8": (35, 60),
+    "latency_1080p": (80, 60),
     "bandwidth": (15, 120),
-    "end_to_end": (60, 300),
+    "end_to_end": (55, 300),
 }
+# The latency table's generator (a CycleGAN/CUT ResNet-9) and the distilled student beside it
+# (`i2i distill`'s default: the same architecture at a quarter of the width, ~15x fewer MACs).
+TEACHER, STUDENT = ("resnet_9blocks", 64), ("resnet_9blocks", 16)
+# Inductor's default mode: max-autotune searches GEMM/conv templates for minutes per shape, more
+# than a step's budget (the row is the stock compiler a user gets with one line).
+COMPILE_ROW = "torch.compile fp16"
 LATENCY_SHAPES = {"latency_256_b1": (1, 256, 256), "latency_256_b8": (8, 256, 256), "latency_1080p": (1, 1080, 1920)}
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
@@ -189,26 +195,26 @@ def build(net_g: str, ngf: int) -> torch.nn.Module:
 
 
 def step_tune(log: StepLog, device: torch.device, quick: bool) -> None:
-    """Fill the per-GPU cache (kernels/tuning.py) for ResNet-9 fp16 at the latency shapes."""
+    """Fill the per-GPU cache (kernels/tuning.py) for the teacher and the student, fp16, at the
+    latency shapes."""
     from i2i.kernels.dispatch import fuse_generator
     from i2i.kernels.tuning import LayerTuner
 
     tuner = LayerTuner.for_device(device)
     tuner.measure = True
     log.set("cache_file", str(tuner.path))
-    fused = fuse_generator(
-        build("resnet_9blocks", 64).to(device, torch.float16).to(memory_format=torch.channels_last), tuner
-    )
-    for name, (n, h, w) in LATENCY_SHAPES.items():
+    for net_g, ngf in (TEACHER, STUDENT):
+        fused = fuse_generator(build(net_g, ngf).to(device, torch.float16).to(memory_format=torch.channels_last), tuner)
+        for name, (n, h, w) in LATENCY_SHAPES.items():
 
-        def tune_case(n=n, h=h, w=w):
-            x = torch.randn(n, 3, h, w, device=device, dtype=torch.float16)
-            x = x.contiguous(memory_format=torch.channels_last)
-            with torch.inference_mode():
-                fused(x)
-            return {}
+            def tune_case(n=n, h=h, w=w, fused=fused):
+                x = torch.randn(n, 3, h, w, device=device, dtype=torch.float16)
+                x = x.contiguous(memory_format=torch.channels_last)
+                with torch.inference_mode():
+                    fused(x)
+                return {}
 
-        log.case("shapes", name, tune_case)
+            log.case("shapes", f"{net_g} ngf {ngf} {name}", tune_case)
     log.set("layers", tuner.layers)
 
 
@@ -267,34 +273,47 @@ def photo_batch(data: Path, size: int, count: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- c. latency
-def latency_variants(net: torch.nn.Module, x: torch.Tensor, device: torch.device) -> list[tuple[str, object]]:
-    """(row name, zero-argument callable or the reason the row is skipped), eager fp32 first."""
+def latency_variants(
+    net: torch.nn.Module, student: tuple[str, torch.nn.Module], x: torch.Tensor, device: torch.device
+) -> list[tuple[str, object]]:
+    """(row name, zero-argument callable or the reason the row is skipped), eager fp32 first; the
+    `student` (its name and network) gets the fp16 rows beside the generator's."""
     from i2i.benchmarks.latency import precision_variants
-    from i2i.kernels.dispatch import fuse_generator
 
     nets = precision_variants(net, device)
     fp32, half = nets["fp32"], nets["fp16_channels_last"]
     xc = x.to(device)
     xh = xc.half().contiguous(memory_format=torch.channels_last)
-    rows: list[tuple[str, object]] = [
-        ("torch eager fp32", lambda: fp32(xc)),
-        ("torch eager fp16 channels_last", lambda: half(xh)),
-    ]
+    rows: list[tuple[str, object]] = [("torch eager fp32", lambda: fp32(xc))]
+    rows += half_variants("", half, xh, device)
+    student_half = precision_variants(student[1], device)["fp16_channels_last"]
+    rows += half_variants(f"{student[0]}: ", student_half, xh, device)
+    rows.extend(onnxruntime_variants(fp32, x, device))
+    # Last: compiling takes the longest and a step stopped at its budget keeps the rows before it.
     if device.type == "cuda":
-        compiled = torch.compile(half, mode="max-autotune")
-        rows.append(("torch.compile max-autotune fp16", lambda: compiled(xh)))
+        compiled = torch.compile(half)
+        rows.append((COMPILE_ROW, lambda: compiled(xh)))
     else:
-        rows.append(("torch.compile max-autotune fp16", "skipped: the CPU dry run does not compile (minutes)"))
+        rows.append((COMPILE_ROW, "skipped: the CPU dry run does not compile (minutes)"))
+    return rows
+
+
+def half_variants(prefix: str, half: torch.nn.Module, xh: torch.Tensor, device: torch.device) -> list:
+    """Eager fp16, i2i's Triton kernels, and those replayed as a CUDA graph, for one fp16 network."""
+    from i2i.kernels.dispatch import fuse_generator
+
     fused = fuse_generator(half)
-    rows.append(("i2i triton fp16", lambda: fused(xh)))
+    rows: list[tuple[str, object]] = [
+        (f"{prefix}torch eager fp16 channels_last", lambda: half(xh)),
+        (f"{prefix}i2i triton fp16", lambda: fused(xh)),
+    ]
     if device.type == "cuda":
         from i2i.runtime.cuda_graphs import CudaGraphRunner
 
         graphed = CudaGraphRunner(fused)
-        rows.append(("i2i triton fp16 + CUDA graph", lambda: graphed(xh)))
+        rows.append((f"{prefix}i2i triton fp16 + CUDA graph", lambda: graphed(xh)))
     else:
-        rows.append(("i2i triton fp16 + CUDA graph", "skipped: CUDA graphs need CUDA"))
-    rows.extend(onnxruntime_variants(fp32, x, device))
+        rows.append((f"{prefix}i2i triton fp16 + CUDA graph", "skipped: CUDA graphs need CUDA"))
     return rows
 
 
@@ -341,10 +360,12 @@ def step_latency(log: StepLog, device: torch.device, quick: bool, shape_name: st
     n, h, w = (1, 8, 8) if quick else LATENCY_SHAPES[shape_name]
     repeats, warmup = (1, 0) if quick else (30, 5)
     log.set("input", [n, 3, h, w])
-    log.set("generator", "resnet_6blocks ngf 2" if quick else "resnet_9blocks ngf 64")
-    net = build("resnet_6blocks", 2) if quick else build("resnet_9blocks", 64)
+    teacher, student = (("resnet_6blocks", 2), ("resnet_6blocks", 1)) if quick else (TEACHER, STUDENT)
+    log.set("generator", f"{teacher[0]} ngf {teacher[1]}")
+    student_name = f"{student[0]} ngf {student[1]} student"
+    log.set("student", student_name)
     x = torch.randn(n, 3, h, w)
-    for name, run in latency_variants(net, x, device):
+    for name, run in latency_variants(build(*teacher), (student_name, build(*student)), x, device):
         if isinstance(run, str):
             log.add("rows", {"backend": name, "ok": False, "note": run})
             continue
@@ -372,7 +393,7 @@ def step_latency(log: StepLog, device: torch.device, quick: bool, shape_name: st
         if r.get("median_ms"):
             for column, base in (
                 ("x_eager_fp32", "torch eager fp32"),
-                ("x_torch_compile", "torch.compile max-autotune fp16"),
+                ("x_torch_compile", COMPILE_ROW),
             ):
                 r[column] = by_name[base] / r["median_ms"] if by_name.get(base) else None
     log.save()
@@ -542,8 +563,11 @@ def skip_reason(name: str, device: str, quick: bool) -> str | None:
     return None
 
 
-def check(out: Path, device: str, quick: bool, data: Path, budget_scale: float = 1.0) -> dict:
-    """Run every step in its own process under its budget; write gpu_check.json and gpu_check.md."""
+def check(
+    out: Path, device: str, quick: bool, data: Path, budget_scale: float = 1.0, only: list[str] | None = None
+) -> dict:
+    """Run every step (or `only` those) in its own process under its budget; write gpu_check.json
+    and gpu_check.md."""
     from i2i.io import atomic_write_bytes
 
     started = time.perf_counter()
@@ -559,6 +583,8 @@ def check(out: Path, device: str, quick: bool, data: Path, budget_scale: float =
         "steps": {},
     }
     for name, budgets in STEPS.items():
+        if only and name not in only:
+            continue
         budget = budgets[0 if device == "cuda" else 1] * budget_scale
         step_started = time.perf_counter()
         reason = skip_reason(name, device, quick)
@@ -680,6 +706,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="Tiny shapes (the CPU dry run).")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Folder with photo2monet/ and video/.")
     parser.add_argument("--step", choices=sorted(STEPS), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--only", type=lambda text: text.split(","), help=f"Comma-separated steps to run (of {', '.join(STEPS)})."
+    )
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         print(
@@ -690,7 +719,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.step:
         run_step(args.step, args.out, torch.device(args.device), args.quick, args.data)
         return 0
-    result = check(args.out, args.device, args.quick, args.data)
+    unknown = sorted(set(args.only or ()) - set(STEPS))
+    if unknown:
+        parser.error(f"--only: no step {', '.join(unknown)} (steps: {', '.join(STEPS)})")
+    result = check(args.out, args.device, args.quick, args.data, only=args.only)
     print(f"{args.out}/gpu_check.json, {args.out}/gpu_check.md ({result['total_seconds']} s)")
     return 0 if all(step["status"] in ("ok", "skipped") for step in result["steps"].values()) else 1
 
