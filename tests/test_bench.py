@@ -170,10 +170,11 @@ def test_gpu_check_dry_run_writes_every_step(tmp_path, photos):
             "cpu",
             "--quick",
             "--data",
-            str(photos.parent),
+            ".",  # relative, as `make gpu-check DATA=.gpu-data` passes it
         ],
         capture_output=True,
         text=True,
+        cwd=photos.parent,
     )
     result = json.loads((tmp_path / "gpu_check.json").read_text())
     assert done.returncode == 0, (done.stdout, {k: s["error"] for k, s in result["steps"].items() if s["error"]})
@@ -193,6 +194,7 @@ def test_gpu_check_dry_run_writes_every_step(tmp_path, photos):
     rows = {r["backend"]: r for r in steps["latency_256_b1"]["rows"]}
     assert rows["torch eager fp32"]["x_eager_fp32"] == 1.0 and rows["i2i triton fp16"]["median_ms"] > 0
     assert rows["i2i triton fp16 + CUDA graph"]["note"].startswith("skipped")
+    assert rows["resnet_6blocks ngf 1 student: i2i triton fp16"]["median_ms"] > 0
     assert steps["bandwidth"]["copy"]["gb_per_s"] > 0 and len(steps["bandwidth"]["kernels"]) == 2
     runs = {r["case"]: r for r in steps["end_to_end"]["runs"]}
     assert runs["generate 20 photos 256x256"]["images"] == 2 and runs["video cup.mp4"]["frames"] == 3

@@ -470,7 +470,8 @@ def step_end_to_end(log: StepLog, device: torch.device, quick: bool, data: Path)
     with tempfile.TemporaryDirectory() as tmp:
         run = random_run(Path(tmp) / "run", "resnet_6blocks" if quick else "resnet_9blocks", 2 if quick else 64)
         listing = Path(tmp) / "photos.txt"
-        listing.write_text("\n".join(map(str, photos)) + "\n")
+        # Absolute: a list's relative paths are read from the list's own folder (a temporary one).
+        listing.write_text("\n".join(str(photo.resolve()) for photo in photos) + "\n")
 
         def generate_case():
             predictor = load(run, backend=backend, device=device.type, precision=precision, batch_size=8)

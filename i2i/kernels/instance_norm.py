@@ -3,11 +3,14 @@
 y = act((x − mean) · rstd · weight + bias) (+ residual), statistics per (n, c) over H×W.
 
 Pass 1 splits each (n, c) plane into chunks, one program per (n, channel block, chunk), and
-writes the chunk's (mean, M2, count) of x − x[0] — per-block two-pass moments merged with
-Chan's parallel formula, so there is no E[x²]−E[x]² cancellation. Pass 2 merges the partials
-of its plane the same way and normalizes its chunk as ((x − x[0]) − mean) · rstd. The conv kernel can write the same
-partials from its epilogue (kernels/conv.py), leaving only pass 2. Accumulation is fp32
-for fp16/bf16/fp32 storage; NCHW and channels_last both work through strides.
+writes the chunk's (mean, M2, count) of x − x[0]: Welford's update per tile element, the tile
+merged with Chan's parallel formula at the end, so there is no E[x²]−E[x]² cancellation. Pass 2
+merges the partials of its plane the same way (more than MAX_SPLITS are merged by a kernel of
+their own first) and normalizes its chunk as ((x − x[0]) − mean) · rstd. The conv kernel can
+write the same partials from its epilogue (kernels/conv.py), leaving only pass 2. Accumulation
+is fp32 for fp16/bf16/fp32 storage; NCHW and channels_last both work through strides. Both
+passes split planes into enough chunks for TARGET_PROGRAMS programs: one 1080p plane per
+channel block is a whole GPU's work.
 
 Every launch uses one of the few tiles in NORM_TILES (and MERGE_BLOCK, PLANE_BLOCK), so the
 ahead-of-time report (kernels/aot.py) can compile each configuration a launch can take.
@@ -82,20 +85,24 @@ def instance_norm_stats_kernel(
     # large, nearly equal values would lose the mean's low digits in fp32, shifted they do not.
     pivot = tl.load(base, mask=c_mask[None, :], other=0.0).to(tl.float32)
     start = pid_split * chunk
-    mean = tl.zeros([BLOCK_C], tl.float32)
-    m2 = tl.zeros([BLOCK_C], tl.float32)
-    count = tl.zeros([BLOCK_C], tl.float32)
+    # Welford's update per tile element, reduced across the tile once at the end: a reduction per
+    # step synchronizes the program's warps between its loads (measured on an H200: the pass ran
+    # at a sixth of copy bandwidth that way).
+    # A row's pixel is in or out for all its channels: one count per row (channels past C are
+    # discarded at the store).
+    mean = tl.zeros([BLOCK_HW, BLOCK_C], tl.float32)
+    m2 = tl.zeros([BLOCK_HW, BLOCK_C], tl.float32)
+    count = tl.zeros([BLOCK_HW, 1], tl.float32)
     # Loop bounds are plain arguments: Triton 3.6's interpreter cannot bound a loop by a computed value.
     for offset in range(0, chunk, BLOCK_HW):
-        hw = start + offset + tl.arange(0, BLOCK_HW)
-        mask = (hw[:, None] < HW) & c_mask[None, :]
-        x = tl.load(base + hw[:, None].to(tl.int64) * stride_hw, mask=mask, other=0.0).to(tl.float32)
-        x = tl.where(mask, x - pivot, 0.0)
-        block_count = tl.sum(mask.to(tl.float32), axis=0)
-        block_mean = tl.sum(x, axis=0) / tl.maximum(block_count, 1.0)
-        centered = tl.where(mask, x - block_mean[None, :], 0.0)
-        block_m2 = tl.sum(centered * centered, axis=0)
-        mean, m2, count = merge_moments(mean, m2, count, block_mean, block_m2, block_count)
+        hw = (start + offset + tl.arange(0, BLOCK_HW))[:, None]
+        inside = hw < HW
+        x = tl.load(base + hw.to(tl.int64) * stride_hw, mask=inside & c_mask[None, :], other=0.0).to(tl.float32)
+        count += inside.to(tl.float32)
+        delta = tl.where(inside, (x - pivot) - mean, 0.0)
+        mean += delta / tl.maximum(count, 1.0)
+        m2 += delta * ((x - pivot) - mean)
+    mean, m2, count = tl.reduce((mean, m2, count + tl.zeros_like(mean)), 0, merge_moments)
     store_moments(partial_ptr, n, channels, c_mask, C, pid_split, n_splits, mean, m2, count)
 
 
@@ -230,7 +237,7 @@ def plan(x: torch.Tensor) -> dict:
     channels_last = x.stride(1) == 1 and c > 1
     tile = CHANNELS_LAST_TILE if channels_last else NCHW_TILE
     n_c_blocks = triton.cdiv(c, tile.block_c)
-    want = max(1, min(MAX_SPLITS, TARGET_PROGRAMS // (n * n_c_blocks), triton.cdiv(hw, tile.block_hw)))
+    want = max(1, min(TARGET_PROGRAMS // (n * n_c_blocks), triton.cdiv(hw, tile.block_hw)))
     chunk = triton.cdiv(triton.cdiv(hw, want), tile.block_hw) * tile.block_hw
     return {"tile": tile, "n_c_blocks": n_c_blocks, "chunk": chunk, "n_splits": triton.cdiv(hw, chunk)}
 
@@ -261,7 +268,8 @@ def instance_norm(
     tile = cfg["tile"]
     strides = spatial_strides(x)
     grid = (n * cfg["n_c_blocks"], cfg["n_splits"])
-    if partials is None:
+    shifted = partials is None
+    if shifted:
         buffer = torch.empty((n, c, cfg["n_splits"], 3), device=x.device, dtype=torch.float32)
         instance_norm_stats_kernel[grid](
             x,
@@ -276,13 +284,12 @@ def instance_norm(
             BLOCK_C=tile.block_c,
             num_warps=tile.num_warps,
         )
-        n_splits = cfg["n_splits"]
-    else:
-        buffer, n_splits = partials
-        if n_splits > MAX_SPLITS:
-            merged = torch.empty((n, c, 1, 3), device=x.device, dtype=torch.float32)
-            merge_partials_kernel[(n * c,)](buffer, merged, n_splits, BLOCK_S=MAX_SPLITS)
-            buffer, n_splits = merged, 1
+        partials = buffer, cfg["n_splits"]
+    buffer, n_splits = partials
+    if n_splits > MAX_SPLITS:
+        merged = torch.empty((n, c, 1, 3), device=x.device, dtype=torch.float32)
+        merge_partials_kernel[(n * c,)](buffer, merged, n_splits, BLOCK_S=MAX_SPLITS)
+        buffer, n_splits = merged, 1
     y = torch.empty_like(x)
     res = residual if residual is not None else x
     instance_norm_apply_kernel[grid](
@@ -305,7 +312,7 @@ def instance_norm(
         ACTIVATION=ACTIVATION_CODES[activation],
         HAS_AFFINE=weight is not None,
         HAS_RESIDUAL=residual is not None,
-        SHIFTED=partials is None,
+        SHIFTED=shifted,
         MERGE=MERGE_BLOCK,
         BLOCK_HW=tile.block_hw,
         BLOCK_C=tile.block_c,

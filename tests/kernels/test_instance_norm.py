@@ -73,8 +73,10 @@ def test_large_offset_has_no_cancellation():
 
 
 def test_large_planes_are_split_across_programs():
-    x = torch.empty(1, 2, 300, 301)
-    assert 1 < plan(x)["n_splits"] <= MAX_SPLITS
+    """Partials the apply pass merges itself (up to MAX_SPLITS), and more, merged by a kernel first."""
+    assert 1 < plan(torch.empty(1, 2, 100, 101))["n_splits"] <= MAX_SPLITS
+    assert plan(torch.empty(1, 2, 300, 301))["n_splits"] > MAX_SPLITS
+    check((1, 2, 100, 101), activation="relu", offset=3.0)
     check((1, 2, 300, 301), activation="relu", offset=3.0)
 
 
