@@ -196,6 +196,8 @@ def test_gpu_check_dry_run_writes_every_step(tmp_path, photos):
     assert rows["i2i triton fp16 + CUDA graph"]["note"].startswith("skipped")
     assert rows["resnet_6blocks ngf 1 student: i2i triton fp16"]["median_ms"] > 0
     assert steps["bandwidth"]["copy"]["gb_per_s"] > 0 and len(steps["bandwidth"]["kernels"]) == 2
+    assert steps["bandwidth"]["tiles"][0]["apply_ms"] > 0
     runs = {r["case"]: r for r in steps["end_to_end"]["runs"]}
     assert runs["generate 20 photos 256x256"]["images"] == 2 and runs["video cup.mp4"]["frames"] == 3
-    assert "| latency_256_b1 |" in (tmp_path / "gpu_check.md").read_text()
+    summary = (tmp_path / "gpu_check.md").read_text()
+    assert "| latency_256_b1 |" in summary and "| block_hw 64 block_c 64 warps 8: fused / apply alone |" in summary

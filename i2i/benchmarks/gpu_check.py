@@ -34,7 +34,7 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # Max |kernel − float64 torch| / max(1, max |reference|) each storage dtype is held to.
 TOLERANCE = {"fp32": 1e-4, "fp16": 4e-3, "bf16": 3e-2}
 # Step → (seconds on an H200, seconds for the CPU dry run on a shared 2-core machine). The GPU
-# budgets add up to 7.8 min; a step's process start (torch import, CUDA init) counts in its budget.
+# budgets add up to 8.4 min; a step's process start (torch import, CUDA init) counts in its budget.
 STEPS = {
     "kernels": (60, 300),
     "tune": (70, 60),
@@ -42,7 +42,7 @@ STEPS = {
     "latency_256_b1": (90, 600),
     "latency_256_b8": (50, 60),
     "latency_1080p": (80, 60),
-    "bandwidth": (15, 120),
+    "bandwidth": (50, 120),
     "end_to_end": (55, 300),
 }
 # The latency table's generator (a CycleGAN/CUT ResNet-9) and the distilled student beside it
@@ -51,6 +51,8 @@ TEACHER, STUDENT = ("resnet_9blocks", 64), ("resnet_9blocks", 16)
 # Inductor's default mode: max-autotune searches GEMM/conv templates for minutes per shape, more
 # than a step's budget (the row is the stock compiler a user gets with one line).
 COMPILE_ROW = "torch.compile fp16"
+# Instance-norm tiles (pixels, channels, warps) the bandwidth step also measures, the default first.
+NORM_SWEEP = [(64, 64, 8), (64, 64, 4), (32, 64, 4), (32, 64, 2), (128, 64, 8), (32, 128, 8), (64, 128, 8)]
 LATENCY_SHAPES = {"latency_256_b1": (1, 256, 256), "latency_256_b8": (8, 256, 256), "latency_1080p": (1, 1080, 1920)}
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
@@ -442,6 +444,26 @@ def step_bandwidth(log: StepLog, device: torch.device, quick: bool) -> None:
 
         log.case("kernels", name, case)
 
+    from i2i.kernels.instance_norm import NormTile
+
+    # Other channels_last tiles, for choosing the next default (the first H200 run: the fused
+    # norm at 67 % of copy bandwidth, the goal 85 %).
+    for tile in NORM_SWEEP[:1] if quick else NORM_SWEEP:
+        norm_tile = NormTile(*tile)
+
+        def tile_case(norm_tile=norm_tile):
+            fused_ms = measure(lambda: instance_norm(x, tile=norm_tile))
+            apply_ms = measure(lambda: instance_norm(x, partials=(partials, 1), tile=norm_tile))
+            copy_rate = 2 * size / copy_ms
+            return {
+                "fused_ms": fused_ms,
+                "fused_fraction_of_copy_bandwidth": 3 * size / fused_ms / copy_rate,
+                "apply_ms": apply_ms,
+                "apply_fraction_of_copy_bandwidth": 2 * size / apply_ms / copy_rate,
+            }
+
+        log.case("tiles", "block_hw {} block_c {} warps {}".format(*tile), tile_case)
+
 
 # ----------------------------------------------------------------------------- e. end to end
 def random_run(run_dir: Path, net_g: str, ngf: int) -> Path:
@@ -677,6 +699,7 @@ def markdown(result: dict) -> str:
                 )
             else:
                 lines.append(f"| {case['case']} | error | | | **NO** |")
+    lines += bandwidth_lines(result["steps"].get("bandwidth", {}).get("results", {}))
     for name in LATENCY_SHAPES:
         rows = result["steps"].get(name, {}).get("results", {}).get("rows", [])
         if rows:
@@ -698,6 +721,32 @@ def markdown(result: dict) -> str:
                 else:
                     lines.append(f"| {r['backend']} | {r.get('note') or 'error'} | | | | | |")
     return "\n".join(lines) + "\n"
+
+
+def bandwidth_lines(bandwidth: dict) -> list[str]:
+    """The bandwidth step's table: each kernel's and each tile's share of copy bandwidth."""
+    if "copy" not in bandwidth:
+        return []
+    lines = [
+        "",
+        f"## instance norm bandwidth ({bandwidth['bytes'] / 1e6:.0f} MB fp16 channels_last; copy "
+        f"{bandwidth['copy']['gb_per_s']:.0f} GB/s)",
+        "",
+        "| kernel or tile | ms | share of copy bandwidth |",
+        "|---|---|---|",
+    ]
+    for case in bandwidth.get("kernels", []):
+        if case["ok"]:
+            lines.append(f"| {case['case']} | {case['ms']:.3f} | {case['fraction_of_copy_bandwidth']:.0%} |")
+    for case in bandwidth.get("tiles", []):
+        if case["ok"]:
+            lines.append(
+                f"| {case['case']}: fused / apply alone | {case['fused_ms']:.3f} / {case['apply_ms']:.3f} | "
+                f"{case['fused_fraction_of_copy_bandwidth']:.0%} / {case['apply_fraction_of_copy_bandwidth']:.0%} |"
+            )
+        else:
+            lines.append(f"| {case['case']} | error | |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

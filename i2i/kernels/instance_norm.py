@@ -229,13 +229,13 @@ def spatial_strides(t: torch.Tensor) -> tuple[int, int, int]:
     return t.stride(0), t.stride(1), t.stride(3)
 
 
-def plan(x: torch.Tensor) -> dict:
+def plan(x: torch.Tensor, tile: NormTile | None = None) -> dict:
     """The tile and the split of each plane: tiles follow the memory layout (a run of channels
-    for channels_last, a run of pixels for NCHW)."""
+    for channels_last, a run of pixels for NCHW) unless `tile` is given."""
     n, c, h, w = x.shape
     hw = h * w
     channels_last = x.stride(1) == 1 and c > 1
-    tile = CHANNELS_LAST_TILE if channels_last else NCHW_TILE
+    tile = tile or (CHANNELS_LAST_TILE if channels_last else NCHW_TILE)
     n_c_blocks = triton.cdiv(c, tile.block_c)
     want = max(1, min(TARGET_PROGRAMS // (n * n_c_blocks), triton.cdiv(hw, tile.block_hw)))
     chunk = triton.cdiv(triton.cdiv(hw, want), tile.block_hw) * tile.block_hw
@@ -251,11 +251,13 @@ def instance_norm(
     negative_slope: float = 0.2,
     residual: torch.Tensor | None = None,
     partials: tuple[torch.Tensor, int] | None = None,
+    tile: NormTile | None = None,
 ) -> torch.Tensor:
     """Fused instance norm of an NCHW tensor (any memory format the strides allow).
 
     `partials` = (buffer [N, C, splits, 3], splits) skips the statistics pass, e.g. when the
-    producing convolution already accumulated them.
+    producing convolution already accumulated them. `tile` overrides the layout's tile (to
+    measure others: the ahead-of-time report covers NORM_TILES only).
     """
     if x.dim() != 4:
         raise ValueError(f"instance_norm expects NCHW, got shape {tuple(x.shape)}")
@@ -264,7 +266,7 @@ def instance_norm(
     if residual is not None and residual.shape != x.shape:
         raise ValueError(f"residual shape {tuple(residual.shape)} != input shape {tuple(x.shape)}")
     n, c, h, w = x.shape
-    cfg = plan(x)
+    cfg = plan(x, tile)
     tile = cfg["tile"]
     strides = spatial_strides(x)
     grid = (n * cfg["n_c_blocks"], cfg["n_splits"])
