@@ -200,4 +200,4 @@ def test_gpu_check_dry_run_writes_every_step(tmp_path, photos):
     runs = {r["case"]: r for r in steps["end_to_end"]["runs"]}
     assert runs["generate 20 photos 256x256"]["images"] == 2 and runs["video cup.mp4"]["frames"] == 3
     summary = (tmp_path / "gpu_check.md").read_text()
-    assert "| latency_256_b1 |" in summary and "| block_hw 64 block_c 64 warps 8: fused / apply alone |" in summary
+    assert "| latency_256_b1 |" in summary and "| block_c 64 block_hw 64 warps 8: fused / apply alone |" in summary

@@ -51,8 +51,9 @@ TEACHER, STUDENT = ("resnet_9blocks", 64), ("resnet_9blocks", 16)
 # Inductor's default mode: max-autotune searches GEMM/conv templates for minutes per shape, more
 # than a step's budget (the row is the stock compiler a user gets with one line).
 COMPILE_ROW = "torch.compile fp16"
-# Instance-norm tiles (pixels, channels, warps) the bandwidth step also measures, the default first.
-NORM_SWEEP = [(64, 64, 8), (64, 64, 4), (32, 64, 4), (32, 64, 2), (128, 64, 8), (32, 128, 8), (64, 128, 8)]
+# Instance-norm tiles the bandwidth step also measures, as NormTile's (channels, pixels, warps),
+# the default first.
+NORM_SWEEP = [(64, 64, 8), (64, 64, 4), (64, 32, 4), (64, 32, 2), (64, 128, 8), (128, 32, 8), (128, 64, 8)]
 LATENCY_SHAPES = {"latency_256_b1": (1, 256, 256), "latency_256_b8": (8, 256, 256), "latency_1080p": (1, 1080, 1920)}
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
@@ -462,7 +463,7 @@ def step_bandwidth(log: StepLog, device: torch.device, quick: bool) -> None:
                 "apply_fraction_of_copy_bandwidth": 2 * size / apply_ms / copy_rate,
             }
 
-        log.case("tiles", "block_hw {} block_c {} warps {}".format(*tile), tile_case)
+        log.case("tiles", "block_c {} block_hw {} warps {}".format(*tile), tile_case)
 
 
 # ----------------------------------------------------------------------------- e. end to end

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from i2i.kernels.instance_norm import MAX_SPLITS, instance_norm, plan
+from i2i.kernels.instance_norm import MAX_SPLITS, NormTile, instance_norm, plan
 from i2i.kernels.reference import instance_norm_reference
 
 TOLERANCE = {torch.float32: 2e-5, torch.float16: 4e-3, torch.bfloat16: 3e-2}
@@ -19,6 +19,7 @@ def check(
     offset=0.0,
     scale=1.0,
     seed=0,
+    tile=None,
 ):
     generator = torch.Generator().manual_seed(seed)
     x = (torch.randn(shape, generator=generator) * scale + offset).to(dtype)
@@ -27,7 +28,7 @@ def check(
     weight = torch.randn(shape[1], generator=generator) if affine else None
     bias = torch.randn(shape[1], generator=generator) if affine else None
     skip = torch.randn(shape, generator=generator).to(dtype) if residual else None
-    y = instance_norm(x, weight, bias, activation=activation, residual=skip)
+    y = instance_norm(x, weight, bias, activation=activation, residual=skip, tile=tile)
     expected = instance_norm_reference(
         x.double(),
         None if weight is None else weight.double(),
@@ -57,6 +58,13 @@ def test_epilogues(activation, affine, residual):
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_storage_accumulates_in_fp32(dtype):
     check((2, 20, 9, 11), dtype=dtype, channels_last=True, activation="relu", residual=True)
+
+
+@pytest.mark.parametrize("tile", [NormTile(32, 16, 2), NormTile(128, 8, 4)])
+def test_other_tiles_are_exact_too(tile):
+    """What gpu-check's bandwidth sweep launches: a channel block past C, pixels past a chunk."""
+    assert plan(torch.empty(1, 40, 9, 11).to(memory_format=torch.channels_last), tile)["tile"] == tile
+    check((2, 40, 9, 11), dtype=torch.float16, channels_last=True, activation="relu", residual=True, tile=tile)
 
 
 def test_large_offset_has_no_cancellation():
