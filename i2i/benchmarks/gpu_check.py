@@ -406,7 +406,7 @@ def step_latency(log: StepLog, device: torch.device, quick: bool, shape_name: st
 def step_bandwidth(log: StepLog, device: torch.device, quick: bool) -> None:
     """The fused norm (statistics + normalize: reads x twice, writes y once) and its normalize pass
     alone (as after the conv epilogue: one read, one write) against a copy of the same bytes."""
-    from i2i.kernels.instance_norm import instance_norm
+    from i2i.kernels.instance_norm import NormTile, instance_norm
 
     shape = (1, 2, 8, 8) if quick else (8, 256, 256, 256)  # fp16: 268 MB, several times the L2
     x = torch.randn(shape, device=device, dtype=torch.float16).contiguous(memory_format=torch.channels_last)
@@ -429,6 +429,10 @@ def step_bandwidth(log: StepLog, device: torch.device, quick: bool) -> None:
     copy_ms = measure(lambda: y.copy_(x))
     log.set("bytes", size)
     log.set("copy", {"ms": copy_ms, "gb_per_s": 2 * size / copy_ms / 1e6})
+
+    def share_of_copy(traffic: int, ms: float) -> float:
+        return (traffic / ms) / (2 * size / copy_ms)
+
     for name, fn, traffic in (
         ("fused instance norm (stats + apply)", lambda: instance_norm(x), 3 * size),
         ("normalize pass alone (partials given)", lambda: instance_norm(x, partials=(partials, 1)), 2 * size),
@@ -440,12 +444,10 @@ def step_bandwidth(log: StepLog, device: torch.device, quick: bool) -> None:
                 "ms": ms,
                 "bytes_moved": traffic,
                 "gb_per_s": traffic / ms / 1e6,
-                "fraction_of_copy_bandwidth": (traffic / ms) / (2 * size / copy_ms),
+                "fraction_of_copy_bandwidth": share_of_copy(traffic, ms),
             }
 
         log.case("kernels", name, case)
-
-    from i2i.kernels.instance_norm import NormTile
 
     # Other channels_last tiles, for choosing the next default (the first H200 run: the fused
     # norm at 67 % of copy bandwidth, the goal 85 %).
@@ -455,12 +457,11 @@ def step_bandwidth(log: StepLog, device: torch.device, quick: bool) -> None:
         def tile_case(norm_tile=norm_tile):
             fused_ms = measure(lambda: instance_norm(x, tile=norm_tile))
             apply_ms = measure(lambda: instance_norm(x, partials=(partials, 1), tile=norm_tile))
-            copy_rate = 2 * size / copy_ms
             return {
                 "fused_ms": fused_ms,
-                "fused_fraction_of_copy_bandwidth": 3 * size / fused_ms / copy_rate,
+                "fused_fraction_of_copy_bandwidth": share_of_copy(3 * size, fused_ms),
                 "apply_ms": apply_ms,
-                "apply_fraction_of_copy_bandwidth": 2 * size / apply_ms / copy_rate,
+                "apply_fraction_of_copy_bandwidth": share_of_copy(2 * size, apply_ms),
             }
 
         log.case("tiles", "block_c {} block_hw {} warps {}".format(*tile), tile_case)
