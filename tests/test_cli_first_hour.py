@@ -145,6 +145,11 @@ def test_eval_warns_about_few_images_and_scores_the_sources(tmp_path, digits):
     assert re.search(r"measuring generated: 100%.*5/5", result.output), result.output
     values = dict(re.findall(r"^\s*(\w+): ([\d.]+)$", result.output, re.M))
     assert values["sources_frechet_distance"] == values["frechet_distance"] and float(values["frechet_distance"]) > 0
+    assert "generated images are" not in result.output  # 28 px MNIST digits against 16 px USPS ones
+    # the other way round, the generated images reach the extractor upscaled from 16 px: said, with both sides
+    swapped = invoke("eval", tmp_path / "real", tmp_path / "generated")
+    assert swapped.exit_code == 0, swapped.output
+    assert "warning: the generated images are 16 px (median shorter side), the real ones 28 px" in swapped.output
 
 
 def test_generate_notes_a_training_scale_mismatch(tmp_path, tiny_run, digits):

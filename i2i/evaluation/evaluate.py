@@ -36,11 +36,13 @@ Extract = Callable[[torch.Tensor], torch.Tensor]
 
 @dataclass
 class Measured:
-    """What an evaluation keeps of a set of images: one feature row per image and, unless it was
-    skipped, one lattice-ratio row per image (the artifact score's spectra)."""
+    """What an evaluation keeps of a set of images: one feature row per image, unless it was
+    skipped one lattice-ratio row per image (the artifact score's spectra), and their median
+    shorter side in pixels (0 where unknown)."""
 
     features: np.ndarray
     lattice: np.ndarray | None = None
+    side: float = 0.0
 
     @cached_property
     def statistics(self) -> tuple[np.ndarray, np.ndarray]:
@@ -52,16 +54,17 @@ def measure_images(
 ) -> Measured:
     """`Measured` of uint8 HWC images, read in chunks so that a folder never sits in memory whole."""
     images = iter(images)
-    features, ratios = [], []
+    features, ratios, sides = [], [], []
     while chunk := list(islice(images, batch_size)):
         features.append(image_features(chunk, extract, batch_size))
+        sides += [min(image.shape[:2]) for image in chunk]
         if lattice:
             ratios.append(lattice_ratio_table(chunk))
         if progress is not None:
             progress.update(len(chunk))
     if sum(len(f) for f in features) < 2:  # a covariance needs two samples
         raise DataError("Fréchet distance and KID need at least 2 images per set")
-    return Measured(np.concatenate(features), np.concatenate(ratios) if lattice else None)
+    return Measured(np.concatenate(features), np.concatenate(ratios) if lattice else None, float(np.median(sides)))
 
 
 def measure_folder(folder: Path, extract: Extract, lattice: bool = True) -> Measured:
@@ -98,9 +101,10 @@ class Reference:
 
 
 def evaluate(generated: Measured, reference: Reference, kid_subsets: int = 100) -> dict:
-    """Fréchet distance and KID of `generated` to the reference's real images, the same figures of
-    the untranslated sources, the artifact score (where both sides have spectra) and the
-    memorization distance with MiFID (where the training images are given)."""
+    """Fréchet distance and KID of `generated` to the reference's real images, both sets' median
+    shorter side (`resolution_warning` reads them), the same figures of the untranslated sources,
+    the artifact score (where both sides have spectra) and the memorization distance with MiFID
+    (where the training images are given)."""
     real = reference.real
     fd = frechet_distance(*generated.statistics, *real.statistics)
     kid, kid_std = kernel_inception_distance(generated.features, real.features, subsets=kid_subsets)
@@ -111,6 +115,8 @@ def evaluate(generated: Measured, reference: Reference, kid_subsets: int = 100) 
         "frechet_distance": fd,
         "kid": kid,
         "kid_std": kid_std,
+        "generated_side": generated.side,
+        "real_side": real.side,
     }
     result |= reference.baseline(kid_subsets)
     if generated.lattice is not None and real.lattice is not None:

@@ -35,6 +35,10 @@ MIFID_EPSILON = 0.1
 # of high-dimensional features is poorly estimated; Chong & Forsyth 2020): compare only FDs
 # computed on equally many images.
 FD_RELIABLE_IMAGES = 500
+# Generated images this much smaller than the real ones reach the extractor upscaled, and the blur
+# of the upscaling alone moves FD/KID: 87 Monet paintings at 128 px score KID 0.012 against the
+# 256 px test paintings, at 256 px 0.000 (benchmarks/results/quality.md, issue 31).
+RESOLUTION_RATIO_WARNED = 0.75
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
@@ -182,4 +186,16 @@ def small_sample_warning(result: dict) -> str | None:
         f"warning: Fréchet distance from {result['generated']} generated and {result['real']} real images is "
         f"strongly biased upwards below ~{FD_RELIABLE_IMAGES} images; compare it only with FDs on equally many "
         f"images{baseline}"
+    )
+
+
+def resolution_warning(result: dict) -> str | None:
+    """A warning when `evaluate` compared generated images much smaller than the real ones."""
+    generated, real = result.get("generated_side", 0), result.get("real_side", 0)
+    if not generated or generated >= RESOLUTION_RATIO_WARNED * real:
+        return None
+    return (
+        f"warning: the generated images are {generated:.0f} px (median shorter side), the real ones {real:.0f} px: "
+        "the extractor sees the generated ones upscaled, and that blur adds to FD and KID whatever the translation "
+        "does; translate inputs at the real images' size to score the translation alone"
     )

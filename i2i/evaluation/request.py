@@ -51,12 +51,12 @@ def run_eval(request: EvalRequest, note=print) -> dict:
     result: dict = {}
     if r.real is not None:
         from i2i.evaluation.evaluate import evaluate_folders
-        from i2i.evaluation.metrics import small_sample_warning
+        from i2i.evaluation.metrics import resolution_warning, small_sample_warning
 
         result |= evaluate_folders(r.generated, r.real, r.train_real, r.extractor, r.device, sources=r.sources)
-        warning = small_sample_warning(result)
-        if warning:
-            note(warning)
+        for warning in (small_sample_warning(result), resolution_warning(result)):
+            if warning:
+                note(warning)
     judging = {"judges": r.judges, "channels": r.label_channels}
     if r.target_train is not None:
         from i2i.evaluation.label_preservation import label_preservation
