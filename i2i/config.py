@@ -109,7 +109,8 @@ class DiscriminatorConfig:
     # A projected discriminator's images low-passed (7-tap binomial) before the pretrained
     # features: their strided convolutions alias patterns of period 2-4 into what they measure,
     # and a generator learns to paint such patterns to move the features (measured at 30
-    # CPU-minutes: artifact score 4.1 without, benchmarks/results/quality.md).
+    # CPU-minutes: artifact score 4.1 without, benchmarks/results/quality.md). On for every
+    # projected discriminator unless the config says false (training.configure.PROJECTED_DEFAULTS).
     lowpass: bool = False
 
 

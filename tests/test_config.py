@@ -105,6 +105,10 @@ def test_a_preset_fills_what_the_user_left_alone_over_the_models_defaults(model)
     # cycle loss, CUT a spectral-norm discriminator.
     cut = model == "cut"
     assert config.D.spectral_norm == cut and config.train.diff_augment == "color,translation,cutout"
+    # both: the projected discriminator, with what it needs (the low-pass, the hinge loss)
+    assert (config.D.netD, config.D.lowpass, config.train.gan_mode) == ("projected", True, "hinge")
+    patchgan = configure({"model": model, "D": {"netD": "basic"}}, "short")  # an option over the preset: no low-pass
+    assert (patchgan.D.netD, patchgan.D.lowpass, patchgan.train.gan_mode) == ("basic", False, "lsgan")
     cycle = config.alg.cycle_gan
     assert (cycle.lambda_A, cycle.lambda_B, cycle.lambda_identity) == ((10.0, 10.0, 0.5) if cut else (2.0, 2.0, 0.0))
     chosen = configure({"model": model, "G": {"upsample": "bilinear"}}, "short")
@@ -122,6 +126,8 @@ def test_a_preset_refuses_a_model_it_was_not_measured_for():
 @pytest.mark.parametrize("netD", ["projected", "basic+projected"])
 def test_a_projected_discriminator_trains_with_the_hinge_loss_unless_told_otherwise(netD):
     assert configure({"model": "cut", "D": {"netD": netD}}).train.gan_mode == "hinge"
+    assert configure({"model": "cut", "D": {"netD": netD}}).D.lowpass  # and behind the low-pass
+    assert not configure({"model": "cut", "D": {"netD": netD, "lowpass": False}}).D.lowpass
     told = configure({"model": "cut", "D": {"netD": netD}, "train": {"gan_mode": "lsgan"}})
     assert told.train.gan_mode == "lsgan"
     assert configure({"model": "cut"}).train.gan_mode == "lsgan"
