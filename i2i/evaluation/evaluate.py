@@ -36,13 +36,13 @@ Extract = Callable[[torch.Tensor], torch.Tensor]
 
 @dataclass
 class Measured:
-    """What an evaluation keeps of a set of images: one feature row per image, unless it was
-    skipped one lattice-ratio row per image (the artifact score's spectra), and their median
-    shorter side in pixels (0 where unknown)."""
+    """What an evaluation keeps of a set of images: one feature row per image, the images' median
+    shorter side in pixels and, unless it was skipped, one lattice-ratio row per image (the
+    artifact score's spectra)."""
 
     features: np.ndarray
+    side: float
     lattice: np.ndarray | None = None
-    side: float = 0.0
 
     @cached_property
     def statistics(self) -> tuple[np.ndarray, np.ndarray]:
@@ -64,7 +64,7 @@ def measure_images(
             progress.update(len(chunk))
     if sum(len(f) for f in features) < 2:  # a covariance needs two samples
         raise DataError("Fréchet distance and KID need at least 2 images per set")
-    return Measured(np.concatenate(features), np.concatenate(ratios) if lattice else None, float(np.median(sides)))
+    return Measured(np.concatenate(features), float(np.median(sides)), np.concatenate(ratios) if lattice else None)
 
 
 def measure_folder(folder: Path, extract: Extract, lattice: bool = True) -> Measured:

@@ -191,8 +191,8 @@ def small_sample_warning(result: dict) -> str | None:
 
 def resolution_warning(result: dict) -> str | None:
     """A warning when `evaluate` compared generated images much smaller than the real ones."""
-    generated, real = result.get("generated_side", 0), result.get("real_side", 0)
-    if not generated or generated >= RESOLUTION_RATIO_WARNED * real:
+    generated, real = result["generated_side"], result["real_side"]
+    if generated >= RESOLUTION_RATIO_WARNED * real:
         return None
     return (
         f"warning: the generated images are {generated:.0f} px (median shorter side), the real ones {real:.0f} px: "

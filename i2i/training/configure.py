@@ -27,9 +27,9 @@ from .models import canonical_name, model_class
 # every pixel and the resize-convolution generator stays at the identity; adding spectral norm
 # to DiffAugment made its translation worse. CUT: a spectral-norm discriminator. Both: the
 # projected discriminator on frozen EfficientNet-Lite1 features behind its low-pass
-# (PROJECTED_DEFAULTS), which at the calibrated 30 CPU-minutes translates the 256 px test photos to
-# FD/KID 183-185 / 0.028-0.030 against the PatchGAN's 208-213 / 0.049-0.050 (three runs, two seeds;
-# "Translating at the paintings' size" in quality.md). It costs 14-30 % more per step.
+# (PROJECTED_DEFAULTS), which in the same CPU time translates closer to the paintings than the
+# PatchGAN in every measured run ("Translating at the paintings' size" in quality.md), at 14-30 %
+# more per step.
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "short": {
         "cycle_gan": {
